@@ -1,0 +1,36 @@
+# `make demo` and `make test` work on a fresh machine: each creates .venv if needed,
+# installs the project (editable) with what it needs, then runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PKGS   := transports rpmsg remoteproc platforms aioamp
+
+.PHONY: demo test lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[fast]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[fast,test]'
+	touch $@ $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/aioamp demo
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check $(PKGS) tests benchmarks
+	$(BIN)/ruff format --check $(PKGS) tests benchmarks
+
+typecheck: $(VENV)/.test-installed
+	$(BIN)/mypy --strict $(PKGS)
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

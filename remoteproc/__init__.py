@@ -1,0 +1,1 @@
+"""aioamp package."""

@@ -1,0 +1,418 @@
+"""The virtio split virtqueue (legacy layout) over a memoryview.
+
+Theory of operation: a vring is three arrays in shared memory (virtio 1.x spec, 2.7 "Split
+Virtqueues"; Linux include/uapi/linux/virtio_ring.h):
+
+* the descriptor table, written by the driver: ``num`` x ``struct vring_desc``;
+* the avail ring, written by the driver: ``{u16 flags; u16 idx; u16 ring[num]; u16 used_event}``;
+* the used ring, written by the device, starting at the next ``align`` boundary:
+  ``{u16 flags; u16 idx; struct vring_used_elem ring[num]; u16 avail_event}``.
+
+The *driver* half (:class:`VringDriver`, the rpmsg host) posts buffers: it fills a descriptor,
+puts its id in the next avail slot and bumps ``avail.idx``. The *device* half
+(:class:`VringDevice`, the rpmsg remote) takes them in order, and gives them back through the
+used ring with the number of bytes written. Indices are free-running u16 counters that wrap; the
+slot is ``idx % num``.
+
+Each half keeps its own shadow state (its own index, the addresses it posted) and treats
+everything the other half wrote as untrusted: a descriptor id ``>= num``, an index that moved by
+more than ``num``, a chain that loops or is longer than ``num``, a buffer outside the allowed
+region, or a used length larger than the buffer raise :class:`RemoteProtocolError`. The error
+says whether the bad entry was consumed, so the caller can count it and carry on.
+
+Pure: no I/O, no event loop; only struct over memoryviews.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import attrs
+
+from .errors import RemoteProtocolError, RingFullError
+from .vdev import ENDIAN
+
+#: struct vring_desc { __virtio64 addr; __virtio32 len; __virtio16 flags; __virtio16 next; }
+VRING_DESC = struct.Struct(ENDIAN + "QIHH")
+#: struct vring_used_elem { __virtio32 id; __virtio32 len; }
+VRING_USED_ELEM = struct.Struct(ENDIAN + "II")
+_U16 = struct.Struct(ENDIAN + "H")
+
+VRING_DESC_F_NEXT = 1
+VRING_DESC_F_WRITE = 2
+VRING_DESC_F_INDIRECT = 4
+#: Driver -> device: "don't interrupt me when you consume a buffer".
+VRING_AVAIL_F_NO_INTERRUPT = 1
+#: Device -> driver: "don't kick me when you add a buffer".
+VRING_USED_F_NO_NOTIFY = 1
+
+MAX_VRING_NUM = 32768
+
+
+def _is_pow2(x: int) -> bool:
+    return x > 0 and x & (x - 1) == 0
+
+
+def vring_size(num: int, align: int) -> int:
+    """Bytes taken by a legacy vring, exactly as the kernel's ``vring_size()``."""
+    return VringLayout(num, align).size
+
+
+@attrs.frozen
+class VringLayout:
+    """Byte offsets of a legacy split vring of ``num`` entries aligned to ``align``.
+
+    Mirrors ``vring_init()``: descriptors at 0, avail right after them, used at the next
+    ``align`` boundary after ``avail.ring[num]`` and ``used_event``.
+    """
+
+    num: int
+    align: int
+
+    def __attrs_post_init__(self) -> None:
+        if not _is_pow2(self.num) or self.num > MAX_VRING_NUM:
+            raise ValueError(f"vring num {self.num} is not a power of two <= {MAX_VRING_NUM}")
+        if not _is_pow2(self.align):
+            raise ValueError(f"vring align {self.align} is not a power of two")
+
+    @property
+    def desc(self) -> int:
+        return 0
+
+    @property
+    def avail(self) -> int:
+        return VRING_DESC.size * self.num
+
+    @property
+    def avail_ring(self) -> int:
+        return self.avail + 4
+
+    @property
+    def used_event(self) -> int:
+        return self.avail_ring + 2 * self.num
+
+    @property
+    def used(self) -> int:
+        end_of_avail = self.avail + 2 * (3 + self.num)
+        return (end_of_avail + self.align - 1) & ~(self.align - 1)
+
+    @property
+    def used_ring(self) -> int:
+        return self.used + 4
+
+    @property
+    def avail_event(self) -> int:
+        return self.used_ring + VRING_USED_ELEM.size * self.num
+
+    @property
+    def size(self) -> int:
+        return self.avail_event + 2
+
+
+RegionCheck = Callable[[int, int], bool]
+
+
+def _anywhere(_addr: int, _length: int) -> bool:
+    return True
+
+
+class _Half:
+    __slots__ = (
+        "_avail_flags",
+        "_avail_idx",
+        "_avail_ring",
+        "_mem",
+        "_used_flags",
+        "_used_idx",
+        "_used_ring",
+        "layout",
+        "num",
+    )
+
+    def __init__(self, mem: memoryview, layout: VringLayout) -> None:
+        if mem.nbytes < layout.size:
+            raise ValueError(f"vring memory of {mem.nbytes} bytes < layout size {layout.size}")
+        self._mem = mem
+        self.layout = layout
+        self.num = layout.num
+        self._avail_flags = layout.avail
+        self._avail_idx = layout.avail + 2
+        self._avail_ring = layout.avail_ring
+        self._used_flags = layout.used
+        self._used_idx = layout.used + 2
+        self._used_ring = layout.used_ring
+
+    def _read16(self, off: int) -> int:
+        value: int = _U16.unpack_from(self._mem, off)[0]
+        return value
+
+
+class VringDriver(_Half):
+    """The driver side: posts buffers on the avail ring, reclaims them from the used ring.
+
+    Args:
+        mem: the vring's memory (at least ``layout.size`` bytes).
+        layout: its geometry.
+        reset: zero the ring first (a new session never trusts stale contents).
+        start_index: initial value of both free-running indices (used by tests to cross the
+            u16 wrap quickly; a fresh ring starts at 0).
+    """
+
+    __slots__ = ("_addr", "_free", "_in_flight", "_last_used", "_len", "_next_avail", "_write")
+
+    def __init__(
+        self,
+        mem: memoryview,
+        layout: VringLayout,
+        *,
+        reset: bool = True,
+        start_index: int = 0,
+    ) -> None:
+        super().__init__(mem, layout)
+        num = layout.num
+        if reset:
+            mem[: layout.size] = bytes(layout.size)
+            _U16.pack_into(mem, self._avail_idx, start_index & 0xFFFF)
+            _U16.pack_into(mem, self._used_idx, start_index & 0xFFFF)
+        self._next_avail = start_index & 0xFFFF
+        self._last_used = start_index & 0xFFFF
+        # Free descriptor ids as a stack: id 0 is handed out first, reclaimed ids are reused
+        # first (the kernel's free-list order).
+        self._free = list(range(num - 1, -1, -1))
+        self._in_flight = bytearray(num)
+        self._addr = [0] * num
+        self._len = [0] * num
+        self._write = bytearray(num)
+
+    @property
+    def num_free(self) -> int:
+        return len(self._free)
+
+    @property
+    def num_in_flight(self) -> int:
+        return self.num - len(self._free)
+
+    def post(self, addr: int, length: int, *, writable: bool) -> int:
+        """Make one buffer available to the device; returns its descriptor id.
+
+        Raises:
+            RingFullError: every descriptor is in flight.
+        """
+        if not self._free:
+            raise RingFullError(f"all {self.num} descriptors are in flight")
+        head = self._free.pop()
+        flags = VRING_DESC_F_WRITE if writable else 0
+        mem = self._mem
+        VRING_DESC.pack_into(mem, VRING_DESC.size * head, addr, length, flags, 0)
+        self._addr[head] = addr
+        self._len[head] = length
+        self._write[head] = writable
+        self._in_flight[head] = 1
+        idx = self._next_avail
+        _U16.pack_into(mem, self._avail_ring + 2 * (idx % self.num), head)
+        idx = (idx + 1) & 0xFFFF
+        self._next_avail = idx
+        # Publish the index last: the device must see the slot before it sees the new idx.
+        _U16.pack_into(mem, self._avail_idx, idx)
+        return head
+
+    def has_used(self) -> bool:
+        return self._read16(self._used_idx) != self._last_used
+
+    def get_used(self) -> tuple[int, int, int] | None:
+        """Reclaim the next used buffer: ``(id, addr, used_len)``, or None if none is pending.
+
+        The address and length come from our own shadow copy, never from shared memory.
+
+        Raises:
+            RemoteProtocolError: the used index jumped (``consumed=False``: the entry is left in
+                place), or the entry names a descriptor that is out of range, not in flight, or
+                claims more bytes than the buffer holds (``consumed=True``).
+        """
+        used_idx = self._read16(self._used_idx)
+        last = self._last_used
+        if used_idx == last:
+            return None
+        pending = (used_idx - last) & 0xFFFF
+        if pending > self.num:
+            raise RemoteProtocolError(
+                f"used.idx moved from {last} to {used_idx}: {pending} entries > num {self.num}"
+            )
+        head, used_len = VRING_USED_ELEM.unpack_from(
+            self._mem, self._used_ring + VRING_USED_ELEM.size * (last % self.num)
+        )
+        self._last_used = (last + 1) & 0xFFFF
+        if head >= self.num:
+            raise RemoteProtocolError(
+                f"used entry {last} names descriptor {head} >= num {self.num}", consumed=True
+            )
+        if not self._in_flight[head]:
+            raise RemoteProtocolError(
+                f"used entry {last} returns descriptor {head}, which is not in flight",
+                consumed=True,
+            )
+        self._in_flight[head] = 0
+        self._free.append(head)
+        if self._write[head] and used_len > self._len[head]:
+            raise RemoteProtocolError(
+                f"used entry {last}: device wrote {used_len} bytes into the "
+                f"{self._len[head]}-byte buffer of descriptor {head}",
+                head=head,
+                consumed=True,
+            )
+        return head, self._addr[head], used_len
+
+    def buffer_of(self, head: int) -> tuple[int, int]:
+        """``(addr, len)`` last posted with descriptor ``head`` (from the shadow copy)."""
+        return self._addr[head], self._len[head]
+
+    def kick_needed(self) -> bool:
+        """Whether the device asked to be notified of new buffers (legacy, no EVENT_IDX)."""
+        return not self._read16(self._used_flags) & VRING_USED_F_NO_NOTIFY
+
+    def set_interrupts(self, enabled: bool) -> None:
+        """Ask the device to (not) interrupt us when it returns buffers."""
+        _U16.pack_into(self._mem, self._avail_flags, 0 if enabled else VRING_AVAIL_F_NO_INTERRUPT)
+
+
+class VringDevice(_Half):
+    """The device side: takes buffers from the avail ring, gives them back on the used ring.
+
+    Args:
+        mem: the vring's memory, as laid out by the driver.
+        layout: its geometry.
+        region_check: ``(addr, length) -> bool``, whether a buffer the driver posted lies where
+            buffers may live; a descriptor failing it is refused, never dereferenced.
+        start_index: the indices' starting value (0 for a freshly reset ring).
+    """
+
+    __slots__ = ("_check", "_last_avail", "_next_used", "_taken")
+
+    def __init__(
+        self,
+        mem: memoryview,
+        layout: VringLayout,
+        *,
+        region_check: RegionCheck = _anywhere,
+        start_index: int = 0,
+    ) -> None:
+        super().__init__(mem, layout)
+        self._check = region_check
+        self._last_avail = start_index & 0xFFFF
+        self._next_used = start_index & 0xFFFF
+        self._taken = bytearray(layout.num)
+
+    def has_avail(self) -> bool:
+        return self._read16(self._avail_idx) != self._last_avail
+
+    def _walk(self, head: int, segments: list[tuple[int, int, int]] | None) -> tuple[int, int, int]:
+        """Validate the chain starting at ``head``; returns the head descriptor's fields."""
+        mem = self._mem
+        num = self.num
+        first: tuple[int, int, int] | None = None
+        i = head
+        for _ in range(num):
+            addr, length, flags, nxt = VRING_DESC.unpack_from(mem, VRING_DESC.size * i)
+            if flags & VRING_DESC_F_INDIRECT:
+                raise RemoteProtocolError(
+                    f"descriptor {i}: indirect descriptors are not negotiated", head=head
+                )
+            if not self._check(addr, length):
+                raise RemoteProtocolError(
+                    f"descriptor {i}: buffer [{addr:#x}, +{length:#x}) is outside the "
+                    "buffer region",
+                    head=head,
+                )
+            if first is None:
+                first = (addr, length, flags)
+            if segments is not None:
+                segments.append((addr, length, flags))
+            if not flags & VRING_DESC_F_NEXT:
+                return first
+            if nxt >= num:
+                raise RemoteProtocolError(f"descriptor {i}: next {nxt} >= num {num}", head=head)
+            i = nxt
+        raise RemoteProtocolError(
+            f"descriptor chain from {head} loops or is longer than num {num}", head=head
+        )
+
+    def _next_head(self) -> int | None:
+        avail_idx = self._read16(self._avail_idx)
+        last = self._last_avail
+        if avail_idx == last:
+            return None
+        pending = (avail_idx - last) & 0xFFFF
+        if pending > self.num:
+            raise RemoteProtocolError(
+                f"avail.idx moved from {last} to {avail_idx}: {pending} entries > num {self.num}"
+            )
+        head = self._read16(self._avail_ring + 2 * (last % self.num))
+        self._last_avail = (last + 1) & 0xFFFF
+        if head >= self.num:
+            raise RemoteProtocolError(
+                f"avail entry {last} names descriptor {head} >= num {self.num}", consumed=True
+            )
+        if self._taken[head]:
+            raise RemoteProtocolError(
+                f"avail entry {last} offers descriptor {head}, which is already taken",
+                consumed=True,
+            )
+        self._taken[head] = 1
+        return head
+
+    def take(self) -> tuple[int, int, int, int] | None:
+        """Take the next available buffer: ``(head, addr, len, flags)`` of its first
+        descriptor, after validating the whole chain; None if the ring is empty.
+
+        Raises:
+            RemoteProtocolError: see the class docstring. When ``head`` is set on the error
+                the descriptor was taken and must be given back (with length 0) by the caller.
+        """
+        head = self._next_head()
+        if head is None:
+            return None
+        try:
+            addr, length, flags = self._walk(head, None)
+        except RemoteProtocolError as exc:
+            exc.consumed = True
+            raise
+        return head, addr, length, flags
+
+    def take_chain(self) -> tuple[int, list[tuple[int, int, int]]] | None:
+        """Like :meth:`take`, but returns every ``(addr, len, flags)`` of the chain."""
+        head = self._next_head()
+        if head is None:
+            return None
+        segments: list[tuple[int, int, int]] = []
+        try:
+            self._walk(head, segments)
+        except RemoteProtocolError as exc:
+            exc.consumed = True
+            raise
+        return head, segments
+
+    def give(self, head: int, length: int) -> None:
+        """Return descriptor chain ``head`` to the driver, ``length`` bytes written."""
+        if not 0 <= head < self.num or not self._taken[head]:
+            raise ValueError(f"descriptor {head} was not taken from this ring")
+        self._taken[head] = 0
+        idx = self._next_used
+        VRING_USED_ELEM.pack_into(
+            self._mem, self._used_ring + VRING_USED_ELEM.size * (idx % self.num), head, length
+        )
+        idx = (idx + 1) & 0xFFFF
+        self._next_used = idx
+        _U16.pack_into(self._mem, self._used_idx, idx)
+
+    @property
+    def num_taken(self) -> int:
+        return sum(self._taken)
+
+    def interrupt_needed(self) -> bool:
+        """Whether the driver asked to be interrupted when buffers come back."""
+        return not self._read16(self._avail_flags) & VRING_AVAIL_F_NO_INTERRUPT
+
+    def set_notifications(self, enabled: bool) -> None:
+        """Ask the driver to (not) kick us when it adds buffers."""
+        _U16.pack_into(self._mem, self._used_flags, 0 if enabled else VRING_USED_F_NO_NOTIFY)
