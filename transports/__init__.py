@@ -5,6 +5,7 @@ The abstract parts (this package's ``errors``, ``memory``, ``vdev``, ``vring``, 
 :func:`open_transport` and imported lazily.
 """
 
+from .base import Role, Transport
 from .errors import (
     MemoryAccessError,
     RemoteProtocolError,
@@ -12,16 +13,24 @@ from .errors import (
     TransportClosedError,
     TransportError,
 )
+from .layout import SharedLayout
+from .loopback import LoopbackLink, LoopbackTransport, loopback_pair
 from .memory import DeviceMemory, Region
+from .registry import open_transport, register_transport
 from .vdev import VdevView, VringInfo
 from .vring import VringDevice, VringDriver, VringLayout, vring_size
 
 __all__ = [
     "DeviceMemory",
+    "LoopbackLink",
+    "LoopbackTransport",
     "MemoryAccessError",
     "Region",
     "RemoteProtocolError",
     "RingFullError",
+    "Role",
+    "SharedLayout",
+    "Transport",
     "TransportClosedError",
     "TransportError",
     "VdevView",
@@ -29,5 +38,8 @@ __all__ = [
     "VringDriver",
     "VringInfo",
     "VringLayout",
+    "loopback_pair",
+    "open_transport",
+    "register_transport",
     "vring_size",
 ]

@@ -1,0 +1,424 @@
+"""Firmware images: ELF executables for a remote processor, parsed into our own frozen types.
+
+Theory of operation: ``load_firmware`` turns untrusted bytes into a :class:`FirmwareImage` or a
+:class:`FirmwareError`, nothing else. It works in three steps:
+
+1. ``e_ident`` is checked by hand (magic, class, byte order, header length), so the common
+   mistakes get plain messages ("big-endian images are not supported").
+2. pyelftools decodes the headers (``Elf_Ehdr``, ``Elf_Phdr``, ``Elf_Shdr``) and nothing more; it
+   is the only use of pyelftools in aioamp, and every exception it raises becomes a
+   ``FirmwareError``. Section contents are sliced from the file by us, after a bounds check, so
+   no compressed or linked section is ever interpreted.
+3. Every table, segment and section we use is checked against the file size and the address
+   space, following Linux ``rproc_elf_sanity_check`` / ``rproc_elf_load_segments``: a PT_LOAD
+   with ``p_filesz > p_memsz`` or file bytes past EOF is rejected naming its program header index.
+
+Loading is by ``p_paddr``, the device address, as Linux does; ``p_memsz - p_filesz`` is zero
+filled. The memory layer does the writes (:meth:`FirmwareImage.iter_load`); this module does no
+I/O beyond :func:`load_firmware_file`.
+
+The ``.resource_table`` section is found by name, like Linux ``rproc_elf_find_loaded_rsc_table``;
+its ``sh_addr`` is taken as a device address (the same space as ``p_paddr``). Unlike Linux, the
+table must lie inside a PT_LOAD segment's ``[p_paddr, p_paddr + p_memsz)``: the host rewrites the
+loaded copy (vring addresses, vdev status) for the remote to read, so a table outside loaded
+memory could not work and is rejected at load time rather than at boot. A missing table is fine:
+the image has no vdevs. ``.aioamp.program`` (non-alloc, NUL-terminated ASCII) names the Python
+program the simulator runs as the remote side.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import attrs
+from elftools.common.exceptions import DWARFError, ELFError
+from elftools.common.utils import struct_parse
+from elftools.construct import ConstructError
+from elftools.elf.elffile import ELFFile
+
+from .errors import FirmwareError
+
+__all__ = [
+    "PROGRAM_SECTION",
+    "RESOURCE_TABLE_SECTION",
+    "FirmwareImage",
+    "LoadOp",
+    "ResourceTableLocation",
+    "Segment",
+    "load_firmware",
+    "load_firmware_file",
+]
+
+RESOURCE_TABLE_SECTION = ".resource_table"
+PROGRAM_SECTION = ".aioamp.program"
+
+_ELFMAG = b"\x7fELF"
+_EI_NIDENT = 16
+_EI_CLASS, _EI_DATA = 4, 5
+_EHDR_SIZE = {32: 52, 64: 64}  # sizeof(Elf32_Ehdr), sizeof(Elf64_Ehdr)
+_PHDR_SIZE = {32: 32, 64: 56}  # sizeof(Elf32_Phdr), sizeof(Elf64_Phdr)
+_SHDR_SIZE = {32: 40, 64: 64}  # sizeof(Elf32_Shdr), sizeof(Elf64_Shdr)
+_PN_XNUM = 0xFFFF
+_SHN_UNDEF = 0
+_SHF_COMPRESSED = 0x800
+_PF_X, _PF_W, _PF_R = 0x1, 0x2, 0x4
+
+# Everything pyelftools (and the construct library it vendors) lets escape on malformed input.
+_PARSE_ERRORS = (
+    ELFError,
+    DWARFError,
+    ConstructError,
+    struct.error,
+    IndexError,
+    KeyError,
+    ValueError,
+    EOFError,
+    OverflowError,
+)
+
+
+@attrs.frozen
+class Segment:
+    """One PT_LOAD program header and its file bytes.
+
+    Attributes:
+        index: the program header index (as in ``readelf -l``), used in error messages.
+        paddr: load (device) address.
+        vaddr: virtual address, informational.
+        filesz: bytes taken from the file (``len(data)``).
+        memsz: bytes occupied in memory; the tail beyond ``filesz`` is zero filled.
+        flags: ``p_flags`` (PF_R=4, PF_W=2, PF_X=1).
+        data: the file bytes.
+    """
+
+    index: int
+    paddr: int
+    vaddr: int
+    filesz: int
+    memsz: int
+    flags: int
+    data: bytes = attrs.field(repr=False)
+
+    @property
+    def end(self) -> int:
+        """First device address past the segment in memory."""
+        return self.paddr + self.memsz
+
+    @property
+    def perms(self) -> str:
+        """``p_flags`` as ``readelf`` prints them, e.g. ``"R E"``."""
+        return "".join(
+            c if self.flags & bit else " " for c, bit in (("R", _PF_R), ("W", _PF_W), ("E", _PF_X))
+        )
+
+    def contains(self, addr: int, size: int = 1) -> bool:
+        """Whether ``[addr, addr + size)`` lies inside the segment's memory image."""
+        return self.paddr <= addr and addr + size <= self.end
+
+
+@attrs.frozen
+class ResourceTableLocation:
+    """Where the ``.resource_table`` section lands, and its initial contents.
+
+    Attributes:
+        addr: ``sh_addr``, a device address inside a loaded segment.
+        size: ``sh_size``.
+        data: the section bytes from the file (the "cached table" of Linux).
+    """
+
+    addr: int
+    size: int
+    data: bytes = attrs.field(repr=False)
+
+
+class LoadOp(NamedTuple):
+    """One write the memory layer performs: ``data`` at ``paddr``, then ``zero_fill`` zeros."""
+
+    paddr: int
+    data: bytes
+    zero_fill: int
+
+
+@attrs.frozen
+class FirmwareImage:
+    """A validated, loadable firmware image (no pyelftools types inside)."""
+
+    name: str
+    entry: int
+    elf_class: int
+    machine: str | int
+    segments: tuple[Segment, ...]
+    resource_table: ResourceTableLocation | None = None
+    program: str | None = None
+    sections: tuple[str, ...] = ()
+
+    def segment_containing(self, addr: int, size: int = 1) -> Segment | None:
+        """The PT_LOAD segment whose memory holds ``[addr, addr + size)``, or None."""
+        for seg in self.segments:
+            if seg.contains(addr, size):
+                return seg
+        return None
+
+    def iter_load(self) -> Iterator[LoadOp]:
+        """Yield the writes that load the image, one per PT_LOAD with a nonzero ``p_memsz``.
+
+        Segments are loaded at ``p_paddr`` (Linux ``rproc_elf_load_segments`` treats it as the
+        device address); empty segments are skipped, as Linux does.
+        """
+        for seg in self.segments:
+            if seg.memsz:
+                yield LoadOp(seg.paddr, seg.data, seg.memsz - seg.filesz)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary for ``inspect``-style commands."""
+        rsc = self.resource_table
+        return {
+            "name": self.name,
+            "entry": self.entry,
+            "class": f"ELF{self.elf_class}",
+            "machine": self.machine,
+            "segments": [
+                {
+                    "index": s.index,
+                    "paddr": s.paddr,
+                    "vaddr": s.vaddr,
+                    "filesz": s.filesz,
+                    "memsz": s.memsz,
+                    "flags": s.flags,
+                    "perms": s.perms,
+                }
+                for s in self.segments
+            ],
+            "resource_table": None if rsc is None else {"addr": rsc.addr, "size": rsc.size},
+            "program": self.program,
+            "sections": list(self.sections),
+        }
+
+
+@attrs.frozen
+class _SectionHeader:
+    name: str
+    sh_type: str | int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+
+
+@contextmanager
+def _elftools_errors(what: str) -> Iterator[None]:
+    """Turn whatever pyelftools raises on bad input into a FirmwareError."""
+    try:
+        yield
+    except _PARSE_ERRORS as exc:
+        raise FirmwareError(f"malformed ELF {what}: {exc or type(exc).__name__}") from None
+
+
+def _check_ident(data: bytes) -> int:
+    """Check ``e_ident`` and the header length by hand; return the ELF class (32/64)."""
+    if not data:
+        raise FirmwareError("empty file: not an ELF image")
+    head = data[:4]
+    if head != _ELFMAG[: len(head)]:
+        raise FirmwareError(f"not an ELF image (bad magic {head.hex()}, expected 7f454c46)")
+    if len(data) < _EI_NIDENT:
+        raise FirmwareError(f"truncated ELF identification ({len(data)} bytes)")
+    ei_class = data[_EI_CLASS]
+    if ei_class not in (1, 2):
+        raise FirmwareError(f"bad ELF class byte {ei_class:#x} (expected 1 or 2)")
+    ei_data = data[_EI_DATA]
+    if ei_data == 2:
+        raise FirmwareError("big-endian images are not supported")
+    if ei_data != 1:
+        raise FirmwareError(f"bad ELF data encoding byte {ei_data:#x} (expected 1)")
+    elf_class = 32 if ei_class == 1 else 64
+    if len(data) < _EHDR_SIZE[elf_class]:
+        raise FirmwareError(
+            f"truncated ELF header: {len(data)} bytes, ELF{elf_class} needs {_EHDR_SIZE[elf_class]}"
+        )
+    return elf_class
+
+
+def _check_table(what: str, offset: int, count: int, entsize: int, file_size: int) -> None:
+    end = offset + count * entsize
+    if end > file_size:
+        raise FirmwareError(
+            f"{what} [{offset:#x}, {end:#x}) runs past the end of the file ({file_size:#x} bytes)"
+        )
+
+
+def _file_slice(data: bytes, what: str, offset: int, size: int) -> bytes:
+    if offset + size > len(data):
+        raise FirmwareError(
+            f"{what}: file data [{offset:#x}, {offset + size:#x}) is past the end of the file "
+            f"({len(data):#x} bytes)"
+        )
+    return data[offset : offset + size]
+
+
+def _read_sections(elf: ELFFile, data: bytes, elf_class: int) -> list[_SectionHeader]:
+    """Decode the section header table and names, bounds-checked against the file."""
+    header = elf.header
+    if header["e_shoff"] == 0:
+        return []
+    if header["e_shentsize"] != _SHDR_SIZE[elf_class]:
+        raise FirmwareError(
+            f"e_shentsize is {header['e_shentsize']}, ELF{elf_class} needs {_SHDR_SIZE[elf_class]}"
+        )
+    # Extended numbering keeps the real count / string table index in section 0.
+    _check_table("section header table", header["e_shoff"], 1, _SHDR_SIZE[elf_class], len(data))
+    with _elftools_errors("section header table"):
+        count = int(elf.num_sections())
+        shstrndx = int(elf.get_shstrndx())
+    _check_table("section header table", header["e_shoff"], count, _SHDR_SIZE[elf_class], len(data))
+    if count == 0:
+        return []
+    if shstrndx == _SHN_UNDEF or shstrndx >= count:
+        raise FirmwareError(f"section name string table index {shstrndx} is invalid")
+    raw = []
+    with _elftools_errors("section header"):
+        for i in range(count):
+            sh = struct_parse(
+                elf.structs.Elf_Shdr, elf.stream, header["e_shoff"] + i * _SHDR_SIZE[elf_class]
+            )
+            raw.append(
+                (
+                    int(sh["sh_name"]),
+                    sh["sh_type"],
+                    int(sh["sh_flags"]),
+                    int(sh["sh_addr"]),
+                    int(sh["sh_offset"]),
+                    int(sh["sh_size"]),
+                )
+            )
+    _, strtype, _, _, stroff, strsize = raw[shstrndx]
+    if strtype == "SHT_NOBITS":
+        raise FirmwareError("section name string table has no file contents (SHT_NOBITS)")
+    strtab = _file_slice(data, "section name string table", stroff, strsize)
+    sections = []
+    for i, (name_off, sh_type, flags, addr, offset, size) in enumerate(raw):
+        if name_off and name_off >= len(strtab):
+            raise FirmwareError(f"section {i}: name offset {name_off:#x} is outside .shstrtab")
+        name = strtab[name_off:].split(b"\0", 1)[0].decode("utf-8", "replace")
+        sections.append(_SectionHeader(name, sh_type, flags, addr, offset, size))
+    return sections
+
+
+def _section_bytes(data: bytes, sec: _SectionHeader) -> bytes:
+    if sec.sh_type == "SHT_NOBITS":
+        raise FirmwareError(f"section {sec.name} has no file contents (SHT_NOBITS)")
+    if sec.flags & _SHF_COMPRESSED:
+        raise FirmwareError(f"section {sec.name} is compressed (SHF_COMPRESSED)")
+    return _file_slice(data, f"section {sec.name}", sec.offset, sec.size)
+
+
+def _decode_program(raw: bytes) -> str:
+    name = raw.split(b"\0", 1)[0]
+    try:
+        text = name.decode("ascii")
+    except UnicodeDecodeError:
+        raise FirmwareError(f"section {PROGRAM_SECTION}: program name is not ASCII") from None
+    if not text:
+        raise FirmwareError(f"section {PROGRAM_SECTION}: program name is empty")
+    return text
+
+
+def load_firmware(data: bytes | bytearray | memoryview, *, name: str = "") -> FirmwareImage:
+    """Parse and validate an ELF firmware image.
+
+    Args:
+        data: the whole file.
+        name: a label for messages and ``to_dict`` (usually the file name).
+
+    Raises:
+        FirmwareError: the bytes are not a loadable little-endian ELF32/ELF64 executable.
+    """
+    data = bytes(data)
+    elf_class = _check_ident(data)
+    with _elftools_errors("header"):
+        elf = ELFFile(io.BytesIO(data))
+        header = elf.header
+        e_type = header["e_type"]
+        machine: str | int = header["e_machine"]
+        entry = int(header["e_entry"])
+        phoff, phnum = int(header["e_phoff"]), int(header["e_phnum"])
+        phentsize = int(header["e_phentsize"])
+    if e_type not in ("ET_EXEC", "ET_DYN"):
+        raise FirmwareError(f"not an executable image (e_type {e_type})")
+
+    if phnum == 0:
+        raise FirmwareError("no program headers: no PT_LOAD segment to load")
+    if phnum == _PN_XNUM:
+        raise FirmwareError("extended program header numbering (PN_XNUM) is not supported")
+    if phentsize != _PHDR_SIZE[elf_class]:
+        raise FirmwareError(
+            f"e_phentsize is {phentsize}, ELF{elf_class} needs {_PHDR_SIZE[elf_class]}"
+        )
+    _check_table("program header table", phoff, phnum, phentsize, len(data))
+
+    limit = 1 << elf_class
+    segments = []
+    for i in range(phnum):
+        with _elftools_errors(f"program header {i}"):
+            ph = struct_parse(elf.structs.Elf_Phdr, elf.stream, phoff + i * phentsize)
+            p_type = ph["p_type"]
+            fields = [int(ph[k]) for k in ("p_offset", "p_paddr", "p_vaddr", "p_filesz", "p_memsz")]
+            flags = int(ph["p_flags"])
+        if p_type != "PT_LOAD":
+            continue
+        offset, paddr, vaddr, filesz, memsz = fields
+        if filesz > memsz:
+            raise FirmwareError(f"segment {i}: p_filesz {filesz:#x} exceeds p_memsz {memsz:#x}")
+        if paddr + memsz > limit:
+            raise FirmwareError(
+                f"segment {i}: [{paddr:#x}, {paddr + memsz:#x}) wraps the {elf_class}-bit "
+                "address space"
+            )
+        seg_data = _file_slice(data, f"segment {i}", offset, filesz)
+        segments.append(Segment(i, paddr, vaddr, filesz, memsz, flags, seg_data))
+    if not segments:
+        raise FirmwareError("no PT_LOAD segment: nothing to load")
+
+    sections = _read_sections(elf, data, elf_class)
+    by_name: dict[str, _SectionHeader] = {}
+    for sec in sections:
+        by_name.setdefault(sec.name, sec)  # the first one wins, as in Linux rproc_elf_find_shdr
+
+    image = FirmwareImage(
+        name=name,
+        entry=entry,
+        elf_class=elf_class,
+        machine=machine,
+        segments=tuple(segments),
+        sections=tuple(sec.name for sec in sections[1:]),
+    )
+    rsc_sec = by_name.get(RESOURCE_TABLE_SECTION)
+    if rsc_sec is not None:
+        rsc_data = _section_bytes(data, rsc_sec)
+        if image.segment_containing(rsc_sec.addr, rsc_sec.size) is None:
+            raise FirmwareError(
+                f"section {RESOURCE_TABLE_SECTION} [{rsc_sec.addr:#x}, "
+                f"{rsc_sec.addr + rsc_sec.size:#x}) is not inside any PT_LOAD segment"
+            )
+        image = attrs.evolve(
+            image, resource_table=ResourceTableLocation(rsc_sec.addr, rsc_sec.size, rsc_data)
+        )
+    prog_sec = by_name.get(PROGRAM_SECTION)
+    if prog_sec is not None:
+        image = attrs.evolve(image, program=_decode_program(_section_bytes(data, prog_sec)))
+    return image
+
+
+def load_firmware_file(path: str | os.PathLike[str], *, name: str | None = None) -> FirmwareImage:
+    """Read ``path`` and :func:`load_firmware` it; ``name`` defaults to the file name.
+
+    OSError from reading propagates unchanged: a missing file is not a malformed image.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    return load_firmware(data, name=os.path.basename(os.fspath(path)) if name is None else name)

@@ -1,0 +1,623 @@
+"""The rpmsg bus: the async shell around :class:`~rpmsg.engine.RpmsgEngine`, either role.
+
+Theory of operation: one bus per rpmsg vdev. A listener task waits for the transport's
+notifications; each wake-up drains every pending receive entry (with the peer's notifications
+suppressed meanwhile), dispatches each message to the endpoint bound at its destination,
+recycles the buffers, then notifies the peer once. Senders write straight into a free tx buffer
+from their own task; only when none is free do they wait, with a deadline, for the listener to
+see buffers come back. Name-service messages (address 53) create and remove :class:`Channel`
+objects and probe the drivers registered for their names.
+
+Failures of the peer never raise into the listener: bad rings and headers are counted in
+:meth:`RpmsgBus.statistics`. A closed transport (peer died) or :meth:`RpmsgBus.fail` (the
+processor crashed) closes the bus: every waiting and later call raises
+:class:`~rpmsg.errors.BusClosedError` carrying the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import attrs
+
+from transports.base import Transport
+from transports.errors import TransportClosedError
+
+from .addresses import AddressAllocator
+from .channel import Channel, Driver, Probe, Remove
+from .endpoint import DEFAULT, Endpoint, Message, Overflow, RxCallback, Timeout
+from .engine import DROP_REASONS, RpmsgEngine
+from .errors import (
+    BusClosedError,
+    DriverError,
+    InvalidAddressError,
+    NoBufferError,
+    RpmsgError,
+    RpmsgTimeoutError,
+)
+from .wire import ADDR_ANY, DEFAULT_BUFFER_SIZE, NS_ADDR, NsFlags, pack_ns, unpack_ns
+
+log = logging.getLogger("rpmsg")
+
+#: Linux virtio_rpmsg_bus: a sender waits at most 15 s for a free tx buffer.
+DEFAULT_SEND_TIMEOUT = 15.0
+#: Messages handled per receive pass before yielding to other tasks.
+_RX_BATCH = 256
+
+
+@attrs.frozen
+class BusStatistics:
+    """A snapshot of a bus's counters. ``drops`` maps each reason of
+    :data:`~rpmsg.engine.DROP_REASONS` to a count."""
+
+    role: str
+    tx_messages: int
+    tx_bytes: int
+    rx_messages: int
+    rx_bytes: int
+    drops: dict[str, int]
+    kicks_sent: int
+    notifications_received: int
+    send_waits: int
+    send_timeouts: int
+    driver_errors: int
+    endpoints: int
+    channels: int
+    last_ring_error: str | None
+
+
+class RpmsgBus:
+    """An rpmsg bus over one transport.
+
+    Args:
+        transport: one end of a vring transport; its ``role`` is the bus's role.
+        buffer_size: bytes per buffer (default 512: MTU 496).
+        send_timeout: default deadline of a blocking send, seconds (None: wait forever).
+        ready_timeout: remote role: how long :meth:`start` waits for the host's DRIVER_OK.
+        name: a label for logs.
+
+    Use ``async with RpmsgBus(transport) as bus:``; the transport is not closed by the bus.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        ready_timeout: float | None = None,
+        name: str = "rpmsg",
+    ) -> None:
+        self.transport = transport
+        self.role = transport.role
+        self.name = name
+        self.send_timeout = send_timeout
+        self.ready_timeout = ready_timeout
+        self.engine = RpmsgEngine(
+            transport.role,
+            transport.memory,
+            transport.vdev,
+            kick=self._kick,
+            pool=transport.pool,
+            buffer_ok=transport.buffer_ok,
+            buffer_size=buffer_size,
+        )
+        self._addrs = AddressAllocator()
+        self._endpoints: dict[int, Endpoint] = {}
+        self._channels: dict[tuple[str, int], Channel] = {}
+        self._drivers: list[Driver] = []
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._ready: anyio.Event | None = None  # created in start(), inside the loop
+        self._tx_event: anyio.Event | None = None
+        self._service_event: anyio.Event | None = None
+        self._processing = False
+        self._again = False
+        self._stalled: tuple[int, int, int, bytes] | None = None
+        self._closed: BaseException | None = None
+        self._kicks = 0
+        self._tx_messages = self._tx_bytes = 0
+        self._rx_messages = self._rx_bytes = 0
+        self._send_waits = self._send_timeouts = self._driver_errors = 0
+        self._callback_errors = 0
+
+    # -- lifetime ------------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            return await tg.__aexit__(exc_type, exc, tb)
+        return None
+
+    async def start(self) -> None:
+        """Bring the vdev up. Host: negotiate, post rx buffers, DRIVER_OK. Remote: wait for
+        DRIVER_OK (up to ``ready_timeout``)."""
+        if self._tg is not None:
+            raise RpmsgError("bus already started")
+        self._ready = anyio.Event()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        try:
+            if self.role == "host":
+                self.engine.host_start()
+                self._bring_up()
+            tg.start_soon(self._listen, name=f"{self.name}-listener")
+            if self.role == "remote":
+                await anyio.lowlevel.checkpoint()
+                await self._process()
+                timeout = math.inf if self.ready_timeout is None else self.ready_timeout
+                with anyio.move_on_after(timeout):
+                    await self._ready.wait()
+                if not self._ready.is_set():
+                    raise RpmsgTimeoutError(
+                        f"{self.name}: the host did not set DRIVER_OK within {timeout} s"
+                    )
+                self._check_open()
+        except BaseException as exc:
+            tg.cancel_scope.cancel()
+            self._tg = None
+            await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def _bring_up(self) -> None:
+        if self.engine.ns_enabled and NS_ADDR not in self._endpoints:
+            self._bind(NS_ADDR, callback=self._on_ns, name="rpmsg-ns")
+        assert self._ready is not None
+        self._ready.set()
+
+    async def aclose(self) -> None:
+        """Close every endpoint (orderly: iterations end) and stop the listener."""
+        if self._closed is None:
+            self._closed = BusClosedError(f"{self.name}: bus closed")
+            self._close_all(None)
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    def fail(self, cause: BaseException) -> None:
+        """Close the bus because of ``cause`` (peer died, processor crashed): every pending and
+        later operation raises :class:`BusClosedError` from ``cause``."""
+        if self._closed is not None:
+            return
+        err = BusClosedError(f"{self.name}: {cause}")
+        err.__cause__ = cause
+        self._closed = err
+        log.warning("%s: bus closed: %s", self.name, cause)
+        self._close_all(err)
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    def _close_all(self, reason: BaseException | None) -> None:
+        for ep in list(self._endpoints.values()):
+            ep._close(reason)
+        self._endpoints.clear()
+        self._channels.clear()
+        self._wake_tx_waiters()
+        if self._service_event is not None:
+            self._service_event.set()
+        if self._ready is not None:
+            self._ready.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    def _check_open(self) -> None:
+        if self._closed is not None:
+            raise self._closed
+
+    # -- notifications ---------------------------------------------------------------------------
+    def _kick(self, vq: int) -> None:
+        if self.transport.closed:
+            return
+        self._kicks += 1
+        try:
+            self.transport.kick(vq)
+        except TransportClosedError as exc:
+            self.fail(exc)
+
+    async def _listen(self) -> None:
+        try:
+            while True:
+                await self.transport.wait_notification()
+                await self._process()
+        except TransportClosedError as exc:
+            self.fail(exc)
+
+    def _resume(self) -> None:
+        """An endpoint made room after a BLOCK stall: drain again."""
+        if self._tg is not None and self._closed is None:
+            self._tg.start_soon(self._process)
+
+    async def _process(self) -> None:
+        if self._processing:
+            self._again = True
+            return
+        self._processing = True
+        engine = self.engine
+        try:
+            while True:
+                self._again = False
+                if not engine.ready:
+                    if self.role != "remote" or not engine.remote_driver_ok():
+                        return
+                    engine.remote_start()
+                    self._bring_up()
+                stalled = self._stalled
+                if stalled is not None:
+                    if not self._dispatch(stalled):
+                        return
+                    self._stalled = None
+                await self._drain()
+                engine.finish_rx()
+                self._wake_tx_waiters()
+                if not self._again or self._closed is not None:
+                    return
+        finally:
+            self._processing = False
+
+    async def _drain(self) -> None:
+        engine = self.engine
+        engine.set_rx_notifications(False)
+        handled = 0
+        try:
+            while self._closed is None:
+                msg = engine.next_rx()
+                if msg is None:
+                    # Re-enable notifications, then look once more: a message that landed
+                    # in between would otherwise wait for the next kick.
+                    engine.set_rx_notifications(True)
+                    if not engine.rx_pending():
+                        return
+                    engine.set_rx_notifications(False)
+                    continue
+                self._rx_messages += 1
+                self._rx_bytes += len(msg[3])
+                if not self._dispatch(msg):
+                    self._stalled = msg
+                    return
+                handled += 1
+                if handled % _RX_BATCH == 0:
+                    engine.finish_rx()
+                    await anyio.lowlevel.checkpoint()
+        finally:
+            engine.set_rx_notifications(True)
+
+    def _dispatch(self, msg: tuple[int, int, int, bytes]) -> bool:
+        src, dst, flags, payload = msg
+        ep = self._endpoints.get(dst)
+        if ep is None:
+            self._count_drop("unknown_dst")
+            log.debug("%s: message from %d to unknown address %d dropped", self.name, src, dst)
+            return True
+        return ep._deliver(Message(src, dst, payload, flags))
+
+    def _count_drop(self, reason: str) -> None:
+        self.engine.drops[reason] += 1
+
+    def _callback_failed(self, ep: Endpoint) -> None:
+        self._count_drop("callback_error")
+        log.exception("%s: rx callback of endpoint %d raised", self.name, ep.addr)
+
+    def _wake_tx_waiters(self) -> None:
+        event = self._tx_event
+        if event is not None:
+            self._tx_event = None
+            event.set()
+
+    # -- sending ---------------------------------------------------------------------------------
+    @property
+    def mtu(self) -> int:
+        """Largest payload one message can carry (buffer size - 16)."""
+        return self.engine.mtu
+
+    @staticmethod
+    def _check_addrs(src: int, dst: int) -> None:
+        for what, addr in (("source", src), ("destination", dst)):
+            if not 0 <= addr < ADDR_ANY:
+                raise InvalidAddressError(f"{what} address {addr:#x} is not a valid address")
+
+    def _sent(self, ep: Endpoint | None, n: int) -> None:
+        self._tx_messages += 1
+        self._tx_bytes += n
+        if ep is not None:
+            ep.tx_messages += 1
+            ep.tx_bytes += n
+
+    def _try_send(self, ep: Endpoint | None, src: int, dst: int, data: bytes) -> None:
+        self._check_open()
+        self._check_addrs(src, dst)
+        if not self.engine.try_send(src, dst, data):
+            raise NoBufferError(f"{self.name}: no free tx buffer")
+        self._sent(ep, len(data))
+
+    async def _send(
+        self, ep: Endpoint | None, src: int, dst: int, data: bytes, timeout: Timeout
+    ) -> None:
+        self._check_open()
+        self._check_addrs(src, dst)
+        engine = self.engine
+        if engine.try_send(src, dst, data):
+            self._sent(ep, len(data))
+            return
+        if timeout is DEFAULT:
+            timeout = self.send_timeout
+        self._send_waits += 1
+        if ep is not None:
+            ep.send_waits += 1
+        engine.tx_wait_begin()
+        try:
+            with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
+                while True:
+                    if engine.try_send(src, dst, data):
+                        self._sent(ep, len(data))
+                        return
+                    event = self._tx_event
+                    if event is None:
+                        event = self._tx_event = anyio.Event()
+                    await event.wait()
+                    self._check_open()
+        finally:
+            engine.tx_wait_end()
+        if scope.cancelled_caught:
+            self._send_timeouts += 1
+            raise RpmsgTimeoutError(f"{self.name}: no tx buffer freed within {timeout} s")
+
+    # -- endpoints ---------------------------------------------------------------------------
+    def _bind(
+        self,
+        addr: int,
+        *,
+        dst: int = ADDR_ANY,
+        name: str | None = None,
+        callback: RxCallback | None = None,
+        maxsize: int = 256,
+        overflow: Overflow = Overflow.BLOCK,
+    ) -> Endpoint:
+        addr = self._addrs.allocate(addr)
+        ep = Endpoint(
+            self, addr, dst=dst, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+        )
+        self._endpoints[addr] = ep
+        return ep
+
+    def create_endpoint(
+        self,
+        addr: int = ADDR_ANY,
+        *,
+        dst: int = ADDR_ANY,
+        name: str | None = None,
+        callback: RxCallback | None = None,
+        maxsize: int = 256,
+        overflow: Overflow = Overflow.BLOCK,
+    ) -> Endpoint:
+        """Bind a local endpoint.
+
+        Args:
+            addr: the local address; ANY picks the lowest free one from 1024. Reserved
+                addresses (< 1024) are bound only when asked for explicitly.
+            dst: default destination of :meth:`Endpoint.send`.
+            callback: called synchronously for each message instead of queueing it.
+            maxsize, overflow: the receive queue's bound and overflow policy.
+        """
+        self._check_open()
+        return self._bind(
+            addr, dst=dst, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+        )
+
+    async def create_service(
+        self,
+        name: str,
+        addr: int = ADDR_ANY,
+        *,
+        callback: RxCallback | None = None,
+        maxsize: int = 256,
+        overflow: Overflow = Overflow.BLOCK,
+    ) -> Endpoint:
+        """Create an endpoint and announce it to the peer (NS CREATE) under ``name``.
+
+        Without the NS feature negotiated the endpoint is created but not announced.
+        """
+        pack_ns(name, 0, NsFlags.CREATE)  # validate the name before binding anything
+        ep = self.create_endpoint(
+            addr, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+        )
+        try:
+            await self.announce(ep)
+        except BaseException:
+            self._unbind(ep, None)
+            raise
+        return ep
+
+    async def announce(self, ep: Endpoint, name: str | None = None) -> None:
+        """Send NS CREATE for ``ep`` (under ``name`` or its own name)."""
+        name = name or ep.name
+        if name is None:
+            raise ValueError("announce needs a service name")
+        ep.name = name
+        if not self.engine.ns_enabled:
+            return
+        await self._send(None, ep.addr, NS_ADDR, pack_ns(name, ep.addr, NsFlags.CREATE), DEFAULT)
+        ep.announced = True
+
+    async def destroy_endpoint(self, ep: Endpoint) -> None:
+        """Unbind ``ep``; if it was announced, send NS DESTROY first (best effort)."""
+        if self._endpoints.get(ep.addr) is not ep:
+            ep._close(None)
+            return
+        if ep.announced and ep.name and self._closed is None:
+            ep.announced = False
+            msg = pack_ns(ep.name, ep.addr, NsFlags.DESTROY)
+            try:
+                await self._send(None, ep.addr, NS_ADDR, msg, DEFAULT)
+            except RpmsgError as exc:
+                log.warning("%s: NS DESTROY for %r not sent: %s", self.name, ep.name, exc)
+        self._unbind(ep, None)
+
+    def _unbind(self, ep: Endpoint, reason: BaseException | None) -> None:
+        if self._endpoints.get(ep.addr) is ep:
+            del self._endpoints[ep.addr]
+            self._addrs.release(ep.addr)
+        ep._close(reason)
+        if self._stalled is not None and self._stalled[1] == ep.addr:
+            self._resume()
+
+    def endpoint(self, addr: int) -> Endpoint | None:
+        return self._endpoints.get(addr)
+
+    # -- name service, channels and drivers ---------------------------------------------------
+    def _on_ns(self, _ep: Endpoint, msg: Message) -> None:
+        parsed = unpack_ns(msg.payload)
+        if parsed is None:
+            self._count_drop("bad_ns")
+            log.warning(
+                "%s: malformed name-service message (%d bytes)", self.name, len(msg.payload)
+            )
+            return
+        name, addr, flags = parsed
+        if addr == ADDR_ANY:
+            self._count_drop("bad_ns")
+            return
+        if flags == NsFlags.CREATE:
+            self._add_channel(name, addr)
+        elif flags == NsFlags.DESTROY:
+            self._remove_channel(name, addr)
+        else:
+            self._count_drop("bad_ns")
+
+    def _add_channel(self, name: str, dst: int) -> None:
+        if (name, dst) in self._channels:
+            log.info("%s: duplicate announcement of %r at %d ignored", self.name, name, dst)
+            return
+        ep = self._bind(ADDR_ANY, dst=dst, name=name)
+        channel = Channel(name=name, dst=dst, endpoint=ep)
+        self._channels[(name, dst)] = channel
+        log.info("%s: channel %r: local %d -> remote %d", self.name, name, ep.addr, dst)
+        if self._service_event is not None:
+            self._service_event.set()
+            self._service_event = None
+        for driver in self._drivers:
+            if driver.matches(name):
+                self._bind_driver(driver, channel)
+                break
+
+    def _remove_channel(self, name: str, dst: int) -> None:
+        channel = self._channels.pop((name, dst), None)
+        if channel is None:
+            log.info("%s: DESTROY of unknown channel %r at %d", self.name, name, dst)
+            return
+        log.info("%s: channel %r at %d removed", self.name, name, dst)
+        driver = channel.driver
+        if driver is not None:
+            driver.channels.remove(channel)
+            if driver.remove is not None:
+                try:
+                    driver.remove(channel)
+                except Exception:
+                    self._driver_errors += 1
+                    log.exception("%s: remove hook of %r raised", self.name, name)
+        self._unbind(channel.endpoint, None)
+
+    def _bind_driver(self, driver: Driver, channel: Channel) -> None:
+        channel.driver = driver
+        driver.channels.append(channel)
+        assert self._tg is not None
+        self._tg.start_soon(self._run_probe, driver, channel, name=f"probe-{channel.name}")
+
+    async def _run_probe(self, driver: Driver, channel: Channel) -> None:
+        try:
+            await driver.probe(channel)
+        except BusClosedError:
+            pass
+        except Exception:
+            if channel.removed:
+                return  # the service went away under the driver: expected
+            self._driver_errors += 1
+            log.exception("%s: driver for %r failed", self.name, channel.name)
+
+    def register_driver(
+        self, names: str | Iterable[str], probe: Probe, *, remove: Remove | None = None
+    ) -> Driver:
+        """Probe ``probe(channel)`` for every channel announced under one of ``names``,
+        including announcements that arrived before this call."""
+        self._check_open()
+        ids = frozenset([names] if isinstance(names, str) else names)
+        if not ids:
+            raise DriverError("a driver needs at least one service name")
+        for other in self._drivers:
+            if other.names & ids:
+                raise DriverError(f"a driver for {sorted(other.names & ids)} already exists")
+        driver = Driver(names=ids, probe=probe, remove=remove)
+        self._drivers.append(driver)
+        for channel in list(self._channels.values()):
+            if channel.driver is None and driver.matches(channel.name):
+                self._bind_driver(driver, channel)
+        return driver
+
+    def unregister_driver(self, driver: Driver) -> None:
+        """Stop binding ``driver``; its channels stay, its remove hook runs for each."""
+        if driver in self._drivers:
+            self._drivers.remove(driver)
+        for channel in list(driver.channels):
+            channel.driver = None
+            if driver.remove is not None:
+                driver.remove(channel)
+        driver.channels.clear()
+
+    @property
+    def channels(self) -> list[Channel]:
+        return list(self._channels.values())
+
+    def find_channel(self, name: str) -> Channel | None:
+        for channel in self._channels.values():
+            if channel.name == name:
+                return channel
+        return None
+
+    async def wait_for_service(self, name: str, timeout: float | None = None) -> Channel:
+        """The channel announced under ``name``, waiting up to ``timeout`` s for it."""
+        with anyio.move_on_after(math.inf if timeout is None else timeout):
+            while True:
+                self._check_open()
+                channel = self.find_channel(name)
+                if channel is not None:
+                    return channel
+                if self._service_event is None:
+                    self._service_event = anyio.Event()
+                await self._service_event.wait()
+        raise RpmsgTimeoutError(f"{self.name}: service {name!r} not announced in {timeout} s")
+
+    # -- statistics ----------------------------------------------------------------------------
+    def statistics(self) -> BusStatistics:
+        drops = {reason: self.engine.drops.get(reason, 0) for reason in DROP_REASONS}
+        return BusStatistics(
+            role=self.role,
+            tx_messages=self._tx_messages,
+            tx_bytes=self._tx_bytes,
+            rx_messages=self._rx_messages,
+            rx_bytes=self._rx_bytes,
+            drops=drops,
+            kicks_sent=self._kicks,
+            notifications_received=self.transport.stats.notifications_received,
+            send_waits=self._send_waits,
+            send_timeouts=self._send_timeouts,
+            driver_errors=self._driver_errors,
+            endpoints=len(self._endpoints),
+            channels=len(self._channels),
+            last_ring_error=self.engine.last_ring_error,
+        )

@@ -1,0 +1,71 @@
+"""Channels (named services announced by a peer) and the drivers probed on them.
+
+Theory of operation: a peer's name-service CREATE ``(name, addr)`` makes a :class:`Channel`:
+the service name, the peer's address (``dst``) and a local endpoint created for it (``src``).
+Drivers register by name; each matching channel is handed to the driver's ``probe`` coroutine,
+which runs as a task for as long as it likes (typically ``async for msg in channel``). A
+DESTROY removes the channel: its endpoint closes in an orderly way, so the driver's iteration
+ends. Announcements that arrive before a driver registers are kept, so a late driver still
+binds; :meth:`RpmsgBus.wait_for_service` waits for one by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .endpoint import Endpoint, Message
+
+if TYPE_CHECKING:
+    from .bus import RpmsgBus
+
+Probe = Callable[["Channel"], Awaitable[None]]
+Remove = Callable[["Channel"], None]
+
+
+@attrs.define(eq=False)
+class Channel:
+    """A service announced by the peer, bound to a local endpoint."""
+
+    name: str
+    dst: int
+    endpoint: Endpoint
+    driver: Driver | None = None
+
+    @property
+    def src(self) -> int:
+        """The local endpoint's address: where the peer's replies arrive."""
+        return self.endpoint.addr
+
+    @property
+    def bus(self) -> RpmsgBus:
+        return self.endpoint.bus
+
+    @property
+    def removed(self) -> bool:
+        return self.endpoint.closed
+
+    async def send(self, data: bytes) -> None:
+        """Send to the service, from the channel's endpoint."""
+        await self.endpoint.send(data)
+
+    async def recv(self, timeout: float | None = None) -> Message:
+        return await self.endpoint.recv(timeout)
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self.endpoint.__aiter__()
+
+
+@attrs.define(eq=False)
+class Driver:
+    """A registered driver: service names it binds to and its probe / remove hooks."""
+
+    names: frozenset[str]
+    probe: Probe
+    remove: Remove | None = None
+    channels: list[Channel] = attrs.field(factory=list)
+
+    def matches(self, name: str) -> bool:
+        return name in self.names

@@ -1,0 +1,282 @@
+"""rpmsg endpoints: a local address with a receive queue or callback, and send methods.
+
+Theory of operation: the bus dispatches every received message to the endpoint bound at its
+destination address. An endpoint either hands it to an rx callback (synchronously, inside the
+bus's receive pass, like a Linux ``rpmsg_rx_cb_t``) or appends it to a bounded queue that
+``recv()`` and ``async for`` consume.
+
+Overflow policy of the queue (:class:`Overflow`), counted in ``statistics().queue_drops``:
+
+* ``BLOCK`` (default): nothing is dropped. When the queue is full the bus stops draining the
+  receive ring until the consumer makes room; buffers stay with the bus, so the peer's sends
+  eventually wait for a buffer: rpmsg's own flow control. A full endpoint therefore stalls the
+  other endpoints of its bus until it is read; ``queue_stalls`` counts how often that happened.
+* ``DROP_NEWEST``: the arriving message is discarded.
+* ``DROP_OLDEST``: the oldest queued message is discarded to make room.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import attrs
+
+from .errors import EndpointClosedError, InvalidAddressError, RpmsgTimeoutError
+from .wire import ADDR_ANY
+
+if TYPE_CHECKING:
+    from .bus import RpmsgBus
+
+
+@attrs.frozen(slots=True)
+class Message:
+    """One received message. ``src`` is where a reply should go."""
+
+    src: int
+    dst: int
+    payload: bytes
+    flags: int = 0
+
+
+class Overflow(enum.Enum):
+    """What a full receive queue does with the next message (see module docstring)."""
+
+    BLOCK = "block"
+    DROP_NEWEST = "drop-newest"
+    DROP_OLDEST = "drop-oldest"
+
+
+RxCallback = Callable[["Endpoint", Message], None]
+
+
+class _Default(enum.Enum):
+    TIMEOUT = 0
+
+
+#: Use the bus's default send timeout (15 s, as Linux).
+DEFAULT: Final = _Default.TIMEOUT
+Timeout = float | None | _Default
+
+
+@attrs.frozen
+class EndpointStatistics:
+    """A snapshot of one endpoint's counters."""
+
+    addr: int
+    rx_messages: int
+    rx_bytes: int
+    tx_messages: int
+    tx_bytes: int
+    queued: int
+    queue_drops: int
+    queue_stalls: int
+    callback_errors: int
+    send_waits: int
+
+
+class Endpoint:
+    """A bound local address. Create through :meth:`RpmsgBus.create_endpoint`."""
+
+    def __init__(
+        self,
+        bus: RpmsgBus,
+        addr: int,
+        *,
+        dst: int = ADDR_ANY,
+        name: str | None = None,
+        callback: RxCallback | None = None,
+        maxsize: int = 256,
+        overflow: Overflow = Overflow.BLOCK,
+    ) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be >= 1")
+        self.bus = bus
+        self.addr = addr
+        self.dst = dst
+        self.name = name
+        self.callback = callback
+        self.maxsize = maxsize
+        self.overflow = overflow
+        self.announced = False
+        self._queue: deque[Message] = deque()
+        self._event: anyio.Event | None = None
+        self._closed: BaseException | None = None
+        self._stalled = False
+        self._orderly = True
+        self.rx_messages = self.rx_bytes = 0
+        self.tx_messages = self.tx_bytes = 0
+        self.queue_drops = self.queue_stalls = self.callback_errors = self.send_waits = 0
+
+    def __repr__(self) -> str:
+        return f"<Endpoint addr={self.addr} dst={self.dst} name={self.name!r}>"
+
+    # -- delivery (called by the bus) --------------------------------------------------------
+    def _deliver(self, msg: Message) -> bool:
+        """Queue or hand over ``msg``; False means "full, BLOCK policy: retry later"."""
+        if self.callback is not None:
+            self.rx_messages += 1
+            self.rx_bytes += len(msg.payload)
+            try:
+                self.callback(self, msg)
+            except Exception:
+                self.callback_errors += 1
+                self.bus._callback_failed(self)
+            return True
+        queue = self._queue
+        if len(queue) >= self.maxsize:
+            if self.overflow is Overflow.BLOCK:
+                if not self._stalled:
+                    self._stalled = True
+                    self.queue_stalls += 1
+                return False
+            self.queue_drops += 1
+            self.bus._count_drop("queue_full")
+            if self.overflow is Overflow.DROP_NEWEST:
+                return True
+            queue.popleft()
+        self.rx_messages += 1
+        self.rx_bytes += len(msg.payload)
+        queue.append(msg)
+        event = self._event
+        if event is not None:
+            event.set()
+        return True
+
+    def _close(self, reason: BaseException | None) -> None:
+        """Mark closed; waiters wake. ``reason`` None means an orderly end (iteration stops)."""
+        if self._closed is None:
+            self._closed = (
+                reason
+                if reason is not None
+                else EndpointClosedError(f"endpoint {self.addr} closed")
+            )
+            self._orderly = reason is None
+        if self._event is not None:
+            self._event.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    # -- receive ------------------------------------------------------------------------------
+    async def recv(self, timeout: float | None = None) -> Message:
+        """The next message; waits up to ``timeout`` seconds (None: forever).
+
+        Raises:
+            RpmsgTimeoutError: nothing arrived in time.
+            EndpointClosedError: the endpoint was closed and its queue is empty.
+        """
+        queue = self._queue
+        if not queue:
+            with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
+                while not queue:
+                    if self._closed is not None:
+                        raise self._closed_error()
+                    event = self._event
+                    if event is None or event.is_set():
+                        event = self._event = anyio.Event()
+                    await event.wait()
+            if scope.cancelled_caught:
+                raise RpmsgTimeoutError(f"endpoint {self.addr}: nothing received in {timeout} s")
+        msg = queue.popleft()
+        if self._stalled:
+            self._stalled = False
+            self.bus._resume()
+        return msg
+
+    def try_recv(self) -> Message | None:
+        """The next queued message, or None. Never waits."""
+        if not self._queue:
+            if self._closed is not None and not self._orderly:
+                raise self._closed_error()
+            return None
+        msg = self._queue.popleft()
+        if self._stalled:
+            self._stalled = False
+            self.bus._resume()
+        return msg
+
+    def _closed_error(self) -> EndpointClosedError:
+        exc = self._closed
+        if isinstance(exc, EndpointClosedError):
+            return exc
+        err = EndpointClosedError(f"endpoint {self.addr} closed: {exc}")
+        err.__cause__ = exc
+        return err
+
+    def __aiter__(self) -> Endpoint:
+        return self
+
+    async def __anext__(self) -> Message:
+        """Messages until the endpoint closes: an orderly close (destroy, channel removed)
+        ends the iteration; a failure (bus closed, peer died, crash) raises."""
+        try:
+            return await self.recv()
+        except EndpointClosedError:
+            if self._orderly:
+                raise StopAsyncIteration from None
+            raise
+
+    # -- send ---------------------------------------------------------------------------------
+    def _default_dst(self) -> int:
+        if self.dst == ADDR_ANY:
+            raise InvalidAddressError(f"endpoint {self.addr} has no default destination")
+        return self.dst
+
+    async def send(self, data: bytes, *, timeout: Timeout = DEFAULT) -> None:
+        """Send to the endpoint's default destination (its channel's peer)."""
+        await self.bus._send(self, self.addr, self._default_dst(), data, timeout)
+
+    async def send_to(self, dst: int, data: bytes, *, timeout: Timeout = DEFAULT) -> None:
+        """Send to ``dst`` from this endpoint's address."""
+        await self.bus._send(self, self.addr, dst, data, timeout)
+
+    async def send_offchannel(
+        self, src: int, dst: int, data: bytes, *, timeout: Timeout = DEFAULT
+    ) -> None:
+        """Send with an explicit source address (replies go to ``src``)."""
+        await self.bus._send(self, src, dst, data, timeout)
+
+    def try_send(self, data: bytes) -> None:
+        """Like :meth:`send` but never waits: raises NoBufferError if no buffer is free."""
+        self.bus._try_send(self, self.addr, self._default_dst(), data)
+
+    def try_send_to(self, dst: int, data: bytes) -> None:
+        self.bus._try_send(self, self.addr, dst, data)
+
+    def try_send_offchannel(self, src: int, dst: int, data: bytes) -> None:
+        self.bus._try_send(self, src, dst, data)
+
+    @property
+    def mtu(self) -> int:
+        return self.bus.mtu
+
+    # -- lifetime -----------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Destroy the endpoint (announcing DESTROY if it was announced)."""
+        await self.bus.destroy_endpoint(self)
+
+    async def __aenter__(self) -> Endpoint:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def statistics(self) -> EndpointStatistics:
+        return EndpointStatistics(
+            addr=self.addr,
+            rx_messages=self.rx_messages,
+            rx_bytes=self.rx_bytes,
+            tx_messages=self.tx_messages,
+            tx_bytes=self.tx_bytes,
+            queued=len(self._queue),
+            queue_drops=self.queue_drops,
+            queue_stalls=self.queue_stalls,
+            callback_errors=self.callback_errors,
+            send_waits=self.send_waits,
+        )

@@ -1,0 +1,402 @@
+"""The virtio-rpmsg ring engine: buffers, rings and negotiation for one vdev, either role.
+
+Theory of operation (drivers/rpmsg/virtio_rpmsg_bus.c; OpenAMP rpmsg_virtio.c):
+
+* vq 0 carries remote -> host messages, vq 1 host -> remote. The host is the virtio *driver*
+  and owns every buffer: a pool of ``min(512, 2 x num)`` buffers of ``buffer_size`` bytes; the
+  first half is posted, writable, on vq 0 for the remote to fill; the second half is used for
+  sending on vq 1, each buffer reclaimed from vq 1's used ring once the remote has read it.
+* The remote is the virtio *device*: it sends by taking an empty host buffer from vq 0's avail
+  ring and giving it back filled; it receives by taking a full buffer from vq 1 and giving it
+  back empty.
+* Negotiation lives in the vdev entry: the host writes ``gfeatures`` and the status bits
+  ACKNOWLEDGE | DRIVER, posts its rx buffers, then sets DRIVER_OK. A remote touches the rings
+  only once it sees the DRIVER_OK bit.
+
+The engine never blocks and never raises for the peer's bad bytes: malformed ring entries and
+headers are counted in :attr:`drops` (by reason) and their buffers are recycled. It calls
+``kick(vq)`` when the peer asked to be notified. The async shell (:mod:`rpmsg.bus`) decides when
+to drain and when to wait. Pure: no I/O, no event loop.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Callable
+
+from transports.errors import MemoryAccessError, RemoteProtocolError
+from transports.memory import DeviceMemory, Region
+from transports.vdev import (
+    VIRTIO_CONFIG_S_ACKNOWLEDGE,
+    VIRTIO_CONFIG_S_DRIVER,
+    VIRTIO_CONFIG_S_DRIVER_OK,
+    VIRTIO_CONFIG_S_NEEDS_RESET,
+    VIRTIO_ID_RPMSG,
+    VIRTIO_RPMSG_F_NS,
+    VdevView,
+)
+from transports.vring import VRING_DESC_F_WRITE, VringDevice, VringDriver, VringLayout
+
+from .errors import PayloadTooLargeError, RpmsgError
+from .wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, RPMSG_HDR
+
+RX_VQ = 0  # remote -> host
+TX_VQ = 1  # host -> remote
+
+#: Features this implementation understands (offered by a remote, accepted by a host).
+SUPPORTED_FEATURES = 1 << VIRTIO_RPMSG_F_NS
+
+#: Why a message or ring entry was dropped; the keys of ``drops``.
+DROP_REASONS = (
+    "ring_error",  # the peer corrupted a ring (bad index, id, chain, address, used length)
+    "short_buffer",  # a buffer too small to hold a header
+    "bad_length",  # header len larger than the buffer / used length
+    "unknown_dst",  # no endpoint at the destination address
+    "queue_full",  # an endpoint's receive queue overflowed (policy drop)
+    "bad_ns",  # a malformed name-service message
+    "callback_error",  # an rx callback raised
+)
+
+KickFn = Callable[[int], None]
+Message = tuple[int, int, int, bytes]
+
+
+class _Skip(enum.Enum):
+    """A ring entry that was consumed and dropped (counted); draining goes on."""
+
+    SKIP = 0
+
+
+_SKIP = _Skip.SKIP
+
+
+class VdevSetupError(RpmsgError, ValueError):
+    """The vdev entry cannot carry rpmsg (wrong device id, vring count, rings outside memory)."""
+
+
+class RpmsgEngine:
+    """Ring bookkeeping for one rpmsg vdev.
+
+    Args:
+        role: ``"host"`` (virtio driver) or ``"remote"`` (virtio device).
+        memory: the shared memory, by device address.
+        vdev: the live vdev entry.
+        pool: where the host carves its buffers (host role; required there).
+        buffer_ok: the remote's check for host-posted buffer addresses.
+        kick: called with a vq index when the peer must be notified.
+        buffer_size: bytes per buffer (512 by default, as Linux and OpenAMP).
+    """
+
+    def __init__(
+        self,
+        role: str,
+        memory: DeviceMemory,
+        vdev: VdevView,
+        *,
+        kick: KickFn,
+        pool: Region | None = None,
+        buffer_ok: Callable[[int, int], bool] | None = None,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+    ) -> None:
+        if buffer_size <= HDR_SIZE:
+            raise ValueError(f"buffer_size {buffer_size} leaves no room for a payload")
+        self.role = role
+        self.memory = memory
+        self.vdev = vdev
+        self.pool = pool
+        self.buffer_size = buffer_size
+        self.mtu = buffer_size - HDR_SIZE
+        self._kick = kick
+        self._buffer_ok = buffer_ok or memory.contains
+        self.drops: Counter[str] = Counter()
+        self.last_ring_error: str | None = None
+        self.ns_enabled = False
+        self.ready = False
+        # host
+        self._rx_drv: VringDriver | None = None
+        self._tx_drv: VringDriver | None = None
+        self._tx_addrs: list[int] = []
+        self._tx_fresh = 0
+        # remote
+        self._rx_dev: VringDevice | None = None
+        self._tx_dev: VringDevice | None = None
+        self._rx_pending_give = False
+        self._rx_reposted = False
+        self._tx_waiters = 0
+
+    # -- setup ------------------------------------------------------------------------------
+    def _rings(self) -> tuple[tuple[memoryview, VringLayout], tuple[memoryview, VringLayout]]:
+        vdev = self.vdev
+        try:
+            if vdev.id != VIRTIO_ID_RPMSG:
+                raise VdevSetupError(f"vdev id {vdev.id} is not rpmsg ({VIRTIO_ID_RPMSG})")
+            if vdev.num_of_vrings < 2:
+                raise VdevSetupError(f"rpmsg needs 2 vrings, the vdev has {vdev.num_of_vrings}")
+            out = []
+            for i in (RX_VQ, TX_VQ):
+                info = vdev.vring(i)
+                layout = VringLayout(info.num, info.align)
+                out.append((self.memory.view(info.da, layout.size), layout))
+        except (RemoteProtocolError, MemoryAccessError) as exc:
+            raise VdevSetupError(f"vdev unusable for rpmsg: {exc}") from exc
+        return out[0], out[1]
+
+    def host_start(self) -> None:
+        """Negotiate, post the rx buffers and set DRIVER_OK (the host's probe)."""
+        if self.pool is None:
+            raise VdevSetupError("the host role needs a buffer pool region")
+        (rx_mem, rx_layout), (tx_mem, tx_layout) = self._rings()
+        vdev = self.vdev
+        vdev.status = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER
+        vdev.gfeatures = vdev.dfeatures & SUPPORTED_FEATURES
+        self.ns_enabled = vdev.has_feature(VIRTIO_RPMSG_F_NS)
+        count = min(512, rx_layout.num + tx_layout.num, self.pool.size // self.buffer_size)
+        count -= count % 2
+        if count < 2:
+            raise VdevSetupError(
+                f"pool of {self.pool.size} bytes holds fewer than 2 buffers of {self.buffer_size}"
+            )
+        half = count // 2
+        addrs = [self.pool.da + i * self.buffer_size for i in range(count)]
+        self._rx_drv = VringDriver(rx_mem, rx_layout)
+        self._tx_drv = VringDriver(tx_mem, tx_layout)
+        for addr in addrs[: min(half, rx_layout.num)]:
+            self._rx_drv.post(addr, self.buffer_size, writable=True)
+        self._tx_addrs = addrs[half : half + min(half, tx_layout.num)]
+        self._tx_fresh = 0
+        # Tx-complete interrupts only while a sender waits for a buffer (Linux does the same).
+        self._tx_drv.set_interrupts(False)
+        vdev.status = (
+            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK
+        )
+        self.ready = True
+        self._kick(RX_VQ)
+
+    def remote_driver_ok(self) -> bool:
+        """Whether the host has set DRIVER_OK (and not NEEDS_RESET): the remote may start."""
+        status = self.vdev.status
+        return bool(status & VIRTIO_CONFIG_S_DRIVER_OK) and not (
+            status & VIRTIO_CONFIG_S_NEEDS_RESET
+        )
+
+    def remote_start(self) -> None:
+        """Attach the device halves once :meth:`remote_driver_ok` is true."""
+        (rx_mem, rx_layout), (tx_mem, tx_layout) = self._rings()
+        self.ns_enabled = self.vdev.has_feature(VIRTIO_RPMSG_F_NS)
+        # vq 0: we take the host's empty buffers to send; vq 1: we take its messages.
+        self._tx_dev = VringDevice(rx_mem, rx_layout, region_check=self._buffer_ok)
+        self._rx_dev = VringDevice(tx_mem, tx_layout, region_check=self._buffer_ok)
+        # Kicks for refilled rx buffers only while a sender waits for one (OpenAMP's default).
+        self._tx_dev.set_notifications(False)
+        self.ready = True
+
+    # -- receive ----------------------------------------------------------------------------
+    def _ring_error(self, exc: RemoteProtocolError) -> None:
+        self.drops["ring_error"] += 1
+        self.last_ring_error = str(exc)
+
+    def next_rx(self) -> Message | None:
+        """The next received message ``(src, dst, flags, payload)``, or None if none is
+        pending. Bad entries are counted and skipped; their buffers are recycled at once."""
+        while True:
+            try:
+                if self._rx_drv is not None:
+                    msg = self._host_rx_one()
+                elif self._rx_dev is not None:
+                    msg = self._remote_rx_one()
+                else:
+                    return None
+            except RemoteProtocolError as exc:
+                self._ring_error(exc)
+                if not exc.consumed:
+                    return None  # the ring index itself is not trusted: stop until next kick
+                self._recycle_bad(exc.head)
+                continue
+            if msg is not _SKIP:
+                return msg
+
+    def _recycle_bad(self, head: int | None) -> None:
+        if head is None:
+            return
+        if self._rx_drv is not None:
+            addr, length = self._rx_drv.buffer_of(head)
+            self._rx_drv.post(addr, length, writable=True)
+            self._rx_reposted = True
+        elif self._rx_dev is not None:
+            self._rx_dev.give(head, 0)
+            self._rx_pending_give = True
+
+    def _host_rx_one(self) -> Message | _Skip | None:
+        drv = self._rx_drv
+        assert drv is not None
+        used = drv.get_used()
+        if used is None:
+            return None
+        _head, addr, used_len = used
+        try:
+            # used_len <= buffer_size: the vring already refused larger claims.
+            return self._parse(addr, used_len)
+        finally:
+            drv.post(addr, self.buffer_size, writable=True)
+            self._rx_reposted = True
+
+    def _remote_rx_one(self) -> Message | _Skip | None:
+        dev = self._rx_dev
+        assert dev is not None
+        taken = dev.take()
+        if taken is None:
+            return None
+        head, addr, length, _flags = taken
+        try:
+            return self._parse(addr, length)
+        finally:
+            dev.give(head, length)
+            self._rx_pending_give = True
+
+    def _parse(self, addr: int, length: int) -> Message | _Skip:
+        if length < HDR_SIZE:
+            self.drops["short_buffer"] += 1
+            return _SKIP
+        buf = self.memory.view(addr, length)
+        src, dst, _reserved, msg_len, flags = RPMSG_HDR.unpack_from(buf, 0)
+        if msg_len > length - HDR_SIZE:
+            self.drops["bad_length"] += 1
+            return _SKIP
+        return src, dst, flags, bytes(buf[HDR_SIZE : HDR_SIZE + msg_len])
+
+    def finish_rx(self) -> None:
+        """After draining: notify the peer once about recycled buffers, if it wants that."""
+        if self._rx_reposted:
+            self._rx_reposted = False
+            assert self._rx_drv is not None
+            if self._rx_drv.kick_needed():
+                self._kick(RX_VQ)
+        if self._rx_pending_give:
+            self._rx_pending_give = False
+            assert self._rx_dev is not None
+            if self._rx_dev.interrupt_needed():
+                self._kick(TX_VQ)
+
+    def rx_pending(self) -> bool:
+        """Whether the receive ring has entries waiting (used to re-check after a wake-up)."""
+        if self._rx_drv is not None:
+            return self._rx_drv.has_used()
+        if self._rx_dev is not None:
+            return self._rx_dev.has_avail()
+        return False
+
+    def set_rx_notifications(self, enabled: bool) -> None:
+        """Suppress (or re-enable) the peer's notifications for our receive ring while we are
+        busy draining it anyway."""
+        if self._rx_drv is not None:
+            self._rx_drv.set_interrupts(enabled)
+        elif self._rx_dev is not None:
+            self._rx_dev.set_notifications(enabled)
+
+    # -- send -------------------------------------------------------------------------------
+    def try_send(self, src: int, dst: int, payload: bytes | memoryview, flags: int = 0) -> bool:
+        """Send one message if a tx buffer is free; False if none is.
+
+        Raises:
+            PayloadTooLargeError: ``len(payload) > mtu``.
+        """
+        n = len(payload)
+        if n > self.mtu:
+            raise PayloadTooLargeError(f"payload of {n} bytes exceeds the MTU of {self.mtu}")
+        if self._tx_drv is not None:
+            return self._host_send(src, dst, payload, n, flags)
+        if self._tx_dev is not None:
+            return self._remote_send(src, dst, payload, n, flags)
+        raise RpmsgError("the vdev is not ready (no DRIVER_OK yet)")
+
+    def _host_send(
+        self, src: int, dst: int, payload: bytes | memoryview, n: int, flags: int
+    ) -> bool:
+        drv = self._tx_drv
+        assert drv is not None
+        if self._tx_fresh < len(self._tx_addrs):
+            addr: int | None = self._tx_addrs[self._tx_fresh]
+            self._tx_fresh += 1
+        else:
+            addr = self._reclaim_tx()
+        if addr is None:
+            return False
+        buf = self.memory.view(addr, HDR_SIZE + n)
+        RPMSG_HDR.pack_into(buf, 0, src, dst, 0, n, flags)
+        buf[HDR_SIZE:] = payload
+        drv.post(addr, HDR_SIZE + n, writable=False)
+        if drv.kick_needed():
+            self._kick(TX_VQ)
+        return True
+
+    def _reclaim_tx(self) -> int | None:
+        drv = self._tx_drv
+        assert drv is not None
+        while True:
+            try:
+                used = drv.get_used()
+            except RemoteProtocolError as exc:
+                self._ring_error(exc)
+                if exc.consumed and exc.head is not None:
+                    return drv.buffer_of(exc.head)[0]
+                if exc.consumed:
+                    continue
+                return None
+            return None if used is None else used[1]
+
+    def _remote_send(
+        self, src: int, dst: int, payload: bytes | memoryview, n: int, flags: int
+    ) -> bool:
+        dev = self._tx_dev
+        assert dev is not None
+        while True:
+            try:
+                taken = dev.take()
+            except RemoteProtocolError as exc:
+                self._ring_error(exc)
+                if not exc.consumed:
+                    return False
+                if exc.head is not None:
+                    dev.give(exc.head, 0)
+                continue
+            if taken is None:
+                return False
+            head, addr, length, dflags = taken
+            if length < HDR_SIZE + n or not dflags & VRING_DESC_F_WRITE:
+                # Too small or read-only: hand it back empty; the host counts and reposts it.
+                self.drops["short_buffer"] += 1
+                dev.give(head, 0)
+                continue
+            buf = self.memory.view(addr, HDR_SIZE + n)
+            RPMSG_HDR.pack_into(buf, 0, src, dst, 0, n, flags)
+            buf[HDR_SIZE:] = payload
+            dev.give(head, HDR_SIZE + n)
+            if dev.interrupt_needed():
+                self._kick(RX_VQ)
+            return True
+
+    def tx_wait_begin(self) -> None:
+        """A sender is about to wait for a buffer: ask the peer to notify us when one frees."""
+        self._tx_waiters += 1
+        if self._tx_waiters == 1:
+            if self._tx_drv is not None:
+                self._tx_drv.set_interrupts(True)
+            elif self._tx_dev is not None:
+                self._tx_dev.set_notifications(True)
+
+    def tx_wait_end(self) -> None:
+        self._tx_waiters -= 1
+        if self._tx_waiters == 0:
+            if self._tx_drv is not None:
+                self._tx_drv.set_interrupts(False)
+            elif self._tx_dev is not None:
+                self._tx_dev.set_notifications(False)
+
+    def tx_possible(self) -> bool:
+        """Cheap check whether :meth:`try_send` might find a buffer now."""
+        if self._tx_drv is not None:
+            return self._tx_fresh < len(self._tx_addrs) or self._tx_drv.has_used()
+        if self._tx_dev is not None:
+            return self._tx_dev.has_avail()
+        return False

@@ -1,0 +1,99 @@
+"""The abstract vring transport: what the rpmsg bus needs from any backend.
+
+Theory of operation: a transport is one end of a virtio link. It gives the bus
+
+* ``memory``: the shared memory, addressed by device address, bounds-checked;
+* ``vdev``: the live ``fw_rsc_vdev`` (features, status byte, the two vrings' da/align/num);
+* ``pool``: the region where the host carves its rx/tx buffers (host role), and
+  :meth:`buffer_ok`, the check a remote applies to every buffer address the host posts;
+* a notifier: :meth:`kick` tells the peer "look at the rings" (never blocks; backends that
+  can stall, such as a full mailbox FIFO, queue and coalesce), and
+  :meth:`wait_notification` waits for the peer's next kick.
+
+Notifications carry no queue id on the wire of every backend we support (OpenAMP's Linux
+port sends one byte), so receivers rescan both rings. Loopback, shm and omap4 differ only in how
+they provide these; the ring code on top is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Literal
+
+import attrs
+
+from .errors import TransportClosedError
+from .memory import DeviceMemory, Region
+from .vdev import VdevView
+
+Role = Literal["host", "remote"]
+
+
+@attrs.define
+class NotifierStats:
+    """Counters of one transport end."""
+
+    kicks_sent: int = 0
+    notifications_received: int = 0
+
+
+class Transport(abc.ABC):
+    """One end of a vring link. Subclasses provide the notifier and the memory."""
+
+    role: Role
+    memory: DeviceMemory
+    vdev: VdevView
+    pool: Region | None
+
+    def __init__(
+        self, *, role: Role, memory: DeviceMemory, vdev: VdevView, pool: Region | None
+    ) -> None:
+        if role not in ("host", "remote"):
+            raise ValueError(f"role must be 'host' or 'remote', not {role!r}")
+        self.role = role
+        self.memory = memory
+        self.vdev = vdev
+        self.pool = pool
+        self.stats = NotifierStats()
+        self._closed = False
+        self._close_reason = "transport closed"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportClosedError(self._close_reason)
+
+    def buffer_ok(self, addr: int, length: int) -> bool:
+        """Whether a buffer the peer posted lies where buffers may live.
+
+        With a known pool the buffer must be inside it (a host that points a descriptor at
+        the vrings or the resource table is refused); otherwise anywhere in shared memory.
+        """
+        if self.pool is not None:
+            return self.pool.contains(addr, length)
+        return self.memory.contains(addr, length)
+
+    @abc.abstractmethod
+    def kick(self, vq: int) -> None:
+        """Notify the peer that virtqueue ``vq`` has new work. Never blocks."""
+
+    @abc.abstractmethod
+    async def wait_notification(self) -> int:
+        """Wait until the peer notified us; returns how many notifications were coalesced.
+
+        Raises:
+            TransportClosedError: this end was closed or the peer went away.
+        """
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Close this end; pending and later waits fail with TransportClosedError."""
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

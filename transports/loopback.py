@@ -1,0 +1,89 @@
+"""In-process loopback transport: a connected host end and remote end over one bytearray.
+
+Theory of operation: a :class:`LoopbackLink` owns one memory region laid out by
+:class:`~transports.layout.SharedLayout` (resource table, two vrings, buffer pool) and two
+doorbells, one per direction. A kick from one end rings the other end's doorbell; the
+waiting bus wakes and rescans its rings. Doorbells count and coalesce: many kicks before the
+waiter runs cost one wake-up. Closing either end closes the link, so the survivor's waits fail
+with :class:`TransportClosedError`, as if the peer had died.
+
+Both ends must run on the same event loop (anyio primitives; no threads).
+"""
+
+from __future__ import annotations
+
+from .base import Role, Transport
+from .doorbell import Doorbell
+from .layout import SharedLayout
+from .memory import DeviceMemory, Region
+from .vdev import single_vdev_view
+
+
+class LoopbackLink:
+    """The shared state of a loopback pair: memory plus one doorbell per direction."""
+
+    def __init__(self, layout: SharedLayout | None = None, *, name: str = "loopback") -> None:
+        self.layout = layout or SharedLayout()
+        self.name = name
+        self.buffer = bytearray(self.layout.total_size)
+        table = self.layout.table()
+        self.buffer[: len(table)] = table
+        self.region = Region(self.layout.base_da, memoryview(self.buffer), name)
+        self.bells: dict[Role, Doorbell] = {"host": Doorbell(), "remote": Doorbell()}
+        self.ends: dict[Role, LoopbackTransport] = {}
+
+    def end(self, role: Role) -> LoopbackTransport:
+        """The transport for ``role``; each end exists once."""
+        if role in self.ends:
+            raise ValueError(f"loopback {self.name!r}: the {role} end is already open")
+        end = LoopbackTransport(self, role)
+        self.ends[role] = end
+        return end
+
+    def close(self, by: Role) -> None:
+        other: Role = "remote" if by == "host" else "host"
+        self.bells[by].close(f"loopback {self.name!r}: this end was closed")
+        self.bells[other].close(f"loopback {self.name!r}: the {by} end closed the link")
+
+
+class LoopbackTransport(Transport):
+    """One end of a :class:`LoopbackLink`."""
+
+    def __init__(self, link: LoopbackLink, role: Role) -> None:
+        layout = link.layout
+        memory = DeviceMemory([link.region])
+        vdev = single_vdev_view(memory.view(layout.base_da, layout.table_size))
+        pool = Region(
+            layout.base_da + layout.pool_offset,
+            link.region.mem[layout.pool_offset : layout.pool_offset + layout.pool_size],
+            f"{link.name}-pool",
+        )
+        super().__init__(role=role, memory=memory, vdev=vdev, pool=pool)
+        self.link = link
+        self._inbox = link.bells[role]
+        self._outbox = link.bells["remote" if role == "host" else "host"]
+        self.buffer_size = layout.buffer_size
+
+    def kick(self, vq: int) -> None:
+        self._check_open()
+        self.stats.kicks_sent += 1
+        self._outbox.ring()
+
+    async def wait_notification(self) -> int:
+        n = await self._inbox.wait()
+        self.stats.notifications_received += n
+        return n
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.link.close(self.role)
+            self._close_reason = f"loopback {self.link.name!r}: closed"
+
+
+def loopback_pair(
+    layout: SharedLayout | None = None, *, name: str = "loopback"
+) -> tuple[LoopbackTransport, LoopbackTransport]:
+    """A connected ``(host, remote)`` pair over fresh memory."""
+    link = LoopbackLink(layout, name=name)
+    return link.end("host"), link.end("remote")
