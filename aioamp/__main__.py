@@ -1,0 +1,5 @@
+"""``python -m aioamp``."""
+
+from .cli import main
+
+raise SystemExit(main())

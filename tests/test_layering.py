@@ -1,0 +1,133 @@
+"""DESIGN.md's import rules, checked by walking every module's imports (ast, no execution)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ["transports", "rpmsg", "remoteproc", "platforms", "aioamp"]
+# Who may import whom (our packages only).
+ALLOWED = {
+    "transports": set(),
+    "rpmsg": {"transports"},
+    "remoteproc": {"transports", "rpmsg"},
+    "platforms": {"transports", "rpmsg", "remoteproc"},
+    "aioamp": {"transports", "rpmsg", "remoteproc", "platforms"},
+}
+#: rpmsg sees only the abstract parts of transports, never a concrete backend.
+TRANSPORTS_ABSTRACT = {
+    "transports.errors",
+    "transports.memory",
+    "transports.vdev",
+    "transports.vring",
+    "transports.base",
+    "transports.layout",
+    "transports.doorbell",
+    "transports.registry",
+}
+#: Pure cores: stdlib without I/O, attrs, and each other.
+PURE = {
+    "transports.vring",
+    "transports.vdev",
+    "transports.memory",
+    "transports.layout",
+    "transports.errors",
+    "rpmsg.wire",
+    "rpmsg.addresses",
+    "rpmsg.engine",
+    "rpmsg.errors",
+    "remoteproc.rsc_table",
+    "remoteproc.lifecycle",
+    "remoteproc.errors",
+}
+IO_MODULES = {
+    "os",
+    "io",
+    "socket",
+    "time",
+    "asyncio",
+    "anyio",
+    "threading",
+    "subprocess",
+    "select",
+    "selectors",
+    "mmap",
+    "signal",
+    "multiprocessing",
+    "elftools",
+    "logging",
+}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            rel = path.relative_to(ROOT).with_suffix("")
+            parts = list(rel.parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            found.add(mod)
+            # `from pkg import sub` may name a submodule
+            for alias in node.names:
+                if f"{mod}.{alias.name}" in MODULES:
+                    found.add(f"{mod}.{alias.name}")
+    return found
+
+
+def test_modules_found() -> None:
+    assert "transports.vring" in MODULES and "rpmsg.bus" in MODULES
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_layers(name: str) -> None:
+    top = name.split(".")[0]
+    for imported in _imports(name, MODULES[name]):
+        other = imported.split(".")[0]
+        if other in ALLOWED and other != top:
+            assert other in ALLOWED[top], f"{name} imports {imported}: {top} may not use {other}"
+        if top == "rpmsg" and other == "transports":
+            assert imported in TRANSPORTS_ABSTRACT, (
+                f"{name} imports {imported}: rpmsg may use only the abstract transport modules"
+            )
+
+
+@pytest.mark.parametrize("name", sorted(PURE & set(MODULES)))
+def test_pure_cores_do_no_io(name: str) -> None:
+    for imported in _imports(name, MODULES[name]):
+        root = imported.split(".")[0]
+        assert root not in IO_MODULES, f"pure core {name} imports {imported}"
+        if root in ALLOWED:
+            assert imported in PURE, f"pure core {name} imports non-pure {imported}"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_pyelftools_confined(name: str) -> None:
+    if name == "remoteproc.firmware":
+        return
+    for imported in _imports(name, MODULES[name]):
+        assert imported.split(".")[0] != "elftools", f"{name} imports pyelftools"
