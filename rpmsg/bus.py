@@ -113,7 +113,11 @@ class RpmsgBus:
         self._endpoints: dict[int, Endpoint] = {}
         self._channels: dict[tuple[str, int], Channel] = {}
         self._drivers: list[Driver] = []
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._own_tg: anyio.abc.TaskGroup | None = None
+        self._inner: anyio.abc.TaskGroup | None = None
+        self._started = False
+        self._stop: anyio.Event | None = None
+        self._finished: anyio.Event | None = None
         self._ready: anyio.Event | None = None  # created in start(), inside the loop
         self._tx_event: anyio.Event | None = None
         self._service_event: anyio.Event | None = None
@@ -129,7 +133,15 @@ class RpmsgBus:
 
     # -- lifetime ------------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
-        await self.start()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        try:
+            await self.start(tg)
+        except BaseException as exc:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._own_tg = tg
         return self
 
     async def __aexit__(
@@ -139,41 +151,58 @@ class RpmsgBus:
         tb: TracebackType | None,
     ) -> bool | None:
         await self.aclose()
-        tg, self._tg = self._tg, None
+        tg, self._own_tg = self._own_tg, None
         if tg is not None:
             return await tg.__aexit__(exc_type, exc, tb)
         return None
 
-    async def start(self) -> None:
-        """Bring the vdev up. Host: negotiate, post rx buffers, DRIVER_OK. Remote: wait for
-        DRIVER_OK (up to ``ready_timeout``)."""
-        if self._tg is not None:
+    async def start(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Bring the vdev up, running the bus's tasks inside ``task_group``.
+
+        Host: negotiate, post rx buffers, set DRIVER_OK. Remote: wait (up to
+        ``ready_timeout``) for the host's DRIVER_OK. The bus may be closed from any task
+        later; ``async with RpmsgBus(...)`` does all this with a task group of its own.
+        """
+        if self._started:
             raise RpmsgError("bus already started")
+        self._started = True
         self._ready = anyio.Event()
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
+        self._stop = anyio.Event()
+        self._finished = anyio.Event()
+        if self.role == "host":
+            self.engine.host_start()
+            self._bring_up()
+        await task_group.start(self._run, name=f"{self.name}-bus")
+        if self.role == "remote":
+            await self._process()
+            timeout = math.inf if self.ready_timeout is None else self.ready_timeout
+            with anyio.move_on_after(timeout):
+                await self._ready.wait()
+            if not self._ready.is_set():
+                await self.aclose()
+                raise RpmsgTimeoutError(
+                    f"{self.name}: the host did not set DRIVER_OK within {timeout} s"
+                )
+            self._check_open()
+
+    async def _run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         try:
-            if self.role == "host":
-                self.engine.host_start()
-                self._bring_up()
-            tg.start_soon(self._listen, name=f"{self.name}-listener")
-            if self.role == "remote":
-                await anyio.lowlevel.checkpoint()
-                await self._process()
-                timeout = math.inf if self.ready_timeout is None else self.ready_timeout
-                with anyio.move_on_after(timeout):
-                    await self._ready.wait()
-                if not self._ready.is_set():
-                    raise RpmsgTimeoutError(
-                        f"{self.name}: the host did not set DRIVER_OK within {timeout} s"
-                    )
-                self._check_open()
-        except BaseException as exc:
-            tg.cancel_scope.cancel()
-            self._tg = None
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+            async with anyio.create_task_group() as inner:
+                self._inner = inner
+                inner.start_soon(self._listen, name=f"{self.name}-listener")
+                task_status.started()
+                assert self._stop is not None
+                await self._stop.wait()
+                inner.cancel_scope.cancel()
+        finally:
+            self._inner = None
+            assert self._finished is not None
+            self._finished.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until the bus's tasks (listener, driver probes) have ended."""
+        if self._finished is not None:
+            await self._finished.wait()
 
     def _bring_up(self) -> None:
         if self.engine.ns_enabled and NS_ADDR not in self._endpoints:
@@ -186,8 +215,8 @@ class RpmsgBus:
         if self._closed is None:
             self._closed = BusClosedError(f"{self.name}: bus closed")
             self._close_all(None)
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+        if self._stop is not None:
+            self._stop.set()
 
     def fail(self, cause: BaseException) -> None:
         """Close the bus because of ``cause`` (peer died, processor crashed): every pending and
@@ -199,8 +228,8 @@ class RpmsgBus:
         self._closed = err
         log.warning("%s: bus closed: %s", self.name, cause)
         self._close_all(err)
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+        if self._stop is not None:
+            self._stop.set()
 
     def _close_all(self, reason: BaseException | None) -> None:
         for ep in list(self._endpoints.values()):
@@ -241,8 +270,8 @@ class RpmsgBus:
 
     def _resume(self) -> None:
         """An endpoint made room after a BLOCK stall: drain again."""
-        if self._tg is not None and self._closed is None:
-            self._tg.start_soon(self._process)
+        if self._inner is not None and self._closed is None:
+            self._inner.start_soon(self._process)
 
     async def _process(self) -> None:
         if self._processing:
@@ -536,8 +565,8 @@ class RpmsgBus:
     def _bind_driver(self, driver: Driver, channel: Channel) -> None:
         channel.driver = driver
         driver.channels.append(channel)
-        assert self._tg is not None
-        self._tg.start_soon(self._run_probe, driver, channel, name=f"probe-{channel.name}")
+        assert self._inner is not None
+        self._inner.start_soon(self._run_probe, driver, channel, name=f"probe-{channel.name}")
 
     async def _run_probe(self, driver: Driver, channel: Channel) -> None:
         try:
