@@ -586,7 +586,11 @@ def parse_resource_table(
             naming the entry index, the byte offset of the offending field and the reason.
     """
     handlers = _VENDOR_HANDLERS if vendor_handlers is None else vendor_handlers
-    return _Parser(data, True, handlers).run()
+    parser = _Parser(data, True, handlers)
+    try:
+        return parser.run()
+    finally:
+        parser.mem.release()  # a traceback must not pin the caller's bytearray
 
 
 def inspect_resource_table(
@@ -602,8 +606,10 @@ def inspect_resource_table(
     """
     handlers = _VENDOR_HANDLERS if vendor_handlers is None else vendor_handlers
     parser = _Parser(data, False, handlers)
-    table = parser.run()
-    return table, parser.report.findings
+    try:
+        return parser.run(), parser.report.findings
+    finally:
+        parser.mem.release()
 
 
 def validate_resource_table(

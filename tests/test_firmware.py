@@ -229,7 +229,7 @@ def test_writer_rejects_caller_mistakes() -> None:
         ElfBuilder(elf_class=16)
     with pytest.raises(ValueError, match="rsc_addr"):
         build_firmware(0, [(0, CODE)], EMPTY_RSC, None)
-    with pytest.raises(ValueError, match="non-ASCII|ascii"):
+    with pytest.raises(ValueError, match="ascii"):
         builder.add_program_name("caf\u00e9")
 
 

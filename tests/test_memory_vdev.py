@@ -282,7 +282,7 @@ def test_vdev_setters_write_exact_bytes() -> None:
     assert body == expected
 
     view.set_vring(1, VringInfo(da=0x12345678, align=0x40, num=16, notifyid=9, pa=0xCAFE0000))
-    expected[44:64] = bytes.fromhex("785634124000000010000000090000000000feca")
+    expected[44:64] = bytes.fromhex("78563412 40000000 10000000 09000000 0000feca")
     assert body == expected
     assert view.vring(1) == VringInfo(0x12345678, 0x40, 16, 9, 0xCAFE0000)
     assert view.vring(0) == VRINGS[0]
