@@ -1,0 +1,191 @@
+"""What a simulated firmware program sees: its memory, its resource table, a trace buffer.
+
+Theory of operation: real firmware knows only its own device addresses. The simulator builds
+the program's view from the mappings the host programmed (the simulated IOMMU) plus the
+core's internal memories, and hands the program a :class:`FirmwareContext`. The program finds
+its vdev in its resource table (at the table's device address, as linked), waits for the host's
+DRIVER_OK, and runs the remote side of rpmsg through :class:`FirmwareTransport`: kicks go to
+the host as ``vq_interrupt(notifyid)``, the host's kicks ring the program's doorbell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import NoReturn
+
+import anyio
+import attrs
+
+from remoteproc.platform import CrashKind
+from remoteproc.rsc_table import ResourceTable, parse_resource_table, vdev_entry_view_offset
+from rpmsg.bus import RpmsgBus
+from transports.base import Transport
+from transports.doorbell import Doorbell
+from transports.memory import DeviceMemory
+from transports.vdev import VIRTIO_ID_RPMSG, VdevView
+
+
+@attrs.define
+class Faults:
+    """Failures to inject into the next run of a simulated program.
+
+    Attributes:
+        crash_on_start: report a crash as soon as the program starts.
+        crash_after_messages: report a fatal error after handling N messages.
+        hang_after_messages: stop responding (the core hangs) after N messages.
+        never_announce: create endpoints without announcing them.
+        one_shot: clear these faults once they fired, so recovery succeeds.
+    """
+
+    crash_on_start: bool = False
+    crash_after_messages: int | None = None
+    hang_after_messages: int | None = None
+    never_announce: bool = False
+    one_shot: bool = True
+
+
+class FirmwareCrash(Exception):
+    """Raised inside a program to make the simulated core crash."""
+
+    def __init__(self, kind: CrashKind, detail: str) -> None:
+        super().__init__(f"{kind.value}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+class FirmwareTransport(Transport):
+    """The firmware's (remote, virtio device) end of one vdev."""
+
+    def __init__(
+        self,
+        memory: DeviceMemory,
+        vdev: VdevView,
+        interrupt_host: Callable[[int], None],
+        name: str,
+    ) -> None:
+        super().__init__(role="remote", memory=memory, vdev=vdev, pool=None)
+        self.bell = Doorbell()
+        self.name = name
+        self._interrupt_host = interrupt_host
+
+    def kick(self, vq: int) -> None:
+        self._check_open()
+        self.stats.kicks_sent += 1
+        self._interrupt_host(self.vdev.vring(vq).notifyid)
+
+    async def wait_notification(self) -> int:
+        n = await self.bell.wait()
+        self.stats.notifications_received += n
+        return n
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.bell.close(f"{self.name}: core stopped")
+
+
+class FirmwareContext:
+    """The environment of one run of a simulated firmware program."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        memory: DeviceMemory,
+        table_da: int | None,
+        table_size: int,
+        faults: Faults,
+        args: dict[str, str],
+        interrupt_host: Callable[[int], None],
+    ) -> None:
+        self.name = name
+        self.memory = memory
+        self.table_da = table_da
+        self.table_size = table_size
+        self.faults = faults
+        self.args = args
+        self.messages = 0
+        self._interrupt_host = interrupt_host
+        self.transports: list[FirmwareTransport] = []
+        self._trace_pos = 0
+        self.trace_overflows = 0
+
+    # -- the resource table, as linked into the image -------------------------------------------
+    def resource_table(self) -> ResourceTable:
+        if self.table_da is None:
+            raise LookupError(f"{self.name}: the image has no resource table")
+        return parse_resource_table(self.memory.view(self.table_da, self.table_size))
+
+    # -- trace buffer -----------------------------------------------------------------------------
+    def log(self, line: str) -> None:
+        """Append ``line`` to trace buffer 0 (NUL-terminated, as firmware does); lines that
+        do not fit are counted in ``trace_overflows``."""
+        table = self.resource_table() if self.table_da is not None else None
+        if table is None or not table.traces:
+            return
+        trace = table.traces[0]
+        buf = self.memory.view(trace.da, trace.len)
+        data = (line + "\n").encode("utf-8", "replace")
+        if self._trace_pos + len(data) + 1 > trace.len:
+            self.trace_overflows += 1
+            return
+        buf[self._trace_pos : self._trace_pos + len(data)] = data
+        self._trace_pos += len(data)
+        buf[self._trace_pos] = 0
+
+    # -- faults -----------------------------------------------------------------------------------
+    def crash(self, kind: CrashKind = CrashKind.FATAL_ERROR, detail: str = "") -> NoReturn:
+        raise FirmwareCrash(kind, detail or "firmware crashed")
+
+    async def message_handled(self) -> None:
+        """Programs call this per message so count-based faults fire."""
+        self.messages += 1
+        faults = self.faults
+        if faults.crash_after_messages is not None and self.messages >= faults.crash_after_messages:
+            self.log(f"fatal error after {self.messages} messages (injected)")
+            self.crash(CrashKind.FATAL_ERROR, f"injected after {self.messages} messages")
+        if faults.hang_after_messages is not None and self.messages >= faults.hang_after_messages:
+            self.log(f"hanging after {self.messages} messages (injected)")
+            await anyio.sleep_forever()
+
+    # -- rpmsg ------------------------------------------------------------------------------------
+    def _vdev_view(self, index: int) -> VdevView:
+        table = self.resource_table()
+        vdevs = [v for v in table.vdevs if v.id == VIRTIO_ID_RPMSG]
+        if index >= len(vdevs):
+            raise LookupError(f"{self.name}: no rpmsg vdev {index} in the resource table")
+        assert self.table_da is not None
+        live = self.memory.view(self.table_da, self.table_size)
+        return VdevView(live[vdev_entry_view_offset(vdevs[index]) :])
+
+    @asynccontextmanager
+    async def rpmsg(
+        self, vdev: int = 0, *, ready_timeout: float | None = None
+    ) -> AsyncIterator[RpmsgBus]:
+        """The remote-role bus of rpmsg vdev ``vdev``, once the host has set DRIVER_OK."""
+        transport = FirmwareTransport(
+            self.memory, self._vdev_view(vdev), self._interrupt_host, f"{self.name}-fw-vdev{vdev}"
+        )
+        self.transports.append(transport)
+        try:
+            async with RpmsgBus(
+                transport, name=f"{self.name}-fw", ready_timeout=ready_timeout
+            ) as bus:
+                self.log(f"vdev{vdev}: DRIVER_OK, rpmsg up (mtu {bus.mtu})")
+                yield bus
+        finally:
+            await transport.aclose()
+            self.transports.remove(transport)
+
+    def host_kicked(self, notifyid: int) -> bool:
+        """Route a host kick to the transport owning ``notifyid``; False if none does."""
+        hit = False
+        for transport in self.transports:
+            vdev = transport.vdev
+            if notifyid == vdev.notifyid or any(
+                vdev.vring(i).notifyid == notifyid for i in range(vdev.num_of_vrings)
+            ):
+                transport.bell.ring()
+                hit = True
+        return hit

@@ -1,0 +1,80 @@
+"""Registry of simulated firmware programs, and the built-in ones.
+
+Theory of operation: an ELF image for the simulator names its program in a
+``.aioamp.program`` section; the simulator looks that name up here. The registry is explicit
+(``register_program``), never an import driven by file contents, so a firmware file cannot make
+the host run arbitrary code. A program is ``async def program(ctx: FirmwareContext)``; it sees
+only what real firmware sees (see :class:`~platforms.sim.context.FirmwareContext`).
+
+Built-ins: ``rpmsg-client-sample`` (the remote half of Linux's rpmsg client sample: announce,
+echo 100 messages, withdraw) and ``rpmsg-echo`` (announce ``rpmsg-echo`` and echo forever).
+Both honour the context's fault injection (crash or hang after N messages, never announce).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from rpmsg.samples import DEFAULT_COUNT, SERVICE_NAME
+
+if TYPE_CHECKING:
+    from .context import FirmwareContext
+
+Program = Callable[["FirmwareContext"], Awaitable[None]]
+
+_PROGRAMS: dict[str, Program] = {}
+
+
+def register_program(name: str, program: Program, *, replace: bool = False) -> None:
+    """Make ``program`` bootable by images whose ``.aioamp.program`` is ``name``."""
+    if not name or len(name) > 63:
+        raise ValueError("program names are 1..63 characters")
+    if name in _PROGRAMS and not replace:
+        raise ValueError(f"a firmware program named {name!r} is already registered")
+    _PROGRAMS[name] = program
+
+
+def get_program(name: str) -> Program | None:
+    return _PROGRAMS.get(name)
+
+
+def program_names() -> list[str]:
+    return sorted(_PROGRAMS)
+
+
+async def echo_service(ctx: FirmwareContext, name: str, count: int | None) -> None:
+    """Announce ``name``, echo messages back to their sender; after ``count`` echoes withdraw
+    the service (NS DESTROY). Then idle, as firmware does, until the core is stopped."""
+    async with ctx.rpmsg() as bus:
+        if ctx.faults.never_announce:
+            ep = bus.create_endpoint()
+            ctx.log(f"{name}: endpoint 0x{ep.addr:x} created, not announced (fault)")
+        else:
+            ep = await bus.create_service(name)
+            ctx.log(f"{name}: announced at 0x{ep.addr:x}")
+        echoed = 0
+        async for msg in ep:
+            await ctx.message_handled()
+            await ep.send_to(msg.src, msg.payload)
+            echoed += 1
+            if count is not None and echoed >= count:
+                break
+        ctx.log(f"{name}: echoed {echoed} messages, withdrawing")
+        await ep.aclose()
+        await anyio.sleep_forever()
+
+
+async def client_sample_remote(ctx: FirmwareContext) -> None:
+    await echo_service(ctx, SERVICE_NAME, int(ctx.args.get("count", DEFAULT_COUNT)))
+
+
+async def rpmsg_echo(ctx: FirmwareContext) -> None:
+    count = ctx.args.get("count")
+    await echo_service(ctx, "rpmsg-echo", None if count is None else int(count))
+
+
+register_program("rpmsg-client-sample", client_sample_remote)
+register_program("rpmsg-echo", rpmsg_echo)
