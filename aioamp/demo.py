@@ -1,4 +1,5 @@
-"""``aioamp demo``: the rpmsg client sample between a host and a remote."""
+"""``aioamp demo``: boot a simulated remote processor from firmware and run the rpmsg client
+sample against it, printing each step."""
 
 from __future__ import annotations
 
@@ -8,46 +9,155 @@ from typing import Any
 
 import anyio
 
+from platforms.sim import SimPlatform
+from platforms.sim.images import build_sample_image
+from remoteproc.firmware import load_firmware
+from remoteproc.manager import RemoteprocManager
+from remoteproc.rsc_table import parse_resource_table
 from rpmsg import RpmsgBus
-from rpmsg.samples import DEFAULT_COUNT, register_client, run_service
+from rpmsg.samples import (
+    DEFAULT_COUNT,
+    SERVICE_NAME,
+    client_driver,
+    register_client,
+    run_service,
+)
 from transports import loopback_pair
+from transports.vdev import VIRTIO_CONFIG_S_DRIVER_OK, VdevView
 
 from .loop import run
 
 
 def add_demo_parser(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the rpmsg client sample and print the exchange")
+    p = sub.add_parser(
+        "demo",
+        help="boot a simulated remote processor and run the rpmsg client sample",
+        description="Builds the sample firmware, boots a simulated processor through the "
+        "remoteproc manager, runs the rpmsg client sample and shuts down.",
+    )
     p.add_argument("--count", type=int, default=DEFAULT_COUNT, help="messages to exchange")
-    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--quiet", action="store_true", help="do not print each message")
+    p.add_argument(
+        "--loopback",
+        action="store_true",
+        help="skip remoteproc: run the sample over an in-process loopback transport",
+    )
     p.set_defaults(func=demo_main)
 
 
 def demo_main(args: argparse.Namespace) -> int:
-    ok: bool = run(_loopback_demo, args.count, args.quiet)
+    if args.count < 1:
+        raise SystemExit("--count must be >= 1")
+    func = _loopback_demo if args.loopback else _sim_demo
+    ok: bool = run(func, args.count, args.quiet)
     return 0 if ok else 1
 
 
+def _reporter(who: str, quiet: bool) -> Any:
+    def report(line: str) -> None:
+        if not quiet or not line.startswith("incoming msg"):
+            print(f"[{who}] {line}", flush=True)
+
+    return report
+
+
+async def _sim_demo(count: int, quiet: bool) -> bool:
+    start = time.perf_counter()
+    image_bytes = build_sample_image("rpmsg-client-sample")
+    image = load_firmware(image_bytes, name="sample.elf")
+    rsc = image.resource_table
+    print(
+        f"[fw] sample.elf: {len(image_bytes)} bytes, entry {image.entry:#x}, "
+        f"{len(image.segments)} segments, program {image.program!r}, resource table at "
+        f"{rsc.addr:#x} ({rsc.size} bytes)"
+        if rsc
+        else "[fw] sample.elf has no resource table"
+    )
+    async with RemoteprocManager() as mgr:
+        platform = SimPlatform("sim0", args={"count": str(count)})
+        rproc = mgr.add(platform, firmware=image)
+        probe, result = client_driver(count=count, report=_reporter("host", quiet))
+        rproc.register_driver(SERVICE_NAME, probe)
+        async with rproc.transitions() as transitions:
+
+            async def show_transitions() -> None:
+                async for t in transitions:
+                    print(f"[remoteproc] {rproc.name}: {t.old.label} -> {t.new.label} ({t.cause})")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(show_transitions)
+                await rproc.boot()
+                await anyio.sleep(0)  # let the transition printer run first
+                _show_vdevs(rproc)
+                channel = await rproc.wait_for_service(SERVICE_NAME, timeout=10)
+                print(
+                    f"[rpmsg] channel {channel.name!r} announced: local 0x{channel.src:x} -> "
+                    f"remote 0x{channel.dst:x}"
+                )
+                with anyio.fail_after(30):
+                    while not channel.removed:
+                        await anyio.sleep(0.005)
+                stats = rproc.buses[0].statistics()
+                print("[remoteproc] trace buffer 0 of the remote:")
+                for line in rproc.trace(0).splitlines():
+                    print(f"    {line}")
+                await rproc.shutdown()
+                await anyio.sleep(0)
+                tg.cancel_scope.cancel()
+    elapsed = time.perf_counter() - start
+    print(
+        f"client sample: {result.replies}/{count} echoes, payloads "
+        f"{'ok' if result.payloads_ok else 'CORRUPT'}; host bus sent {stats.tx_messages} / "
+        f"received {stats.rx_messages} messages, drops {sum(stats.drops.values())}, "
+        f"kicks {stats.kicks_sent}; {elapsed * 1e3:.0f} ms; final state {rproc.state_name}, "
+        f"memory in use {platform.physical.in_use} bytes"
+    )
+    return (
+        result.finished
+        and result.payloads_ok
+        and result.replies == count
+        and rproc.state_name == "offline"
+        and platform.physical.in_use == 0
+    )
+
+
+def _show_vdevs(rproc: Any) -> None:
+    loaded = rproc.loaded
+    table = parse_resource_table(loaded.table_view)
+    for entry in table.carveouts:
+        print(
+            print(
+                f"[remoteproc] carveout {entry.name!r}: da {entry.da:#x} -> pa {entry.pa:#x}, "
+                f"{entry.len:#x} bytes"
+            )
+        )
+    for vdev in loaded.vdevs:
+        view: VdevView = vdev.view
+        rings = ", ".join(
+            f"vring{i} da {ring.da:#x} num {ring.num} notifyid {ring.notifyid}"
+            for i, ring in ((i, view.vring(i)) for i in range(view.num_of_vrings))
+        )
+        ok = "DRIVER_OK" if view.status & VIRTIO_CONFIG_S_DRIVER_OK else "not ready"
+        print(
+            f"[virtio] vdev{vdev.index}: rpmsg, status {view.status:#04x} ({ok}), features "
+            f"device {view.dfeatures:#x} / driver {view.gfeatures:#x}; {rings}"
+        )
+
+
 async def _loopback_demo(count: int, quiet: bool) -> bool:
-    def say(who: str) -> Any:
-        def report(line: str) -> None:
-            if not quiet:
-                print(f"[{who}] {line}", flush=True)
-
-        return report
-
     start = time.perf_counter()
     host_end, remote_end = loopback_pair()
     async with RpmsgBus(host_end, name="host") as host:
-        driver, result = register_client(host, count=count, report=say("host"))
+        driver, result = register_client(host, count=count, report=_reporter("host", quiet))
         async with RpmsgBus(remote_end, name="remote", ready_timeout=5) as remote:
-            await run_service(remote, count=count, report=say("remote"))
+            await run_service(remote, count=count, report=_reporter("remote", quiet))
             with anyio.fail_after(10):
                 while driver.channels:
                     await anyio.sleep(0.001)
         stats = host.statistics()
     elapsed = time.perf_counter() - start
     print(
-        f"client sample: {result.replies}/{count} echoes, payloads "
+        f"client sample (loopback): {result.replies}/{count} echoes, payloads "
         f"{'ok' if result.payloads_ok else 'CORRUPT'}, {elapsed * 1e3:.1f} ms; host sent "
         f"{stats.tx_messages} / received {stats.rx_messages} messages, "
         f"drops {sum(stats.drops.values())}"

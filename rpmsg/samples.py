@@ -14,7 +14,7 @@ from collections.abc import Callable
 import attrs
 
 from .bus import RpmsgBus
-from .channel import Channel, Driver
+from .channel import Channel, Driver, Probe
 
 SERVICE_NAME = "rpmsg-client-sample"
 MESSAGE = b"hello world!"
@@ -36,10 +36,11 @@ class ClientResult:
     finished: bool = False
 
 
-def register_client(
-    bus: RpmsgBus, *, count: int = DEFAULT_COUNT, report: Report = _quiet
-) -> tuple[Driver, ClientResult]:
-    """Register the client driver on ``bus``; returns it and the result it fills in."""
+def client_driver(
+    *, count: int = DEFAULT_COUNT, report: Report = _quiet
+) -> tuple[Probe, ClientResult]:
+    """The client half as a probe coroutine (for ``register_driver`` on a bus or a
+    processor) and the result it fills in."""
     result = ClientResult()
 
     async def probe(channel: Channel) -> None:
@@ -58,6 +59,14 @@ def register_client(
             await channel.send(MESSAGE)
         report(f"rpmsg client sample channel removed after {result.replies} replies")
 
+    return probe, result
+
+
+def register_client(
+    bus: RpmsgBus, *, count: int = DEFAULT_COUNT, report: Report = _quiet
+) -> tuple[Driver, ClientResult]:
+    """Register the client driver on ``bus``; returns it and the result it fills in."""
+    probe, result = client_driver(count=count, report=report)
     return bus.register_driver(SERVICE_NAME, probe), result
 
 
