@@ -21,6 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _only_broken_pipes(exc: BaseException) -> bool:
+    """Whether ``exc`` is a BrokenPipeError, possibly wrapped in exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_broken_pipes(inner) for inner in exc.exceptions)
+    return isinstance(exc, BrokenPipeError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -28,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except Exception as exc:
+        if not _only_broken_pipes(exc):
+            raise
         # The reader went away (e.g. `aioamp demo | head`): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
