@@ -24,7 +24,7 @@ import attrs
 
 from .errors import TransportClosedError
 from .memory import DeviceMemory, Region
-from .vdev import VdevView
+from .vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
 
 Role = Literal["host", "remote"]
 
@@ -44,6 +44,8 @@ class Transport(abc.ABC):
     memory: DeviceMemory
     vdev: VdevView
     pool: Region | None
+    #: How this link's peer does the virtio handshake (Linux unless a backend says otherwise).
+    quirks: VirtioQuirks = LINUX_QUIRKS
 
     def __init__(
         self, *, role: Role, memory: DeviceMemory, vdev: VdevView, pool: Region | None

@@ -8,6 +8,8 @@ vring 1 each at an ``align`` boundary, then the host's buffer pool. Device addre
 
 from __future__ import annotations
 
+import itertools
+
 import attrs
 
 from .vdev import VIRTIO_RPMSG_F_NS, VringInfo, build_single_vdev_table, single_vdev_table_size
@@ -34,6 +36,10 @@ class SharedLayout:
         buffer_count: pool size; defaults to ``min(512, 2 * num)``.
         base_da: device address of offset 0.
         dfeatures: device features the table offers (VIRTIO_RPMSG_F_NS by default).
+        vring_at: explicit offsets of vring 0 and vring 1 (None: right after the table, each
+            at the next ``align`` boundary).
+        pool_at: explicit offset of the buffer pool (None: after vring 1).
+        size: explicit total size (None: just large enough, rounded to 4 KiB).
     """
 
     num: int = 256
@@ -42,6 +48,9 @@ class SharedLayout:
     buffer_count: int = attrs.field()
     base_da: int = 0
     dfeatures: int = 1 << VIRTIO_RPMSG_F_NS
+    vring_at: tuple[int, int] | None = None
+    pool_at: int | None = None
+    size: int | None = None
 
     @buffer_count.default
     def _buffer_count_default(self) -> int:
@@ -51,6 +60,20 @@ class SharedLayout:
         VringLayout(self.num, self.align)  # validates num and align
         if self.buffer_size < 32 or self.buffer_count < 2 or self.buffer_count % 2:
             raise ValueError("need an even buffer_count >= 2 and buffer_size >= 32")
+        spans = sorted(
+            [
+                (0, self.table_size, "resource table"),
+                (self.vring_offsets[0], self.vring_layout.size, "vring 0"),
+                (self.vring_offsets[1], self.vring_layout.size, "vring 1"),
+                (self.pool_offset, self.pool_size, "buffer pool"),
+            ]
+        )
+        for (a, alen, aname), (b, _blen, bname) in itertools.pairwise(spans):
+            if a + alen > b:
+                raise ValueError(f"{aname} at {a:#x} overlaps {bname} at {b:#x}")
+        last, last_len, last_name = spans[-1]
+        if last + last_len > self.total_size:
+            raise ValueError(f"{last_name} ends past the {self.total_size:#x}-byte region")
 
     @property
     def vring_layout(self) -> VringLayout:
@@ -62,12 +85,16 @@ class SharedLayout:
 
     @property
     def vring_offsets(self) -> tuple[int, int]:
+        if self.vring_at is not None:
+            return self.vring_at
         size = self.vring_layout.size
         first = align_up(self.table_size, self.align)
         return first, align_up(first + size, self.align)
 
     @property
     def pool_offset(self) -> int:
+        if self.pool_at is not None:
+            return self.pool_at
         return align_up(self.vring_offsets[1] + self.vring_layout.size, 64)
 
     @property
@@ -76,6 +103,8 @@ class SharedLayout:
 
     @property
     def total_size(self) -> int:
+        if self.size is not None:
+            return self.size
         return align_up(self.pool_offset + self.pool_size, 4096)
 
     def vrings(self) -> list[VringInfo]:
@@ -89,3 +118,18 @@ class SharedLayout:
     def table(self) -> bytes:
         """A fresh resource table: status 0, gfeatures 0, as before any negotiation."""
         return build_single_vdev_table(self.vrings(), dfeatures=self.dfeatures)
+
+
+#: OpenAMP's Linux machine port (openamp-system-reference, examples/legacy_apps,
+#: system/linux/machine/generic: platform_info.c, rsc_table.c): a 0x80000-byte object with the
+#: 88-byte table at 0, vrings of 256 at 0x4000 and 0x8000, rx buffers from 0x10000 and tx
+#: buffers from 0x30000, 0x200 bytes each.
+OPENAMP_LAYOUT = SharedLayout(
+    num=256,
+    align=0x1000,
+    buffer_size=0x200,
+    buffer_count=512,
+    vring_at=(0x4000, 0x8000),
+    pool_at=0x10000,
+    size=0x80000,
+)

@@ -22,6 +22,8 @@ Factory = Callable[[SplitResult, dict[str, str], Role], Awaitable[Transport]]
 # scheme -> "module:function", resolved lazily.
 _BUILTIN: dict[str, str] = {
     "loop": "transports.loopback_url:open_loopback_url",
+    "shm": "transports.shm_url:open_shm_url",
+    "openamp": "transports.shm_url:open_openamp_url",
 }
 _FACTORIES: dict[str, Factory] = {}
 

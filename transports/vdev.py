@@ -229,3 +229,26 @@ def single_vdev_view(table: memoryview) -> VdevView:
     if rtype != RSC_VDEV:
         raise RemoteProtocolError(f"resource table: entry 0 has type {rtype}, expected VDEV")
     return VdevView(table[off + RSC_HDR.size :])
+
+
+@attrs.frozen
+class VirtioQuirks:
+    """Where a peer's virtio handshake differs from Linux's, and how to match it.
+
+    Attributes:
+        tx_len_whole_buffer: tx descriptors carry the whole buffer size, not the message size
+            (OpenAMP); receivers always read the length from the rpmsg header.
+        driver_ok_only: the host writes status DRIVER_OK (0x04) alone instead of
+            ACKNOWLEDGE | DRIVER then | DRIVER_OK (OpenAMP's Linux port).
+        kick_after_features: the host kicks once right after writing ``gfeatures``.
+    """
+
+    tx_len_whole_buffer: bool = False
+    driver_ok_only: bool = False
+    kick_after_features: bool = False
+
+
+LINUX_QUIRKS = VirtioQuirks()
+OPENAMP_QUIRKS = VirtioQuirks(
+    tx_len_whole_buffer=True, driver_ok_only=True, kick_after_features=True
+)

@@ -1,0 +1,278 @@
+"""Shared-memory transport between processes: a POSIX shm object plus a unix-socket doorbell.
+
+Theory of operation: the vrings, the buffer pool and the resource table (vdev config) live in
+one POSIX shared-memory object (an mmap of ``/dev/shm/NAME``), laid out by
+:class:`~transports.layout.SharedLayout`. Notifications travel over a unix stream socket: a
+kick is one byte (0x01, as OpenAMP's Linux port sends it) and carries no queue id, so the
+receiver rescans both rings; many kicks queued in the socket cost one wake-up. Kicks are
+further suppressed with the ring flags while the peer is busy draining (the engine does that).
+The socket is read through the event loop's reader (``anyio.wait_readable``): no threads, no
+polling.
+
+Whichever side is the socket *server* creates the shared object: it removes a stale object or
+socket of the same name left by an earlier run, writes a fresh resource table (state is reset,
+never trusted), then listens; it removes both on close. The *client* connects (retrying until
+``connect_timeout``) and only then maps the object and reads the table, validating it. Which
+side is server is independent of the host / remote role.
+
+The peer dying shows up as EOF or a reset on the socket: the transport closes, and the bus on
+top fails every pending and later operation promptly. Everything read from the object is
+validated by the ring code above, since the peer is another process and may be buggy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import socket
+import time
+from pathlib import Path
+
+import anyio
+
+from .base import Role, Transport
+from .errors import TransportClosedError, TransportError
+from .layout import SharedLayout
+from .memory import DeviceMemory, Region
+from .vdev import LINUX_QUIRKS, VirtioQuirks, single_vdev_view
+
+SHM_DIR = Path("/dev/shm")
+KICK = b"\x01"
+
+
+def shm_path(name: str) -> Path:
+    """``/dev/shm/NAME``; names are single path components."""
+    if not name or "/" in name or name in (".", ".."):
+        raise TransportError(f"invalid shared-memory object name {name!r}")
+    return SHM_DIR / name
+
+
+class ShmTransport(Transport):
+    """One end of a shared-memory link. Create with :func:`open_shm`."""
+
+    def __init__(
+        self,
+        *,
+        role: Role,
+        layout: SharedLayout,
+        mapping: mmap.mmap,
+        sock: socket.socket,
+        owned_paths: tuple[Path, ...],
+        name: str,
+        quirks: VirtioQuirks = LINUX_QUIRKS,
+    ) -> None:
+        mem = memoryview(mapping)
+        region = Region(layout.base_da, mem[: layout.total_size], name)
+        memory = DeviceMemory([region])
+        vdev = single_vdev_view(memory.view(layout.base_da, layout.table_size))
+        pool = Region(
+            layout.base_da + layout.pool_offset,
+            mem[layout.pool_offset : layout.pool_offset + layout.pool_size],
+            f"{name}-pool",
+        )
+        super().__init__(role=role, memory=memory, vdev=vdev, pool=pool)
+        self.quirks = quirks
+        self.layout = layout
+        self.name = name
+        self.buffer_size = layout.buffer_size
+        self._mapping = mapping
+        self._sock = sock
+        self._owned = owned_paths
+
+    def kick(self, vq: int) -> None:
+        self._check_open()
+        self.stats.kicks_sent += 1
+        try:
+            self._sock.send(KICK)
+        except BlockingIOError:
+            pass  # the socket buffer is full of kicks the peer has not read: it will wake
+        except OSError as exc:
+            self._fail(f"{self.name}: peer unreachable: {exc}")
+
+    def _fail(self, reason: str) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close_reason = reason
+            self._release()
+
+    async def wait_notification(self) -> int:
+        sock = self._sock
+        while True:
+            self._check_open()
+            try:
+                data = sock.recv(4096)
+            except BlockingIOError:
+                try:
+                    await anyio.wait_readable(sock)
+                except (anyio.ClosedResourceError, OSError, ValueError):
+                    self._check_open()
+                    raise
+                continue
+            except OSError as exc:
+                self._fail(f"{self.name}: peer connection lost: {exc}")
+                raise TransportClosedError(self._close_reason) from exc
+            if not data:
+                self._fail(f"{self.name}: the peer closed the connection (process gone?)")
+                raise TransportClosedError(self._close_reason)
+            self.stats.notifications_received += len(data)
+            return len(data)
+
+    def _release(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        for path in self._owned:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close_reason = f"{self.name}: transport closed"
+            self._release()
+        # The mapping goes away with the last view of it (rings and endpoints may still hold
+        # memoryviews); closing it now would raise BufferError.
+
+
+def _create_object(path: Path, size: int) -> mmap.mmap:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a stale object from an earlier run is never trusted
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, size)
+        return mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _open_object(path: Path, size: int) -> mmap.mmap:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        raise TransportError(f"shared-memory object {path} does not exist") from None
+    try:
+        actual = os.fstat(fd).st_size
+        if actual < size:
+            raise TransportError(f"shared-memory object {path} is {actual:#x} bytes < {size:#x}")
+        return mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+
+
+async def _serve(sock_path: Path, accept_timeout: float | None) -> socket.socket:
+    with contextlib.suppress(FileNotFoundError):
+        sock_path.unlink()  # stale socket from an earlier run
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(str(sock_path))
+        server.listen(1)
+        server.setblocking(False)
+        deadline = None if accept_timeout is None else time.monotonic() + accept_timeout
+        while True:
+            try:
+                conn, _ = server.accept()
+                break
+            except BlockingIOError:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TransportError(
+                        f"no peer connected to {sock_path} within {accept_timeout} s"
+                    ) from None
+                with anyio.move_on_after(remaining if remaining is not None else float("inf")):
+                    await anyio.wait_readable(server)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            sock_path.unlink()
+        raise
+    finally:
+        server.close()
+    conn.setblocking(False)
+    return conn
+
+
+async def _connect(sock_path: Path, connect_timeout: float) -> socket.socket:
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(sock_path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            sock.close()
+            if time.monotonic() >= deadline:
+                raise TransportError(
+                    f"could not connect to {sock_path} within {connect_timeout} s: {exc}"
+                ) from None
+            await anyio.sleep(0.02)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock
+
+
+async def open_shm(
+    name: str,
+    *,
+    role: Role,
+    layout: SharedLayout | None = None,
+    listen: bool | None = None,
+    socket_path: str | os.PathLike[str] | None = None,
+    connect_timeout: float = 10.0,
+    accept_timeout: float | None = None,
+    quirks: VirtioQuirks = LINUX_QUIRKS,
+) -> ShmTransport:
+    """Open one end of the shared-memory link ``name``.
+
+    Args:
+        name: the shared-memory object (``/dev/shm/NAME``).
+        role: ``host`` or ``remote``.
+        layout: the memory layout (both ends must agree); default :class:`SharedLayout`.
+        listen: be the socket server (creates the object). Default: the host listens.
+        socket_path: the doorbell socket; default ``/tmp/aioamp-NAME.sock``.
+        connect_timeout: how long a client retries connecting.
+        accept_timeout: how long a server waits for its peer (None: forever).
+        quirks: the virtio handshake variant of the peer.
+    """
+    layout = layout or SharedLayout()
+    path = shm_path(name)
+    sock_path = Path(socket_path) if socket_path is not None else Path(f"/tmp/aioamp-{name}.sock")
+    server = (role == "host") if listen is None else listen
+    size = layout.total_size
+    if server:
+        mapping = _create_object(path, size)
+        table = layout.table()
+        mapping[: len(table)] = table
+        try:
+            sock = await _serve(sock_path, accept_timeout)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            raise
+        owned: tuple[Path, ...] = (path, sock_path)
+    else:
+        sock = await _connect(sock_path, connect_timeout)
+        try:
+            mapping = _open_object(path, size)
+        except BaseException:
+            sock.close()
+            raise
+        owned = ()
+    try:
+        return ShmTransport(
+            role=role,
+            layout=layout,
+            mapping=mapping,
+            sock=sock,
+            owned_paths=owned,
+            name=f"shm:{name}",
+            quirks=quirks,
+        )
+    except Exception as exc:
+        sock.close()
+        for p in owned:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        if isinstance(exc, TransportError):
+            raise
+        raise TransportError(f"shared-memory object {path}: {exc}") from exc
