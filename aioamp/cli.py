@@ -9,6 +9,9 @@ from collections.abc import Sequence
 
 from . import __version__
 from .demo import add_demo_parser
+from .fw import add_fw_parser
+from .ipc import add_ipc_parsers
+from .loop import Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aioamp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo_parser(sub)
+    add_ipc_parsers(sub)
+    add_fw_parser(sub)
     return parser
 
 
@@ -33,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         return 130
     except Exception as exc:
         if not _only_broken_pipes(exc):

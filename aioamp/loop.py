@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,8 +19,40 @@ def uvloop_available() -> bool:
     return True
 
 
+class Terminated(Exception):
+    """SIGTERM or SIGINT arrived; the command was cancelled and cleaned up."""
+
+
+async def _until_signal(func: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``func`` but cancel it cleanly on SIGTERM/SIGINT, so transports close and remove
+    what they created (a shm object, a socket) instead of dying half-way."""
+    result: list[T] = []
+    got: list[int] = []
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    got.append(signum)
+                    tg.cancel_scope.cancel()
+                    return
+
+        async def main() -> None:
+            result.append(await func(*args))
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        tg.start_soon(main)
+    if got:
+        raise Terminated(signal.Signals(got[0]).name)
+    return result[0]
+
+
 def run(func: Callable[..., Awaitable[T]], *args: Any, use_uvloop: bool | None = None) -> T:
-    """Run ``func(*args)`` on asyncio, with uvloop when available (or as asked)."""
+    """Run ``func(*args)`` on asyncio, with uvloop when available (or as asked); SIGTERM and
+    SIGINT cancel it cleanly and raise :class:`Terminated`."""
     if use_uvloop is None:
         use_uvloop = uvloop_available()
-    return anyio.run(func, *args, backend="asyncio", backend_options={"use_uvloop": use_uvloop})
+    return anyio.run(
+        _until_signal, func, *args, backend="asyncio", backend_options={"use_uvloop": use_uvloop}
+    )

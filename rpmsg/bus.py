@@ -108,6 +108,7 @@ class RpmsgBus:
             pool=transport.pool,
             buffer_ok=transport.buffer_ok,
             buffer_size=buffer_size,
+            quirks=transport.quirks,
         )
         self._addrs = AddressAllocator()
         self._endpoints: dict[int, Endpoint] = {}
@@ -130,6 +131,7 @@ class RpmsgBus:
         self._rx_messages = self._rx_bytes = 0
         self._send_waits = self._send_timeouts = self._driver_errors = 0
         self._callback_errors = 0
+        self._tx_waiting = 0  # senders inside _send waiting for a buffer
 
     # -- lifetime ------------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -290,6 +292,9 @@ class RpmsgBus:
                 stalled = self._stalled
                 if stalled is not None:
                     if not self._dispatch(stalled):
+                        # Receiving waits for the full endpoint, but this notification may
+                        # also have brought tx buffers back: senders must not wait for it.
+                        self._wake_tx_waiters()
                         return
                     self._stalled = None
                 await self._drain()
@@ -378,6 +383,11 @@ class RpmsgBus:
     async def _send(
         self, ep: Endpoint | None, src: int, dst: int, data: bytes, timeout: Timeout
     ) -> None:
+        if self._tx_waiting:
+            # Senders are queued for a freed buffer: let them go first. Without this a task
+            # that sends in a loop refills every freed buffer before the woken waiters run,
+            # and starves the bus's other senders for as long as it keeps sending.
+            await anyio.lowlevel.checkpoint()
         self._check_open()
         self._check_addrs(src, dst)
         engine = self.engine
@@ -390,6 +400,7 @@ class RpmsgBus:
         if ep is not None:
             ep.send_waits += 1
         engine.tx_wait_begin()
+        self._tx_waiting += 1
         try:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
                 while True:
@@ -402,6 +413,7 @@ class RpmsgBus:
                     await event.wait()
                     self._check_open()
         finally:
+            self._tx_waiting -= 1
             engine.tx_wait_end()
         if scope.cancelled_caught:
             self._send_timeouts += 1
@@ -463,9 +475,21 @@ class RpmsgBus:
         Without the NS feature negotiated the endpoint is created but not announced.
         """
         pack_ns(name, 0, NsFlags.CREATE)  # validate the name before binding anything
+        adopted = self._adoptable(name) if addr == ADDR_ANY else None
+        if adopted is not None:
+            # The peer announced this name first and nobody used the channel yet: take over
+            # its endpoint's address too, so each side ends up at the address the peer knows
+            # (both OpenAMP demo endpoints are 0x400).
+            addr = adopted.endpoint.addr
+            self._unbind(adopted.endpoint, None)
         ep = self.create_endpoint(
             addr, name=name, callback=callback, maxsize=maxsize, overflow=overflow
         )
+        if adopted is not None:
+            ep.dst = adopted.dst
+            self._channels[(adopted.name, adopted.dst)] = Channel(
+                name=adopted.name, dst=adopted.dst, endpoint=ep
+            )
         try:
             await self.announce(ep)
         except BaseException:
@@ -483,6 +507,32 @@ class RpmsgBus:
             return
         await self._send(None, ep.addr, NS_ADDR, pack_ns(name, ep.addr, NsFlags.CREATE), DEFAULT)
         ep.announced = True
+        self._adopt_channel(ep)
+
+    def _adoptable(self, name: str) -> Channel | None:
+        """A channel the peer announced under ``name`` that no driver took and whose endpoint
+        was never used: a local service of the same name may bind to it (OpenAMP)."""
+        for channel in self._channels.values():
+            old = channel.endpoint
+            if (
+                channel.name == name
+                and channel.driver is None
+                and not old.announced
+                and old.rx_messages == old.tx_messages == 0
+            ):
+                return channel
+        return None
+
+    def _adopt_channel(self, ep: Endpoint) -> None:
+        """After announcing ``ep``: bind it to an unused channel of the same name, if any."""
+        channel = self._adoptable(ep.name or "")
+        if channel is None or ep.dst != ADDR_ANY or channel.endpoint is ep:
+            return
+        ep.dst = channel.dst
+        self._channels[(channel.name, channel.dst)] = Channel(
+            name=channel.name, dst=channel.dst, endpoint=ep
+        )
+        self._unbind(channel.endpoint, None)
 
     async def destroy_endpoint(self, ep: Endpoint) -> None:
         """Unbind ``ep``; if it was announced, send NS DESTROY first (best effort)."""
@@ -533,17 +583,37 @@ class RpmsgBus:
         if (name, dst) in self._channels:
             log.info("%s: duplicate announcement of %r at %d ignored", self.name, name, dst)
             return
+        own = self._unbound_named(name)
+        if own is not None:
+            # OpenAMP binding: both sides announce the same name; the peer's announcement
+            # gives our own named endpoint its destination. No driver is probed: the endpoint
+            # already has its user, whose iteration ends when the peer withdraws.
+            own.dst = dst
+            channel = Channel(name=name, dst=dst, endpoint=own)
+            self._channels[(name, dst)] = channel
+            log.info("%s: %r bound: local %d -> remote %d", self.name, name, own.addr, dst)
+            self._service_announced()
+            return
         ep = self._bind(ADDR_ANY, dst=dst, name=name)
         channel = Channel(name=name, dst=dst, endpoint=ep)
         self._channels[(name, dst)] = channel
         log.info("%s: channel %r: local %d -> remote %d", self.name, name, ep.addr, dst)
-        if self._service_event is not None:
-            self._service_event.set()
-            self._service_event = None
+        self._service_announced()
         for driver in self._drivers:
             if driver.matches(name):
                 self._bind_driver(driver, channel)
                 break
+
+    def _unbound_named(self, name: str) -> Endpoint | None:
+        for ep in self._endpoints.values():
+            if ep.name == name and ep.announced and ep.dst == ADDR_ANY:
+                return ep
+        return None
+
+    def _service_announced(self) -> None:
+        if self._service_event is not None:
+            self._service_event.set()
+            self._service_event = None
 
     def _remove_channel(self, name: str, dst: int) -> None:
         channel = self._channels.pop((name, dst), None)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from transports.errors import MemoryAccessError, RemoteProtocolError
 from transports.memory import DeviceMemory, Region
 from transports.vdev import (
+    LINUX_QUIRKS,
     VIRTIO_CONFIG_S_ACKNOWLEDGE,
     VIRTIO_CONFIG_S_DRIVER,
     VIRTIO_CONFIG_S_DRIVER_OK,
@@ -35,6 +36,7 @@ from transports.vdev import (
     VIRTIO_ID_RPMSG,
     VIRTIO_RPMSG_F_NS,
     VdevView,
+    VirtioQuirks,
 )
 from transports.vring import VRING_DESC_F_WRITE, VringDevice, VringDriver, VringLayout
 
@@ -98,6 +100,7 @@ class RpmsgEngine:
         pool: Region | None = None,
         buffer_ok: Callable[[int, int], bool] | None = None,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
+        quirks: VirtioQuirks = LINUX_QUIRKS,
     ) -> None:
         if buffer_size <= HDR_SIZE:
             raise ValueError(f"buffer_size {buffer_size} leaves no room for a payload")
@@ -106,6 +109,7 @@ class RpmsgEngine:
         self.vdev = vdev
         self.pool = pool
         self.buffer_size = buffer_size
+        self.quirks = quirks
         self.mtu = buffer_size - HDR_SIZE
         self._kick = kick
         self._buffer_ok = buffer_ok or memory.contains
@@ -124,6 +128,10 @@ class RpmsgEngine:
         self._rx_pending_give = False
         self._rx_reposted = False
         self._tx_waiters = 0
+        # Set when the receive ring's index itself is corrupt: rx_pending() then reports
+        # nothing pending until the next drain attempt (the next notification), so the
+        # bus does not spin on an entry it can neither consume nor skip.
+        self._rx_halted = False
 
     # -- setup ------------------------------------------------------------------------------
     def _rings(self) -> tuple[tuple[memoryview, VringLayout], tuple[memoryview, VringLayout]]:
@@ -148,8 +156,12 @@ class RpmsgEngine:
             raise VdevSetupError("the host role needs a buffer pool region")
         (rx_mem, rx_layout), (tx_mem, tx_layout) = self._rings()
         vdev = self.vdev
-        vdev.status = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER
+        quirks = self.quirks
+        if not quirks.driver_ok_only:
+            vdev.status = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER
         vdev.gfeatures = vdev.dfeatures & SUPPORTED_FEATURES
+        if quirks.kick_after_features:
+            self._kick(RX_VQ)
         self.ns_enabled = vdev.has_feature(VIRTIO_RPMSG_F_NS)
         count = min(512, rx_layout.num + tx_layout.num, self.pool.size // self.buffer_size)
         count -= count % 2
@@ -167,9 +179,12 @@ class RpmsgEngine:
         self._tx_fresh = 0
         # Tx-complete interrupts only while a sender waits for a buffer (Linux does the same).
         self._tx_drv.set_interrupts(False)
-        vdev.status = (
-            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK
-        )
+        if quirks.driver_ok_only:
+            vdev.status = VIRTIO_CONFIG_S_DRIVER_OK
+        else:
+            vdev.status = (
+                VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK
+            )
         self.ready = True
         self._kick(RX_VQ)
 
@@ -199,6 +214,7 @@ class RpmsgEngine:
     def next_rx(self) -> Message | None:
         """The next received message ``(src, dst, flags, payload)``, or None if none is
         pending. Bad entries are counted and skipped; their buffers are recycled at once."""
+        self._rx_halted = False
         while True:
             try:
                 if self._rx_drv is not None:
@@ -210,7 +226,9 @@ class RpmsgEngine:
             except RemoteProtocolError as exc:
                 self._ring_error(exc)
                 if not exc.consumed:
-                    return None  # the ring index itself is not trusted: stop until next kick
+                    # The ring index itself is not trusted: stop until the next kick.
+                    self._rx_halted = True
+                    return None
                 self._recycle_bad(exc.head)
                 continue
             if msg is not _SKIP:
@@ -280,6 +298,8 @@ class RpmsgEngine:
 
     def rx_pending(self) -> bool:
         """Whether the receive ring has entries waiting (used to re-check after a wake-up)."""
+        if self._rx_halted:
+            return False
         if self._rx_drv is not None:
             return self._rx_drv.has_used()
         if self._rx_dev is not None:
@@ -325,7 +345,11 @@ class RpmsgEngine:
         buf = self.memory.view(addr, HDR_SIZE + n)
         RPMSG_HDR.pack_into(buf, 0, src, dst, 0, n, flags)
         buf[HDR_SIZE:] = payload
-        drv.post(addr, HDR_SIZE + n, writable=False)
+        drv.post(
+            addr,
+            self.buffer_size if self.quirks.tx_len_whole_buffer else HDR_SIZE + n,
+            writable=False,
+        )
         if drv.kick_needed():
             self._kick(TX_VQ)
         return True

@@ -13,7 +13,10 @@ Whichever side is the socket *server* creates the shared object: it removes a st
 socket of the same name left by an earlier run, writes a fresh resource table (state is reset,
 never trusted), then listens; it removes both on close. The *client* connects (retrying until
 ``connect_timeout``) and only then maps the object and reads the table, validating it. Which
-side is server is independent of the host / remote role.
+side is server is independent of the host / remote role. By default the side that starts first
+serves: a process connects if a server already listens, else it takes the lock file
+``SOCKET.lock`` (``flock``) and serves; a second aioamp server for the same socket is refused
+instead of destroying a live session.
 
 The peer dying shows up as EOF or a reset on the socket: the transport closes, and the bus on
 top fails every pending and later operation promptly. Everything read from the object is
@@ -23,6 +26,7 @@ validated by the ring code above, since the peer is another process and may be b
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import mmap
 import os
 import socket
@@ -60,6 +64,7 @@ class ShmTransport(Transport):
         sock: socket.socket,
         owned_paths: tuple[Path, ...],
         name: str,
+        lock_fd: int | None = None,
         quirks: VirtioQuirks = LINUX_QUIRKS,
     ) -> None:
         mem = memoryview(mapping)
@@ -79,6 +84,7 @@ class ShmTransport(Transport):
         self._mapping = mapping
         self._sock = sock
         self._owned = owned_paths
+        self._lock_fd = lock_fd
 
     def kick(self, vq: int) -> None:
         self._check_open()
@@ -124,6 +130,9 @@ class ShmTransport(Transport):
         for path in self._owned:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     async def aclose(self) -> None:
         if not self._closed:
@@ -190,6 +199,35 @@ async def _serve(sock_path: Path, accept_timeout: float | None) -> socket.socket
     return conn
 
 
+def _try_connect(sock_path: Path) -> socket.socket | None:
+    """A connection to a server listening on ``sock_path`` now, or None."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(sock_path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _take_lock(sock_path: Path) -> int | None:
+    """Hold ``SOCKET.lock`` exclusively (the right to serve), or None if another holds it."""
+    fd = os.open(f"{sock_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 async def _connect(sock_path: Path, connect_timeout: float) -> socket.socket:
     deadline = time.monotonic() + connect_timeout
     while True:
@@ -228,7 +266,8 @@ async def open_shm(
         name: the shared-memory object (``/dev/shm/NAME``).
         role: ``host`` or ``remote``.
         layout: the memory layout (both ends must agree); default :class:`SharedLayout`.
-        listen: be the socket server (creates the object). Default: the host listens.
+        listen: True: be the socket server (creates the object); False: connect to one;
+            None (default): whichever side starts first serves.
         socket_path: the doorbell socket; default ``/tmp/aioamp-NAME.sock``.
         connect_timeout: how long a client retries connecting.
         accept_timeout: how long a server waits for its peer (None: forever).
@@ -237,21 +276,32 @@ async def open_shm(
     layout = layout or SharedLayout()
     path = shm_path(name)
     sock_path = Path(socket_path) if socket_path is not None else Path(f"/tmp/aioamp-{name}.sock")
-    server = (role == "host") if listen is None else listen
     size = layout.total_size
-    if server:
-        mapping = _create_object(path, size)
-        table = layout.table()
-        mapping[: len(table)] = table
+    lock_fd: int | None = None
+    sock: socket.socket | None = None
+    if listen is None:
+        sock = _try_connect(sock_path)  # a server (ours or OpenAMP's) already listens
+        if sock is None:
+            lock_fd = _take_lock(sock_path)
+    elif listen:
+        lock_fd = _take_lock(sock_path)
+        if lock_fd is None:
+            raise TransportError(f"another aioamp process already serves {sock_path}")
+    if lock_fd is not None:
         try:
+            mapping = _create_object(path, size)
+            table = layout.table()
+            mapping[: len(table)] = table
             sock = await _serve(sock_path, accept_timeout)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+            os.close(lock_fd)
             raise
         owned: tuple[Path, ...] = (path, sock_path)
     else:
-        sock = await _connect(sock_path, connect_timeout)
+        if sock is None:
+            sock = await _connect(sock_path, connect_timeout)
         try:
             mapping = _open_object(path, size)
         except BaseException:
@@ -267,9 +317,12 @@ async def open_shm(
             owned_paths=owned,
             name=f"shm:{name}",
             quirks=quirks,
+            lock_fd=lock_fd,
         )
     except Exception as exc:
         sock.close()
+        if lock_fd is not None:
+            os.close(lock_fd)
         for p in owned:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()

@@ -1,0 +1,161 @@
+"""``aioamp echo`` and ``aioamp ping``: rpmsg over any transport URL, e.g. between two
+processes (``shm://NAME``) or with OpenAMP's Linux demo apps (``openamp:``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rpmsg import Endpoint, RpmsgBus, RpmsgError
+from transports import TransportError, open_transport
+from transports.base import Role
+
+from .loop import run
+
+DEFAULT_SERVICE = "rpmsg-openamp-demo-channel"
+_SEQ = struct.Struct("<I")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--transport", required=True, metavar="URL", help="e.g. shm://demo, openamp:")
+    p.add_argument("--role", required=True, choices=["host", "remote"])
+    p.add_argument("--service", default=DEFAULT_SERVICE, help="service (endpoint) name")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the peer")
+
+
+def add_ipc_parsers(sub: Any) -> None:
+    p = sub.add_parser("echo", help="announce a service and echo every message to its sender")
+    _common(p)
+    p.add_argument(
+        "--count",
+        type=int,
+        default=0,
+        help="exit after N messages (0: until the peer destroys its endpoint)",
+    )
+    p.set_defaults(func=echo_main)
+    p = sub.add_parser("ping", help="send numbered messages to a service and check the echoes")
+    _common(p)
+    p.add_argument("--count", type=int, default=100, help="messages per size")
+    p.add_argument("--size", type=int, nargs="+", default=[16, 64, 496], help="payload sizes")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=ping_main)
+
+
+async def _open(url: str, role: Role) -> tuple[Any, RpmsgBus]:
+    transport = await open_transport(url, role=role)
+    return transport, RpmsgBus(transport, name=f"aioamp-{role}")
+
+
+# -- echo ---------------------------------------------------------------------------------------
+def echo_main(args: argparse.Namespace) -> int:
+    try:
+        echoed: int = run(_echo, args.transport, args.role, args.service, args.count, args.timeout)
+    except (TransportError, RpmsgError) as exc:
+        print(f"aioamp echo: {exc}", file=sys.stderr)
+        return 1
+    print(f"echoed {echoed} messages")
+    return 0
+
+
+async def _echo(url: str, role: Role, service: str, count: int, timeout: float) -> int:
+    transport, bus = await _open(url, role)
+    bus.ready_timeout = timeout
+    echoed = 0
+    async with transport, bus:
+        ep = await bus.create_service(service)
+        print(f"{service}: endpoint 0x{ep.addr:x} announced, echoing", flush=True)
+        async for msg in ep:
+            await ep.send_to(msg.src, msg.payload)
+            echoed += 1
+            if count and echoed >= count:
+                break
+        await ep.aclose()
+    return echoed
+
+
+# -- ping ---------------------------------------------------------------------------------------
+def _payload(seq: int, size: int) -> bytes:
+    """Sequence number, then a pattern that depends on both (catches shifted or stale bytes)."""
+    body = bytes((seq + i) & 0xFF for i in range(size - _SEQ.size))
+    return _SEQ.pack(seq) + body
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def ping_main(args: argparse.Namespace) -> int:
+    for size in args.size:
+        if size < _SEQ.size:
+            raise SystemExit(f"--size {size}: at least {_SEQ.size} bytes (the sequence number)")
+    if args.count < 1:
+        raise SystemExit("--count must be >= 1")
+    try:
+        report: dict[str, Any] = run(
+            _ping, args.transport, args.role, args.service, args.count, args.size, args.timeout
+        )
+    except (TransportError, RpmsgError) as exc:
+        print(f"aioamp ping: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for r in report["results"]:
+            print(
+                f"{r['size']:4d} B x {r['count']}: {r['matched']} matched, round trip median "
+                f"{r['rtt_median_us']:.1f} us, p99 {r['rtt_p99_us']:.1f} us, "
+                f"{r['msgs_per_s']:.0f} msg/s"
+            )
+        print("all echoes matched" if report["ok"] else "MISMATCHED ECHOES")
+    return 0 if report["ok"] else 1
+
+
+async def _ping(
+    url: str, role: Role, service: str, count: int, sizes: list[int], timeout: float
+) -> dict[str, Any]:
+    transport, bus = await _open(url, role)
+    bus.ready_timeout = timeout
+    results = []
+    async with transport, bus:
+        ep = await bus.create_service(service)
+        channel = await bus.wait_for_service(service, timeout=timeout)
+        dst = channel.dst
+        for size in sizes:
+            if size > bus.mtu:
+                raise RpmsgError(f"--size {size} exceeds the MTU of {bus.mtu}")
+            results.append(await _ping_size(ep, dst, count, size, timeout))
+        await ep.aclose()  # NS DESTROY: tells the echo side we are done
+    ok = all(r["matched"] == r["count"] for r in results)
+    return {"transport": url, "role": role, "service": service, "results": results, "ok": ok}
+
+
+async def _ping_size(
+    ep: Endpoint, dst: int, count: int, size: int, timeout: float
+) -> dict[str, Any]:
+    rtts: list[float] = []
+    matched = 0
+    start = time.perf_counter()
+    for seq in range(count):
+        payload = _payload(seq, size)
+        t0 = time.perf_counter()
+        await ep.send_to(dst, payload)
+        msg = await ep.recv(timeout)
+        rtts.append(time.perf_counter() - t0)
+        matched += msg.payload == payload
+    elapsed = time.perf_counter() - start
+    rtts.sort()
+    return {
+        "size": size,
+        "count": count,
+        "matched": matched,
+        "rtt_median_us": statistics.median(rtts) * 1e6,
+        "rtt_p99_us": _percentile(rtts, 0.99) * 1e6,
+        "msgs_per_s": count / elapsed if elapsed > 0 else 0.0,
+    }
