@@ -38,6 +38,11 @@ def add_demo_parser(sub: Any) -> None:
     p.add_argument("--count", type=int, default=DEFAULT_COUNT, help="messages to exchange")
     p.add_argument("--quiet", action="store_true", help="do not print each message")
     p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the simulated core's program in this process instead of its own process",
+    )
+    p.add_argument(
         "--loopback",
         action="store_true",
         help="skip remoteproc: run the sample over an in-process loopback transport",
@@ -48,8 +53,10 @@ def add_demo_parser(sub: Any) -> None:
 def demo_main(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise SystemExit("--count must be >= 1")
-    func = _loopback_demo if args.loopback else _sim_demo
-    ok: bool = run(func, args.count, args.quiet)
+    if args.loopback:
+        ok: bool = run(_loopback_demo, args.count, args.quiet)
+    else:
+        ok = run(_sim_demo, args.count, args.quiet, not args.in_process)
     return 0 if ok else 1
 
 
@@ -61,7 +68,7 @@ def _reporter(who: str, quiet: bool) -> Any:
     return report
 
 
-async def _sim_demo(count: int, quiet: bool) -> bool:
+async def _sim_demo(count: int, quiet: bool, separate_process: bool) -> bool:
     start = time.perf_counter()
     image_bytes = build_sample_image("rpmsg-client-sample")
     image = load_firmware(image_bytes, name="sample.elf")
@@ -74,7 +81,7 @@ async def _sim_demo(count: int, quiet: bool) -> bool:
         else "[fw] sample.elf has no resource table"
     )
     async with RemoteprocManager() as mgr:
-        platform = SimPlatform("sim0", args={"count": str(count)})
+        platform = SimPlatform("sim0", args={"count": str(count)}, process=separate_process)
         rproc = mgr.add(platform, firmware=image)
         probe, result = client_driver(count=count, report=_reporter("host", quiet))
         rproc.register_driver(SERVICE_NAME, probe)
@@ -88,6 +95,12 @@ async def _sim_demo(count: int, quiet: bool) -> bool:
                 tg.start_soon(show_transitions)
                 await rproc.boot()
                 await anyio.sleep(0)  # let the transition printer run first
+                where = (
+                    f"its own process (pid {platform.pid}), sharing only memory and a doorbell"
+                    if separate_process
+                    else "this process"
+                )
+                print(f"[sim] the remote core's firmware runs in {where}")
                 _show_vdevs(rproc)
                 channel = await rproc.wait_for_service(SERVICE_NAME, timeout=10)
                 print(
@@ -126,10 +139,8 @@ def _show_vdevs(rproc: Any) -> None:
     table = parse_resource_table(loaded.table_view)
     for entry in table.carveouts:
         print(
-            print(
-                f"[remoteproc] carveout {entry.name!r}: da {entry.da:#x} -> pa {entry.pa:#x}, "
-                f"{entry.len:#x} bytes"
-            )
+            f"[remoteproc] carveout {entry.name!r}: da {entry.da:#x} -> pa {entry.pa:#x}, "
+            f"{entry.len:#x} bytes"
         )
     for vdev in loaded.vdevs:
         view: VdevView = vdev.view

@@ -1,9 +1,10 @@
 """Firmware images for the simulator, built with our ELF writer and resource-table codec.
 
-The sample layout, as a small Cortex-M firmware would link it: code at device address 0 in a
-64 KiB ``text`` carveout (the resource table lives in it, at 0x8000), a 64 KiB ``data`` carveout
-at 0x20000 holding a 4 KiB trace buffer, and one rpmsg vdev whose two 256-entry vrings the host
-places (``da`` = FW_RSC_ADDR_ANY) and numbers (notify ids ANY).
+The sample layout, as a small Cortex-M firmware would link it: code at device address 0 (a
+0x8000-byte segment, entry 0x1000) in a 64 KiB ``text`` carveout that also holds the resource
+table's own segment at 0x8000; a 64 KiB ``data`` carveout at 0x20000 whose first 4 KiB are the
+trace buffer and whose data segment starts at 0x21000; one rpmsg vdev whose two 256-entry
+vrings the host places (``da`` = FW_RSC_ADDR_ANY) and numbers (notify ids ANY).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ DATA_LEN = 0x10000
 TRACE_DA = 0x20000
 TRACE_LEN = 0x1000
 RSC_TABLE_DA = 0x8000
-ENTRY = 0x101
+ENTRY = 0x1000
+DATA_SEGMENT_DA = DATA_DA + TRACE_LEN
 
 
 def sample_resource_entries(*, num: int = 256, trace: bool = True) -> list[Entry]:
@@ -58,10 +60,11 @@ def build_sample_image(
 ) -> bytes:
     """A bootable 32-bit ARM ELF for the simulator running ``program``."""
     table = build_resource_table(entries if entries is not None else sample_resource_entries())
-    text = code if code is not None else bytes(0x400)
+    text = code if code is not None else bytes(0x2000)
+    data = b"aioamp sample data\0".ljust(0x100, b"\0")
     return build_firmware(
         ENTRY,
-        [(TEXT_DA, text, 0x4000), (DATA_DA + TRACE_LEN, b"\x00" * 0x100, 0x1000)],
+        [(TEXT_DA, text, RSC_TABLE_DA - TEXT_DA), (DATA_SEGMENT_DA, data, 0x1000)],
         resource_table=table,
         rsc_addr=RSC_TABLE_DA,
         program=program,

@@ -12,9 +12,19 @@ raises, or is told to fail, is reported to remoteproc as a crash.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
 import logging
+import mmap
+import os
+import socket
+import subprocess
+import sys
+import weakref
 
 import anyio
+import anyio.abc
 
 from remoteproc.errors import BootError
 from remoteproc.firmware import FirmwareImage
@@ -23,12 +33,48 @@ from remoteproc.platform import CrashKind, PlatformDriver
 from transports.memory import DeviceMemory, Region
 
 from .context import Faults, FirmwareContext, FirmwareCrash
+from .process import FrameReader, kick_frame
 from .programs import get_program, program_names
 
 log = logging.getLogger("platforms.sim")
 
 DEFAULT_DDR_PA = 0x8000_0000
 DEFAULT_DDR_SIZE = 8 << 20
+_COUNTER = itertools.count()
+
+
+def _shared_memory(size: int) -> tuple[int, mmap.mmap]:
+    """An anonymous POSIX shm object: created, mapped, and its name unlinked at once, so it
+    lives exactly as long as our descriptor and mappings (and a child's)."""
+    name = f"/dev/shm/aioamp-sim-{os.getpid()}-{next(_COUNTER)}"
+    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.unlink(name)
+        os.ftruncate(fd, size)
+        return fd, mmap.mmap(fd, size)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _uvloop_available() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _find_crash(exc: BaseException) -> FirmwareCrash | None:
+    """The FirmwareCrash in ``exc``, also when task groups wrapped it in exception groups."""
+    if isinstance(exc, FirmwareCrash):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find_crash(inner)
+            if found is not None:
+                return found
+    return None
 
 
 class SimPlatform(PlatformDriver):
@@ -42,6 +88,11 @@ class SimPlatform(PlatformDriver):
         faults: failures to inject into the next run (see :class:`Faults`).
         args: parameters for the program (e.g. ``{"count": "100"}``).
         stop_timeout: how long ``stop()`` waits for the program to unwind.
+        process: run the program in a separate OS process (``python -m
+            platforms.sim.child``) that shares only memory and a doorbell with the host; a
+            killed process is reported as a crash.
+        program_modules: modules the child imports before looking the program up (where
+            custom programs are registered); process mode only.
     """
 
     def __init__(
@@ -55,16 +106,34 @@ class SimPlatform(PlatformDriver):
         faults: Faults | None = None,
         args: dict[str, str] | None = None,
         stop_timeout: float = 5.0,
+        process: bool = False,
+        program_modules: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.name = name
-        self.ddr = bytearray(ddr_size)
-        self.physical = PhysicalMemory(ddr_pa, memoryview(self.ddr), f"{name}-ddr")
+        self.process = process
+        self.program_modules = program_modules
+        self._mem_fd: int | None = None
+        total = ddr_size + sum(size for _da, size in internal)
+        if process:
+            self._mem_fd, self._mapping = _shared_memory(total)
+            weakref.finalize(self, os.close, self._mem_fd)
+            backing = memoryview(self._mapping)
+        else:
+            backing = memoryview(bytearray(total))
+        self.ddr = backing[:ddr_size]
+        self.physical = PhysicalMemory(ddr_pa, self.ddr, f"{name}-ddr")
         self.devmem_allowlist = devmem_allowlist
-        self._internal = [
-            Region(da, memoryview(bytearray(size)), f"{name}-sram{i}")
-            for i, (da, size) in enumerate(internal)
-        ]
+        self._internal: list[Region] = []
+        self._internal_offsets: dict[int, int] = {}
+        offset = ddr_size
+        for i, (da, size) in enumerate(internal):
+            self._internal.append(Region(da, backing[offset : offset + size], f"{name}-sram{i}"))
+            self._internal_offsets[da] = offset
+            offset += size
+        self._proc: anyio.abc.Process | None = None
+        self._sock: socket.socket | None = None
+        self._expected_exit = False
         self.faults = faults or Faults()
         self.args = dict(args or {})
         self.stop_timeout = stop_timeout
@@ -94,6 +163,15 @@ class SimPlatform(PlatformDriver):
         self.iommu[da] = (pa, size)
         return None
 
+    def _regions(self) -> list[tuple[int, int, int]]:
+        """``(da, offset in the backing object, size)`` of everything the core can see."""
+        out = [(r.da, self._internal_offsets[r.da], r.size) for r in self._internal]
+        base = self.physical.base_pa
+        for da, (pa, size) in sorted(self.iommu.items()):
+            if self.physical.contains(pa, size):
+                out.append((da, pa - base, size))
+        return out
+
     def firmware_view(self) -> DeviceMemory:
         """The processor's own view of memory: internal memories plus the IOMMU mappings."""
         memory = DeviceMemory(list(self._internal))
@@ -122,6 +200,9 @@ class SimPlatform(PlatformDriver):
             )
         if self.events is None:
             raise BootError(f"{self.name}: platform not bound to a processor")
+        if self.process:
+            await self._start_process(image.program, entry)
+            return
         table = image.resource_table
         ctx = FirmwareContext(
             name=self.name,
@@ -147,15 +228,109 @@ class SimPlatform(PlatformDriver):
                         self._consume_faults()
                         ctx.crash(CrashKind.WATCHDOG, "injected crash on start")
                     await program(ctx)
-            except FirmwareCrash as crash:
-                self._crashed(crash.kind, crash.detail)
             except Exception as exc:
-                log.exception("%s: firmware program raised", self.name)
-                self._crashed(CrashKind.FATAL_ERROR, f"program raised {exc!r}")
+                crash = _find_crash(exc)
+                if crash is not None:
+                    self._crashed(crash.kind, crash.detail)
+                else:
+                    log.exception("%s: firmware program raised", self.name)
+                    self._crashed(CrashKind.FATAL_ERROR, f"program raised {exc!r}")
             finally:
                 done.set()
 
         self.events.spawn(run, f"firmware {image.program}")
+
+    async def _start_process(self, program: str, entry: int) -> None:
+        image = self._image
+        assert image is not None and self._mem_fd is not None and self.events is not None
+        table = image.resource_table
+        parent, child = socket.socketpair()
+        cfg = {
+            "name": self.name,
+            "program": program,
+            "modules": list(self.program_modules),
+            "mem_fd": self._mem_fd,
+            "mem_size": len(self._mapping),
+            "sock_fd": child.fileno(),
+            "regions": self._regions(),
+            "table_da": None if table is None else table.addr,
+            "table_size": 0 if table is None else table.size,
+            "faults": {
+                "crash_on_start": self.faults.crash_on_start,
+                "crash_after_messages": self.faults.crash_after_messages,
+                "hang_after_messages": self.faults.hang_after_messages,
+                "never_announce": self.faults.never_announce,
+                "one_shot": self.faults.one_shot,
+            },
+            "args": self.args,
+            "uvloop": _uvloop_available(),
+        }
+        try:
+            proc = await anyio.open_process(
+                [sys.executable, "-m", "platforms.sim.child", json.dumps(cfg)],
+                pass_fds=(self._mem_fd, child.fileno()),
+                stdin=subprocess.DEVNULL,
+                stdout=None,
+                stderr=None,
+            )
+        except OSError as exc:
+            parent.close()
+            raise BootError(f"{self.name}: cannot start the core process: {exc}") from exc
+        finally:
+            child.close()
+        if self.faults.one_shot and (
+            self.faults.crash_on_start
+            or self.faults.crash_after_messages is not None
+            or self.faults.hang_after_messages is not None
+        ):
+            self._consume_faults()  # the child got them; a recovery boots clean
+        parent.setblocking(False)
+        self._proc, self._sock = proc, parent
+        self._expected_exit = False
+        self.starts += 1
+        self.running = True
+        log.info(
+            "%s: core process %d released from reset at %#x, running %r",
+            self.name,
+            proc.pid,
+            entry,
+            program,
+        )
+        self.events.spawn(lambda: self._doorbell(proc, parent), f"core process {proc.pid}")
+
+    async def _doorbell(self, proc: anyio.abc.Process, sock: socket.socket) -> None:
+        """Read the child's kicks and crash reports; EOF means the core went away."""
+        events = self.events
+        assert events is not None
+        crashed: list[tuple[str, str]] = []
+        reader = FrameReader(events.vq_interrupt, lambda k, d: crashed.append((k, d)))
+        while True:
+            try:
+                data = sock.recv(4096)
+            except BlockingIOError:
+                try:
+                    await anyio.wait_readable(sock)
+                except (OSError, ValueError, anyio.ClosedResourceError):
+                    data = b""
+                else:
+                    continue
+            except OSError:
+                data = b""
+            if not data:
+                break
+            reader.feed(data)
+        if proc is not self._proc or self._expected_exit:
+            return  # stopped on purpose
+        with anyio.move_on_after(2):
+            await proc.wait()
+        if crashed:
+            kind, detail = crashed[-1]
+            self._crashed(CrashKind(kind), detail)
+        else:
+            self._crashed(
+                CrashKind.WATCHDOG,
+                f"core process {proc.pid} died (exit status {proc.returncode})",
+            )
 
     def _consume_faults(self) -> None:
         if self.faults.one_shot:
@@ -171,11 +346,30 @@ class SimPlatform(PlatformDriver):
         """Make the running core crash at once (e.g. a watchdog firing)."""
         if self._scope is not None:
             self._scope.cancel()
+        if self._proc is not None and self._proc.returncode is None:
+            self._expected_exit = True
+            self._proc.kill()
         self._crashed(kind, detail)
+
+    @property
+    def pid(self) -> int | None:
+        """The core process's pid in process mode, while it runs."""
+        return self._proc.pid if self._proc is not None else None
 
     async def stop(self) -> None:
         self.stops += 1
         self.running = False
+        proc, sock = self._proc, self._sock
+        if proc is not None:
+            self._expected_exit = True
+            self._proc = self._sock = None
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()  # a reset: the core stops wherever it is
+            with anyio.move_on_after(self.stop_timeout):
+                await proc.wait()
+            await proc.aclose()
+            if sock is not None:
+                sock.close()
         scope, done = self._scope, self._done
         self._scope = None
         self._ctx = None
@@ -188,6 +382,18 @@ class SimPlatform(PlatformDriver):
                 raise BootError(f"{self.name}: firmware program did not stop in time")
 
     def kick(self, notifyid: int) -> None:
+        if self.process:
+            sock = self._sock
+            if sock is None:
+                self.dropped_kicks += 1
+                return
+            try:
+                sock.send(kick_frame(notifyid))
+            except BlockingIOError:
+                self.dropped_kicks += 1  # the core is not reading; it has kicks pending
+            except OSError:
+                self.dropped_kicks += 1  # the core died; the doorbell reader reports it
+            return
         ctx = self._ctx
         if ctx is None or not ctx.host_kicked(notifyid):
             self.dropped_kicks += 1
