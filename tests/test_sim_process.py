@@ -1,0 +1,116 @@
+"""The simulated core in its own OS process: boot, traffic, kill -9 -> crash -> recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from platforms.sim import SimPlatform
+from platforms.sim.images import build_sample_image
+from remoteproc.lifecycle import State
+from remoteproc.manager import RemoteprocManager
+from rpmsg import Channel
+from rpmsg.samples import MESSAGE, SERVICE_NAME
+
+pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shm")
+
+
+def _shm_entries() -> set[str]:
+    return set(os.listdir("/dev/shm"))
+
+
+async def test_separate_process_runs_the_sample_and_leaves_nothing() -> None:
+    before = _shm_entries()
+    async with RemoteprocManager() as mgr:
+        plat = SimPlatform("p0", process=True, args={"count": "50"})
+        rproc = mgr.add(plat, firmware=build_sample_image())
+        replies: list[bytes] = []
+
+        async def probe(channel: Channel) -> None:
+            await channel.send(MESSAGE)
+            async for msg in channel:
+                replies.append(msg.payload)
+                if len(replies) < 50:
+                    await channel.send(MESSAGE)
+
+        rproc.register_driver(SERVICE_NAME, probe)
+        await rproc.boot()
+        core_pid = plat.pid
+        assert core_pid is not None and core_pid != os.getpid()
+        with anyio.fail_after(20):
+            while len(replies) < 50 or rproc.buses[0].channels:
+                await anyio.sleep(0.01)
+        assert replies == [MESSAGE] * 50
+        assert "echoed 50 messages" in rproc.trace(0)
+        await rproc.shutdown()
+        assert plat.pid is None and plat.physical.in_use == 0
+        with pytest.raises(ProcessLookupError):
+            os.kill(core_pid, 0)  # reaped
+    assert _shm_entries() <= before
+
+
+async def test_kill_9_of_the_core_process_is_a_crash_and_recovers() -> None:
+    async with RemoteprocManager() as mgr:
+        plat = SimPlatform("p1", process=True, args={"count": "400"})
+        rproc = mgr.add(plat, firmware=build_sample_image())
+        runs: list[int] = []
+        progress = [0]
+        done = anyio.Event()
+
+        async def probe(channel: Channel) -> None:
+            n = 0
+            await channel.send(MESSAGE)
+            async for _msg in channel:
+                n += 1
+                progress[0] = n
+                if n < 400:
+                    await channel.send(MESSAGE)
+            runs.append(n)
+            if n == 400:
+                done.set()
+
+        rproc.register_driver(SERVICE_NAME, probe)
+        await rproc.boot()
+        first_pid = plat.pid
+        assert first_pid is not None
+        with anyio.fail_after(20):
+            while progress[0] < 100:
+                await anyio.sleep(0.001)
+        os.kill(first_pid, signal.SIGKILL)
+        with anyio.fail_after(20):
+            await done.wait()
+        assert runs[0] < 400 and runs[-1] == 400
+        stats = rproc.statistics().lifecycle
+        assert (stats.crashes, stats.recoveries) == (1, 1)
+        causes = [(t.old, t.new) for t in rproc.history]
+        assert causes == [
+            (State.OFFLINE, State.RUNNING),
+            (State.RUNNING, State.CRASHED),
+            (State.CRASHED, State.RUNNING),
+        ]
+        assert "died" in (rproc.last_crash or "") and str(first_pid) in (rproc.last_crash or "")
+        assert plat.pid not in (None, first_pid)
+        await rproc.shutdown()
+        assert plat.physical.in_use == 0
+
+
+@pytest.mark.parametrize("mode", [[], ["--in-process"], ["--loopback"]])
+def test_aioamp_demo_exits_0(mode: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "aioamp", "demo", "--quiet", *mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "100/100 echoes, payloads ok" in result.stdout
+    if not mode:
+        assert "its own process (pid" in result.stdout
+        assert "sim0: running -> offline (shutdown)" in result.stdout
+        assert "echoed 100 messages, withdrawing" in result.stdout
