@@ -16,7 +16,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[fast,test]'
+	$(BIN)/python -m pip install --quiet -e '.[fast,test,omap4,bench]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

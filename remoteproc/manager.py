@@ -4,8 +4,8 @@ Theory of operation: a :class:`RemoteprocManager` is entered once by the applica
 (``async with RemoteprocManager() as mgr``). Platform drivers are added to it and become
 :class:`~remoteproc.rproc.RemoteProc` objects looked up by name. Its task group hosts each
 processor's rpmsg buses and crash handling, so ``boot()`` and ``shutdown()`` may be called from
-any task. Leaving the manager shuts every processor down (in reverse dependency order) and
-deletes it.
+any task. Leaving the manager shuts every processor down (dependents before their
+dependencies); use :meth:`RemoteprocManager.remove` to delete one (it waits for its owners).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class RemoteprocManager:
             self._procs.pop(name, None)
 
     async def aclose(self) -> None:
-        """Shut down and delete every processor, dependents before their dependencies."""
+        """Shut down every processor, dependents before their dependencies."""
         remaining = list(self._procs.values())
         while remaining:
             leaves = [p for p in remaining if not any(p in q.depends_on for q in remaining)]

@@ -118,7 +118,9 @@ class PhysicalMemory:
 
     def free(self, alloc: Allocation) -> None:
         off = alloc.pa - self.base_pa
-        if self._sizes.get(off) != alloc.size:
+        # Same pa and size is not enough: two windows may sit at the same physical address
+        # (two simulators), so the view must also come from this window's buffer.
+        if self._sizes.get(off) != alloc.size or alloc.mem.obj is not self.mem.obj:
             raise MemoryMapError(f"{alloc.name}: not an allocation of {self.name}")
         del self._sizes[off]
         self._starts.remove(off)

@@ -449,7 +449,18 @@ class RemoteProc:
         self._manager.task_group.start_soon(func, name=f"{self.name}: {name}")
 
     def _dependents(self) -> list[RemoteProc]:
-        return [p for p in self._manager.processors if self in p.depends_on and p.power > 0]
+        """Powered processors that depend on this one, directly or through others, each
+        listed before the processors it depends on (the lock order of ``boot()``)."""
+        depth: dict[RemoteProc, int] = {}
+        frontier = [(self, 0)]
+        while frontier:
+            current, level = frontier.pop()
+            for proc in self._manager.processors:
+                deeper = depth.get(proc, -1) < level + 1
+                if current in proc.depends_on and proc.power > 0 and proc is not self and deeper:
+                    depth[proc] = level + 1
+                    frontier.append((proc, level + 1))
+        return sorted(depth, key=lambda proc: -depth[proc])
 
     async def _handle_crash(self, kind: CrashKind, detail: str) -> None:
         reason = f"{kind.value}: {detail}"
@@ -475,7 +486,7 @@ class RemoteProc:
                 else:
                     dep._fail_buses(CrashedError(f"{dep.name}: dependency {self.name} crashed"))
             await self._recover(step)
-            for dep, dstep in group_steps:
+            for dep, dstep in reversed(group_steps):  # dependencies first
                 rest = tuple(a for a in dstep.actions if a is not Action.STOP)
                 await dep._recover(attrs.evolve(dstep, actions=rest))
 

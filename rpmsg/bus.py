@@ -42,7 +42,7 @@ from .errors import (
     RpmsgError,
     RpmsgTimeoutError,
 )
-from .wire import ADDR_ANY, DEFAULT_BUFFER_SIZE, NS_ADDR, NsFlags, pack_ns, unpack_ns
+from .wire import ADDR_ANY, NS_ADDR, NsFlags, pack_ns, unpack_ns
 
 log = logging.getLogger("rpmsg")
 
@@ -78,7 +78,8 @@ class RpmsgBus:
 
     Args:
         transport: one end of a vring transport; its ``role`` is the bus's role.
-        buffer_size: bytes per buffer (default 512: MTU 496).
+        buffer_size: bytes per buffer; default: what the transport was laid out for (512 unless
+            its layout says otherwise: MTU 496).
         send_timeout: default deadline of a blocking send, seconds (None: wait forever).
         ready_timeout: remote role: how long :meth:`start` waits for the host's DRIVER_OK.
         name: a label for logs.
@@ -90,7 +91,7 @@ class RpmsgBus:
         self,
         transport: Transport,
         *,
-        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        buffer_size: int | None = None,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
         ready_timeout: float | None = None,
         name: str = "rpmsg",
@@ -107,7 +108,7 @@ class RpmsgBus:
             kick=self._kick,
             pool=transport.pool,
             buffer_ok=transport.buffer_ok,
-            buffer_size=buffer_size,
+            buffer_size=transport.buffer_size if buffer_size is None else buffer_size,
             quirks=transport.quirks,
         )
         self._addrs = AddressAllocator()

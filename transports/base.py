@@ -46,6 +46,8 @@ class Transport(abc.ABC):
     pool: Region | None
     #: How this link's peer does the virtio handshake (Linux unless a backend says otherwise).
     quirks: VirtioQuirks = LINUX_QUIRKS
+    #: Bytes per rpmsg buffer this link was laid out for (the bus's default buffer size).
+    buffer_size: int = 512
 
     def __init__(
         self, *, role: Role, memory: DeviceMemory, vdev: VdevView, pool: Region | None

@@ -2,7 +2,13 @@
 
 from .context import Faults, FirmwareContext, FirmwareCrash, FirmwareTransport
 from .platform import SimPlatform
-from .programs import Program, get_program, program_names, register_program
+from .programs import (
+    Program,
+    get_program,
+    program_names,
+    register_program,
+    unregister_program,
+)
 
 __all__ = [
     "Faults",
@@ -14,4 +20,5 @@ __all__ = [
     "get_program",
     "program_names",
     "register_program",
+    "unregister_program",
 ]

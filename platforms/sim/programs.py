@@ -37,6 +37,11 @@ def register_program(name: str, program: Program, *, replace: bool = False) -> N
     _PROGRAMS[name] = program
 
 
+def unregister_program(name: str) -> None:
+    """Forget ``name`` (no error if unknown); images naming it no longer boot."""
+    _PROGRAMS.pop(name, None)
+
+
 def get_program(name: str) -> Program | None:
     return _PROGRAMS.get(name)
 
