@@ -23,8 +23,8 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/aioamp demo
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check $(PKGS) tests benchmarks
-	$(BIN)/ruff format --check $(PKGS) tests benchmarks
+	$(BIN)/ruff check $(PKGS) tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check $(PKGS) tests $(wildcard benchmarks)
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy --strict $(PKGS)
