@@ -116,17 +116,7 @@ def to_json(ins: Inspection) -> dict[str, Any]:
         "entry": image.entry,
         "elf_class": image.elf_class,
         "machine": image.machine,
-        "segments": [
-            {
-                "index": s.index,
-                "paddr": s.paddr,
-                "vaddr": s.vaddr,
-                "filesz": s.filesz,
-                "memsz": s.memsz,
-                "flags": s.flags,
-            }
-            for s in image.segments
-        ],
+        "segments": [s.header_dict() for s in image.segments],
         "program": image.program,
         "resource_table": rsc,
         "findings": [

@@ -109,6 +109,17 @@ class Segment:
         """First device address past the segment in memory."""
         return self.paddr + self.memsz
 
+    def header_dict(self) -> dict[str, int]:
+        """The program-header fields, as ``readelf -l`` shows them (JSON-ready)."""
+        return {
+            "index": self.index,
+            "paddr": self.paddr,
+            "vaddr": self.vaddr,
+            "filesz": self.filesz,
+            "memsz": self.memsz,
+            "flags": self.flags,
+        }
+
     @property
     def perms(self) -> str:
         """``p_flags`` as ``readelf`` prints them, e.g. ``"R E"``."""
@@ -184,12 +195,7 @@ class FirmwareImage:
             "machine": self.machine,
             "segments": [
                 {
-                    "index": s.index,
-                    "paddr": s.paddr,
-                    "vaddr": s.vaddr,
-                    "filesz": s.filesz,
-                    "memsz": s.memsz,
-                    "flags": s.flags,
+                    **s.header_dict(),
                     "perms": s.perms,
                 }
                 for s in self.segments

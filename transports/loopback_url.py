@@ -10,23 +10,10 @@ from urllib.parse import SplitResult
 
 from .base import Role, Transport
 from .errors import TransportError
-from .layout import SharedLayout, default_buffer_count
 from .loopback import LoopbackLink
+from .registry import layout_from_query
 
 _PENDING: dict[str, LoopbackLink] = {}
-
-
-def _layout(query: dict[str, str]) -> SharedLayout:
-    try:
-        num = int(query.get("num", "256"), 0)
-        return SharedLayout(
-            num=num,
-            align=int(query.get("align", "4096"), 0),
-            buffer_size=int(query.get("buffer_size", "512"), 0),
-            buffer_count=int(query.get("buffers", str(default_buffer_count(num))), 0),
-        )
-    except ValueError as exc:
-        raise TransportError(f"bad loop:// option: {exc}") from exc
 
 
 async def open_loopback_url(parts: SplitResult, query: dict[str, str], role: Role) -> Transport:
@@ -35,7 +22,7 @@ async def open_loopback_url(parts: SplitResult, query: dict[str, str], role: Rol
         raise TransportError("loop:// needs a name, e.g. loop://demo")
     link = _PENDING.get(name)
     if link is None:
-        link = _PENDING[name] = LoopbackLink(_layout(query), name=name)
+        link = _PENDING[name] = LoopbackLink(layout_from_query(query, "loop"), name=name)
     end = link.end(role)
     if len(link.ends) == 2:
         del _PENDING[name]

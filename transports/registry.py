@@ -16,6 +16,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from .base import Role, Transport
 from .errors import TransportError
+from .layout import SharedLayout, default_buffer_count
 
 Factory = Callable[[SplitResult, dict[str, str], Role], Awaitable[Transport]]
 
@@ -53,6 +54,21 @@ def _resolve(scheme: str) -> Factory:
     factory = getattr(module, func)
     _FACTORIES[scheme] = factory
     return factory
+
+
+def layout_from_query(query: dict[str, str], scheme: str) -> SharedLayout:
+    """A :class:`SharedLayout` from the ``num``, ``align``, ``buffer_size`` and ``buffers``
+    query options shared by the ``loop://`` and ``shm://`` schemes."""
+    try:
+        num = int(query.get("num", "256"), 0)
+        return SharedLayout(
+            num=num,
+            align=int(query.get("align", "4096"), 0),
+            buffer_size=int(query.get("buffer_size", "512"), 0),
+            buffer_count=int(query.get("buffers", str(default_buffer_count(num))), 0),
+        )
+    except ValueError as exc:
+        raise TransportError(f"bad {scheme}:// option: {exc}") from exc
 
 
 async def open_transport(url: str, *, role: Role) -> Transport:

@@ -1,7 +1,8 @@
 """``shm://NAME`` and ``openamp:`` URLs for :func:`transports.shm.open_shm`.
 
-Common query options: ``listen=1`` (be the socket server; default: the host), ``socket=PATH``
-(the doorbell socket), ``timeout=SECONDS`` (how long a client retries connecting).
+Common query options: ``listen=1`` (be the socket server) or ``listen=0`` (connect to one;
+default: whichever side starts first serves), ``socket=PATH`` (the doorbell socket),
+``timeout=SECONDS`` (how long a client retries connecting).
 ``shm://NAME`` also takes ``num``, ``align``, ``buffer_size``, ``buffers``.
 ``openamp:`` uses OpenAMP's Linux machine layout, byte for byte, with ``shm=NAME`` (default
 ``openamp.shm``) and a default socket ``/tmp/openamp.event.0``.
@@ -13,7 +14,8 @@ from urllib.parse import SplitResult
 
 from .base import Role, Transport
 from .errors import TransportError
-from .layout import OPENAMP_LAYOUT, SharedLayout, default_buffer_count
+from .layout import OPENAMP_LAYOUT
+from .registry import layout_from_query
 from .shm import open_shm
 from .vdev import OPENAMP_QUIRKS
 
@@ -43,16 +45,7 @@ async def open_shm_url(parts: SplitResult, query: dict[str, str], role: Role) ->
     name = (parts.netloc + parts.path).strip("/")
     if not name:
         raise TransportError("shm:// needs an object name, e.g. shm://demo")
-    try:
-        num = int(query.get("num", "256"), 0)
-        layout = SharedLayout(
-            num=num,
-            align=int(query.get("align", "4096"), 0),
-            buffer_size=int(query.get("buffer_size", "512"), 0),
-            buffer_count=int(query.get("buffers", str(default_buffer_count(num))), 0),
-        )
-    except ValueError as exc:
-        raise TransportError(f"bad shm:// option: {exc}") from exc
+    layout = layout_from_query(query, "shm")
     return await open_shm(
         name,
         role=role,
