@@ -21,7 +21,7 @@ def test_sim_by_name() -> None:
 
 
 def test_unknown_kind_lists_the_known_ones() -> None:
-    with pytest.raises(PlatformUnavailableError, match="unknown platform 'nope'.*sim") as info:
+    with pytest.raises(PlatformUnavailableError, match=r"unknown platform 'nope'.*sim") as info:
         create_platform("nope")
     assert isinstance(info.value, LookupError)
 
