@@ -38,6 +38,13 @@ def add_demo_parser(sub: Any) -> None:
     p.add_argument("--count", type=int, default=DEFAULT_COUNT, help="messages to exchange")
     p.add_argument("--quiet", action="store_true", help="do not print each message")
     p.add_argument(
+        "--platform",
+        choices=["sim", "pandaboard-model"],
+        default="sim",
+        help="sim: the simulated processor (default); pandaboard-model: the PandaBoard driver "
+        "against a register-level OMAP4 model (mailbox, PRCM, IPU MMU, UIO)",
+    )
+    p.add_argument(
         "--in-process",
         action="store_true",
         help="run the simulated core's program in this process instead of its own process",
@@ -55,6 +62,10 @@ def demo_main(args: argparse.Namespace) -> int:
         raise SystemExit("--count must be >= 1")
     if args.loopback:
         ok: bool = run(_loopback_demo, args.count, args.quiet)
+    elif args.platform == "pandaboard-model":
+        from .demo_pandaboard import pandaboard_model_demo
+
+        ok = run(pandaboard_model_demo, args.count, args.quiet)
     else:
         ok = run(_sim_demo, args.count, args.quiet, not args.in_process)
     return 0 if ok else 1

@@ -1,0 +1,127 @@
+"""The whole modelled PandaBoard: bus, mailbox, PRCM, MMUs, fake UIO and the remote cores.
+
+Theory of operation: :class:`OmapModel` wires the device models onto one :class:`ModelBus`
+at the addresses of :mod:`platforms.pandaboard.config`, connects the host's mailbox line to a
+:class:`FakeUio`, the PRCM reset lines to the MMU and core models, and runs the model's tasks
+(the fake UIO's irqcontrol handling, the cores' firmware) while ``async with`` is open.
+:meth:`OmapModel.board` returns the real :class:`~platforms.pandaboard.driver.PandaBoard`
+driver wired to the model, so tests and the demo exercise the code a board runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import TracebackType
+from typing import Self
+
+import anyio
+import anyio.abc
+
+from transports.omap4 import UioDevice
+
+from ..config import PANDABOARD, BoardConfig
+from ..driver import PandaBoard
+from .bus import ModelBus
+from .core import CoreModel
+from .mailbox import MailboxModel
+from .mmu import MmuModel
+from .prcm import PrcmModel
+from .uio import FakeUio
+
+
+class OmapModel:
+    """A register-level OMAP4 for tests and ``aioamp demo --platform pandaboard-model``.
+
+    Args:
+        config: the board description (addresses, bits, memory windows).
+        ram_path: file backing the reserved DDR (a sparse temporary file by default).
+    """
+
+    def __init__(self, config: BoardConfig = PANDABOARD, *, ram_path: str | None = None) -> None:
+        self.config = config
+        self.bus = ModelBus(config.reserved.pa, config.reserved.size, ram_path)
+        mbox = config.mailbox
+        self.mailbox = MailboxModel(mbox)
+        self.bus.add_device(mbox.base, mbox.window, self.mailbox, "mailbox")
+        self.prcm = PrcmModel(config)
+        self.prcm.attach(self.bus)
+        self.uio = FakeUio(config.mailbox_uio_name)
+        self.mailbox.listen(mbox.user, self.uio.set_line)
+        self.mmus: dict[int, MmuModel] = {}
+        self.cores: dict[str, CoreModel] = {}
+        for proc in config.processors:
+            base = proc.mmu.base
+            if base not in self.mmus:
+                self.mmus[base] = MmuModel(
+                    f"mmu@{base:#x}",
+                    proc.mmu.tlb_entries,
+                    accessible=functools.partial(
+                        self._mmu_accessible, proc.reset.rstctrl, proc.reset.mmu_bit
+                    ),
+                )
+                self.bus.add_device(base, proc.mmu.window, self.mmus[base], f"mmu@{base:#x}")
+            self.cores[proc.name] = CoreModel(proc, self.mailbox, self.mmus[base], self.bus)
+        self.prcm.listen(self._reset_changed)
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._boards: list[PandaBoard] = []
+
+    def _mmu_accessible(self, rstctrl: int, bit: int) -> bool:
+        clock = next(p.clock for p in self.config.processors if p.reset.rstctrl == rstctrl)
+        return not self.prcm.in_reset(rstctrl, bit) and self.prcm.module_enabled(clock)
+
+    def _reset_changed(self, rstctrl: int, bit: int, held: bool) -> None:
+        for proc in self.config.processors:
+            if proc.reset.rstctrl != rstctrl:
+                continue
+            if bit == proc.reset.mmu_bit and held:
+                self.mmus[proc.mmu.base].reset()
+            if bit == proc.reset.core_bits[proc.core]:
+                self.cores[proc.name].reset_changed(held)
+
+    def core(self, name: str) -> CoreModel:
+        return self.cores[name]
+
+    def mmu(self, name: str) -> MmuModel:
+        return self.mmus[self.config.processor(name).mmu.base]
+
+    def uio_device(self) -> UioDevice:
+        return UioDevice(f"/dev/uio0:{self.uio.name}", opener=self.uio.opener)
+
+    def board(self) -> PandaBoard:
+        """The real driver, on the model's bus and fake UIO."""
+        board = PandaBoard(self.bus, self.uio_device(), self.config)
+        self._boards.append(board)
+        return board
+
+    def reset_releases(self) -> list[tuple[str, int]]:
+        """``(rstctrl register name, bit)`` of every reset release, in order."""
+        names = {
+            p.reset.rstctrl: ("ducati" if p.name.startswith("ipu") else "tesla")
+            for p in self.config.processors
+        }
+        return [(names[pa], bit) for pa, bit, held in self.prcm.resets if not held]
+
+    async def __aenter__(self) -> Self:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        for core in self.cores.values():
+            core.bind(self._tg)
+        self._tg.start_soon(self.uio.serve, name="fake uio")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg, self._tg = self._tg, None
+        assert tg is not None
+        tg.cancel_scope.cancel()
+        try:
+            return await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            for board in self._boards:
+                board.close()
+            self.uio.close()
+            self.bus.close()
