@@ -12,7 +12,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
+
 from rpmsg import Endpoint, RpmsgBus, RpmsgError
+from rpmsg.wire import DEFAULT_BUFFER_SIZE
 from transports import TransportError, open_transport
 from transports.base import Role
 
@@ -47,25 +50,47 @@ def add_ipc_parsers(sub: Any) -> None:
     p.set_defaults(func=ping_main)
 
 
-async def _open(url: str, role: Role) -> tuple[Any, RpmsgBus]:
-    transport = await open_transport(url, role=role)
-    return transport, RpmsgBus(transport, name=f"aioamp-{role}")
+async def _open(url: str, role: Role, timeout: float) -> tuple[Any, RpmsgBus]:
+    """The transport (waiting at most ``timeout`` s for the peer: a socket server would
+    otherwise wait forever) and a bus using the transport's buffer size."""
+    with anyio.move_on_after(timeout):
+        transport = await open_transport(url, role=role)
+        buffer_size = getattr(transport, "buffer_size", DEFAULT_BUFFER_SIZE)
+        bus = RpmsgBus(transport, buffer_size=buffer_size, name=f"aioamp-{role}")
+        bus.ready_timeout = timeout
+        return transport, bus
+    raise TransportError(f"{url}: no peer within {timeout} s")
+
+
+def _failure(exc: BaseException) -> str | None:
+    """The message of a TransportError / RpmsgError, also when wrapped in exception groups
+    (the command runs inside a task group); None for anything else (a bug: let it raise)."""
+    if isinstance(exc, BaseExceptionGroup):
+        messages = [_failure(inner) for inner in exc.exceptions]
+        if any(m is None for m in messages):
+            return None
+        return "; ".join(m for m in messages if m is not None)
+    if isinstance(exc, TransportError | RpmsgError):
+        return str(exc)
+    return None
 
 
 # -- echo ---------------------------------------------------------------------------------------
 def echo_main(args: argparse.Namespace) -> int:
     try:
         echoed: int = run(_echo, args.transport, args.role, args.service, args.count, args.timeout)
-    except (TransportError, RpmsgError) as exc:
-        print(f"aioamp echo: {exc}", file=sys.stderr)
+    except Exception as exc:
+        message = _failure(exc)
+        if message is None:
+            raise
+        print(f"aioamp echo: {message}", file=sys.stderr)
         return 1
     print(f"echoed {echoed} messages")
     return 0
 
 
 async def _echo(url: str, role: Role, service: str, count: int, timeout: float) -> int:
-    transport, bus = await _open(url, role)
-    bus.ready_timeout = timeout
+    transport, bus = await _open(url, role, timeout)
     echoed = 0
     async with transport, bus:
         ep = await bus.create_service(service)
@@ -101,8 +126,11 @@ def ping_main(args: argparse.Namespace) -> int:
         report: dict[str, Any] = run(
             _ping, args.transport, args.role, args.service, args.count, args.size, args.timeout
         )
-    except (TransportError, RpmsgError) as exc:
-        print(f"aioamp ping: {exc}", file=sys.stderr)
+    except Exception as exc:
+        message = _failure(exc)
+        if message is None:
+            raise
+        print(f"aioamp ping: {message}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(report, indent=2))
@@ -120,16 +148,17 @@ def ping_main(args: argparse.Namespace) -> int:
 async def _ping(
     url: str, role: Role, service: str, count: int, sizes: list[int], timeout: float
 ) -> dict[str, Any]:
-    transport, bus = await _open(url, role)
-    bus.ready_timeout = timeout
+    transport, bus = await _open(url, role, timeout)
     results = []
     async with transport, bus:
+        for size in sizes:
+            # Before announcing anything: a refused size must not leave a half-run session.
+            if size > bus.mtu:
+                raise RpmsgError(f"--size {size} exceeds the MTU of {bus.mtu}")
         ep = await bus.create_service(service)
         channel = await bus.wait_for_service(service, timeout=timeout)
         dst = channel.dst
         for size in sizes:
-            if size > bus.mtu:
-                raise RpmsgError(f"--size {size} exceeds the MTU of {bus.mtu}")
             results.append(await _ping_size(ep, dst, count, size, timeout))
         await ep.aclose()  # NS DESTROY: tells the echo side we are done
     ok = all(r["matched"] == r["count"] for r in results)

@@ -26,6 +26,7 @@ Pure: no I/O, no event loop; only struct over memoryviews.
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Callable
 
 import attrs
@@ -37,7 +38,6 @@ from .vdev import ENDIAN
 VRING_DESC = struct.Struct(ENDIAN + "QIHH")
 #: struct vring_used_elem { __virtio32 id; __virtio32 len; }
 VRING_USED_ELEM = struct.Struct(ENDIAN + "II")
-_U16 = struct.Struct(ENDIAN + "H")
 
 VRING_DESC_F_NEXT = 1
 VRING_DESC_F_WRITE = 2
@@ -122,6 +122,7 @@ class _Half:
         "_avail_flags",
         "_avail_idx",
         "_avail_ring",
+        "_m16",
         "_mem",
         "_used_flags",
         "_used_idx",
@@ -134,6 +135,10 @@ class _Half:
         if mem.nbytes < layout.size:
             raise ValueError(f"vring memory of {mem.nbytes} bytes < layout size {layout.size}")
         self._mem = mem
+        # Indices and flags change under the peer's feet: access them as single aligned u16
+        # loads and stores. struct.pack_into zeroes its target before writing, so a peer
+        # reading concurrently could see a transient 0 (e.g. avail.idx jumping to 0).
+        self._m16 = mem[: layout.size].cast("B").cast("H")
         self.layout = layout
         self.num = layout.num
         self._avail_flags = layout.avail
@@ -144,8 +149,11 @@ class _Half:
         self._used_ring = layout.used_ring
 
     def _read16(self, off: int) -> int:
-        value: int = _U16.unpack_from(self._mem, off)[0]
+        value: int = self._m16[off >> 1]
         return value
+
+    def _write16(self, off: int, value: int) -> None:
+        self._m16[off >> 1] = value
 
 
 class VringDriver(_Half):
@@ -173,8 +181,8 @@ class VringDriver(_Half):
         num = layout.num
         if reset:
             mem[: layout.size] = bytes(layout.size)
-            _U16.pack_into(mem, self._avail_idx, start_index & 0xFFFF)
-            _U16.pack_into(mem, self._used_idx, start_index & 0xFFFF)
+            self._write16(self._avail_idx, start_index & 0xFFFF)
+            self._write16(self._used_idx, start_index & 0xFFFF)
         self._next_avail = start_index & 0xFFFF
         self._last_used = start_index & 0xFFFF
         # Free descriptor ids as a stack: id 0 is handed out first, reclaimed ids are reused
@@ -210,11 +218,11 @@ class VringDriver(_Half):
         self._write[head] = writable
         self._in_flight[head] = 1
         idx = self._next_avail
-        _U16.pack_into(mem, self._avail_ring + 2 * (idx % self.num), head)
+        self._write16(self._avail_ring + 2 * (idx % self.num), head)
         idx = (idx + 1) & 0xFFFF
         self._next_avail = idx
         # Publish the index last: the device must see the slot before it sees the new idx.
-        _U16.pack_into(mem, self._avail_idx, idx)
+        self._write16(self._avail_idx, idx)
         return head
 
     def has_used(self) -> bool:
@@ -273,7 +281,7 @@ class VringDriver(_Half):
 
     def set_interrupts(self, enabled: bool) -> None:
         """Ask the device to (not) interrupt us when it returns buffers."""
-        _U16.pack_into(self._mem, self._avail_flags, 0 if enabled else VRING_AVAIL_F_NO_INTERRUPT)
+        self._write16(self._avail_flags, 0 if enabled else VRING_AVAIL_F_NO_INTERRUPT)
 
 
 class VringDevice(_Half):
@@ -403,7 +411,7 @@ class VringDevice(_Half):
         )
         idx = (idx + 1) & 0xFFFF
         self._next_used = idx
-        _U16.pack_into(self._mem, self._used_idx, idx)
+        self._write16(self._used_idx, idx)
 
     @property
     def num_taken(self) -> int:
@@ -415,4 +423,4 @@ class VringDevice(_Half):
 
     def set_notifications(self, enabled: bool) -> None:
         """Ask the driver to (not) kick us when it adds buffers."""
-        _U16.pack_into(self._mem, self._used_flags, 0 if enabled else VRING_USED_F_NO_NOTIFY)
+        self._write16(self._used_flags, 0 if enabled else VRING_USED_F_NO_NOTIFY)

@@ -1,0 +1,275 @@
+"""The other process of the shared-memory tests, and the test-side helpers that drive it.
+
+As a script (``python tests/peers.py URL ROLE MODE ...`` or ``python -m tests.peers ...``) it
+runs one aioamp end of a transport in its own OS process:
+
+* ``echo``: announce ``--service`` and send every message back to its sender, until the peer
+  destroys its endpoint (NS DESTROY) or ``--count`` messages; ``--sink NAME`` also announces a
+  second service whose 1-message queue is never read, so that once a message waits there the
+  bus stops draining and the peer's sends run out of buffers.
+* ``send``: announce ``--service``, wait for the peer's service of that name, send ``--count``
+  numbered messages (``--window`` in flight) and check every echo, in order, byte for byte.
+
+Every event is one JSON line on stdout: ``ready`` (service announced: ``addr``), ``bound`` (the
+peer's endpoint is known: ``addr``, ``dst``), ``done`` (counters and bus statistics) or
+``error``. With ``--hold`` the session stays up after ``done`` until stdin closes (the test
+inspects the shared memory meanwhile). Exit status 0 only if everything checked out.
+
+Imported by the tests (the ``tests`` directory is on ``sys.path`` under pytest), it provides
+:class:`Peer` (such a process, read asynchronously), :class:`Link` (unique shm names and socket
+paths, checked for leftovers after each test) and the numbered-payload helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from rpmsg import Endpoint, RpmsgBus, RpmsgError
+from transports import TransportError, open_transport
+
+PEERS_PY = Path(__file__).resolve()
+SHM_DIR = Path("/dev/shm")
+SEQ = struct.Struct("<I")
+#: 251 filler patterns of 0..31 bytes: payload lengths and contents vary with the sequence.
+_FILL = [bytes((j * 7 + i) & 0xFF for i in range(j % 32)) for j in range(251)]
+
+
+def payload(seq: int) -> bytes:
+    """Message ``seq``: its number, then a filler depending on it (4..35 bytes in all)."""
+    return SEQ.pack(seq) + _FILL[seq % 251]
+
+
+# -- the peer process -----------------------------------------------------------------------------
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def _stats(bus: RpmsgBus) -> dict[str, Any]:
+    s = bus.statistics()
+    return {"tx": s.tx_messages, "rx": s.rx_messages, "drops": s.drops}
+
+
+async def pump(ep: Endpoint, dst: int, count: int, window: int, timeout: float = 10.0) -> None:
+    """Send ``count`` numbered messages to ``dst`` (``window`` awaiting their echo at most) and
+    check the echoes arrive in order, each exactly once, byte for byte."""
+    credits = anyio.Semaphore(window)
+
+    async def sender() -> None:
+        for seq in range(count):
+            await credits.acquire()
+            await ep.send_to(dst, payload(seq))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sender)
+        for seq in range(count):
+            msg = await ep.recv(timeout)
+            if msg.payload != payload(seq) or msg.src != dst:
+                got = SEQ.unpack_from(msg.payload)[0] if len(msg.payload) >= 4 else None
+                raise AssertionError(f"echo {seq}: got #{got} from {msg.src:#x}: {msg!r}")
+            credits.release()
+
+
+async def _wait_stdin_eof() -> None:
+    fd = sys.stdin.fileno()
+    os.set_blocking(fd, False)
+    while True:
+        await anyio.wait_readable(fd)
+        try:
+            if not os.read(fd, 4096):
+                return
+        except BlockingIOError:
+            continue
+
+
+async def _peer(args: argparse.Namespace) -> int:
+    transport = await open_transport(args.url, role=args.role)
+    async with transport, RpmsgBus(transport, ready_timeout=args.timeout, name="peer") as bus:
+        ep = await bus.create_service(args.service)
+        if args.sink:
+            await bus.create_service(args.sink, maxsize=1)
+        emit("ready", addr=ep.addr)
+        channel = await bus.wait_for_service(args.service, timeout=args.timeout)
+        emit("bound", addr=channel.endpoint.addr, dst=channel.dst)
+        count = 0
+        if args.mode == "echo":
+            async for msg in ep:
+                await ep.send_to(msg.src, msg.payload)
+                count += 1
+                if count == args.count:
+                    break
+        else:
+            start = time.perf_counter()
+            await pump(ep, channel.dst, args.count, args.window, args.timeout)
+            count = args.count
+            emit("sent", count=count, seconds=time.perf_counter() - start)
+        emit("done", count=count, stats=_stats(bus))
+        if args.hold:
+            await _wait_stdin_eof()
+        await ep.aclose()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="peers.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("url")
+    p.add_argument("role", choices=["host", "remote"])
+    p.add_argument("mode", choices=["echo", "send"])
+    p.add_argument("--service", default="rpmsg-openamp-demo-channel")
+    p.add_argument("--sink", help="also announce this never-read service")
+    p.add_argument("--count", type=int, default=0, help="echo: stop after N (0: until DESTROY)")
+    p.add_argument("--window", type=int, default=64)
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--hold", action="store_true", help="after 'done', wait for stdin EOF")
+    args = p.parse_args(argv)
+    status = 1
+    try:
+        status = anyio.run(_peer, args, backend_options={"use_uvloop": True})
+    except* (RpmsgError, TransportError, AssertionError) as group:
+        emit("error", error="; ".join(str(e) for e in group.exceptions))
+    return status
+
+
+# -- test-side helpers ----------------------------------------------------------------------------
+_names = itertools.count()
+
+
+class Peer:
+    """A ``peers.py`` process; its JSON events are read without blocking the event loop."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        assert proc.stdout is not None
+        self._fd = proc.stdout.fileno()
+        os.set_blocking(self._fd, False)
+        self._buf = b""
+        self.events: list[dict[str, Any]] = []
+
+    @classmethod
+    def spawn(cls, url: str, role: str, mode: str, *options: str) -> Peer:
+        proc = subprocess.Popen(
+            [sys.executable, str(PEERS_PY), url, role, mode, *options],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        return cls(proc)
+
+    async def event(self, name: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The next event called ``name`` (earlier ones of other names are kept in
+        :attr:`events`); fails on EOF, timeout or an ``error`` event."""
+        with anyio.fail_after(timeout):
+            while True:
+                while b"\n" in self._buf:
+                    line, self._buf = self._buf.split(b"\n", 1)
+                    ev: dict[str, Any] = json.loads(line)
+                    self.events.append(ev)
+                    if ev["event"] == name:
+                        return ev
+                    if ev["event"] == "error":
+                        raise AssertionError(f"peer {self.pid} failed: {ev['error']}")
+                await anyio.wait_readable(self._fd)
+                try:
+                    data = os.read(self._fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    raise AssertionError(
+                        f"peer {self.pid} exited ({self.proc.poll()}) before {name!r}: "
+                        f"{self.events}"
+                    )
+                self._buf += data
+
+    def release(self) -> None:
+        """Close its stdin: a ``--hold`` peer ends its session."""
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+
+    async def wait(self, timeout: float = 10.0) -> int:
+        with anyio.fail_after(timeout):
+            while (rc := self.proc.poll()) is None:
+                await anyio.sleep(0.01)
+        return rc
+
+    def kill(self) -> None:
+        """SIGKILL, if it still runs (only this process, by its pid)."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def close(self) -> None:
+        self.kill()
+        self.release()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+class Link:
+    """Unique shm object names and doorbell sockets for one test, and the processes it started.
+
+    :meth:`finish` (run by each test module's fixture) kills leftover processes, then checks
+    that no shared-memory object and no socket of the test is left behind, and removes any
+    that are (so a failing test does not leak them). ``SOCKET.lock`` files stay, by design.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        # Unix socket paths are limited to 107 bytes: fall back to a short directory.
+        self._tmp: str | None = None
+        if len(str(directory)) > 70:
+            import tempfile
+
+            self._tmp = tempfile.mkdtemp(prefix="aioamp-")
+            directory = Path(self._tmp)
+        self.dir = directory
+        self.names: list[str] = []
+        self.sockets: list[Path] = []
+        self.peers: list[Peer] = []
+
+    def new(self, tag: str = "") -> tuple[str, Path]:
+        """A fresh ``(shm name, socket path)`` pair, unique across processes and tests."""
+        n = next(_names)
+        name = f"aioamp-test-{os.getpid()}-{n}{tag}"
+        sock = self.dir / f"s{n}.sock"
+        self.names.append(name)
+        self.sockets.append(sock)
+        return name, sock
+
+    def spawn(self, url: str, role: str, mode: str, *options: str) -> Peer:
+        peer = Peer.spawn(url, role, mode, *options)
+        self.peers.append(peer)
+        return peer
+
+    def leftovers(self) -> list[str]:
+        left = [str(SHM_DIR / n) for n in self.names if (SHM_DIR / n).exists()]
+        return left + [str(s) for s in self.sockets if s.exists() or s.is_symlink()]
+
+    def finish(self) -> list[str]:
+        for peer in self.peers:
+            peer.close()
+        left = self.leftovers()
+        for path in left:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if self._tmp is not None:
+            import shutil
+
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        return left
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
