@@ -49,6 +49,11 @@ VRING_USED_F_NO_NOTIFY = 1
 
 MAX_VRING_NUM = 32768
 
+# Ring indices and flags are accessed through a native-order u16 memoryview (single aligned
+# stores, see _Half); that equals the little-endian wire order only on little-endian hosts.
+if sys.byteorder != "little":  # pragma: no cover - every supported host is little-endian
+    raise ImportError("aioamp's vrings require a little-endian host")
+
 
 def _is_pow2(x: int) -> bool:
     return x > 0 and x & (x - 1) == 0
