@@ -27,7 +27,7 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check $(PKGS) tests $(wildcard benchmarks)
 
 typecheck: $(VENV)/.test-installed
-	$(BIN)/mypy --strict $(PKGS)
+	$(BIN)/mypy --strict $(PKGS) $(wildcard benchmarks)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -248,8 +248,9 @@ async def test_peer_killed_mid_traffic(
                             break
                 else:
                     before = echoed
-                    await anyio.sleep(0.05)
-                    assert echoed > before  # traffic is flowing
+                    with anyio.fail_after(5):  # traffic is flowing (a loaded CI box is slow)
+                        while echoed <= before:
+                            await anyio.sleep(0.01)
                 assert outcome == {}
                 killed = time.monotonic()
                 os.kill(peer.pid, signal.SIGKILL)

@@ -84,6 +84,14 @@ class Transport(abc.ABC):
     def kick(self, vq: int) -> None:
         """Notify the peer that virtqueue ``vq`` has new work. Never blocks."""
 
+    def kick_pending(self) -> bool:
+        """Whether the peer has not yet consumed our previous notification.
+
+        The peer rescans every ring when it does, so a new kick would only coalesce with the
+        pending one: the bus skips it. Backends that cannot tell return False (always kick).
+        """
+        return False
+
     @abc.abstractmethod
     async def wait_notification(self) -> int:
         """Wait until the peer notified us; returns how many notifications were coalesced.

@@ -69,6 +69,10 @@ class LoopbackTransport(Transport):
         self.stats.kicks_sent += 1
         self._outbox.ring()
 
+    def kick_pending(self) -> bool:
+        """Whether the peer has not yet taken our last kick (a new one would coalesce)."""
+        return self._outbox.pending
+
     async def wait_notification(self) -> int:
         n = await self._inbox.wait()
         self.stats.notifications_received += n
