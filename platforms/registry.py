@@ -8,13 +8,13 @@ entry point names a callable returning a :class:`~remoteproc.platform.PlatformDr
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
 from remoteproc.errors import RemoteprocError
 from remoteproc.platform import PlatformDriver
+from transports.registry import resolve_lazily
 
 Factory = Callable[..., PlatformDriver]
 
@@ -40,26 +40,14 @@ def platform_kinds() -> list[str]:
 
 
 def _resolve(kind: str) -> Factory:
-    if kind in _FACTORIES:
-        return _FACTORIES[kind]
-    target = _BUILTIN.get(kind)
-    if target is None:
-        for ep in entry_points(group="aioamp.platforms"):
-            if ep.name == kind:
-                factory: Factory = ep.load()
-                _FACTORIES[kind] = factory
-                return factory
-        raise PlatformUnavailableError(
-            f"unknown platform {kind!r} (known: {', '.join(platform_kinds())})"
-        )
-    module_name, attr = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PlatformUnavailableError(f"platform {kind!r} is unavailable: {exc}") from exc
-    factory = getattr(module, attr)
-    _FACTORIES[kind] = factory
-    return factory
+    return resolve_lazily(
+        kind,
+        builtin=_BUILTIN,
+        cache=_FACTORIES,
+        group="aioamp.platforms",
+        what="platform",
+        error=PlatformUnavailableError,
+    )
 
 
 def create_platform(kind: str, **options: Any) -> PlatformDriver:

@@ -17,7 +17,6 @@ Overflow policy of the queue (:class:`Overflow`), counted in ``statistics().queu
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 import attrs
+
+from transports.doorbell import Wakeup
 
 from .errors import EndpointClosedError, InvalidAddressError, RpmsgTimeoutError
 from .wire import ADDR_ANY
@@ -104,9 +105,7 @@ class Endpoint:
         self.overflow = overflow
         self.announced = False
         self._queue: deque[Message] = deque()
-        self._event: anyio.Event | None = None
-        # On asyncio the receiver waits on a bare future (see Doorbell: cheaper per wake-up).
-        self._future: asyncio.Future[None] | None = None
+        self._waker = Wakeup()
         self._closed: BaseException | None = None
         self._stalled = False
         self._orderly = True
@@ -148,12 +147,7 @@ class Endpoint:
         return True
 
     def _wake(self) -> None:
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
-        event = self._event
-        if event is not None:
-            event.set()
+        self._waker.wake()
 
     def _close(self, reason: BaseException | None) -> None:
         """Mark closed; waiters wake. ``reason`` None means an orderly end (iteration stops)."""
@@ -201,19 +195,7 @@ class Endpoint:
         while not queue:
             if self._closed is not None:
                 raise self._closed_error()
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # trio
-                event = self._event
-                if event is None or event.is_set():
-                    event = self._event = anyio.Event()
-                await event.wait()
-                continue
-            future = self._future = loop.create_future()
-            try:
-                await future
-            finally:
-                self._future = None
+            await self._waker.sleep()
 
     def try_recv(self) -> Message | None:
         """The next queued message, or None. Never waits."""

@@ -23,18 +23,54 @@ def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+class Wakeup:
+    """One task's sleep / wake-up on the running loop.
+
+    On asyncio the sleeper awaits a bare future (an ``anyio.Event`` per wake-up costs a backend
+    lookup and two wrappers, a measurable share of a loopback round trip); on other anyio
+    backends an ``anyio.Event``. A ``wake()`` with nobody asleep is not remembered: callers
+    re-check their own condition before :meth:`sleep` and loop after it.
+    """
+
+    __slots__ = ("_event", "_future", "_on_asyncio")
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+        self._event: anyio.Event | None = None
+        self._on_asyncio: bool | None = None
+
+    def wake(self) -> None:
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+        event = self._event
+        if event is not None:
+            event.set()
+
+    async def sleep(self) -> None:
+        if self._on_asyncio is None:
+            self._on_asyncio = _running_asyncio_loop() is not None
+        if self._on_asyncio:
+            future = self._future = asyncio.get_running_loop().create_future()
+            try:
+                await future
+            finally:
+                self._future = None
+            return
+        event = self._event
+        if event is None or event.is_set():
+            event = self._event = anyio.Event()
+        await event.wait()
+
+
 class Doorbell:
     """A counting, coalescing wake-up flag for one waiter on one event loop."""
 
-    __slots__ = ("_closed", "_event", "_future", "_on_asyncio", "_pending")
+    __slots__ = ("_closed", "_pending", "_waker")
 
     def __init__(self) -> None:
         self._pending = 0
-        self._event: anyio.Event | None = None
-        # On asyncio a bare future is the waiter: an anyio.Event per wake-up costs a backend
-        # lookup and two wrappers, a measurable share of a loopback round trip.
-        self._future: asyncio.Future[None] | None = None
-        self._on_asyncio: bool | None = None
+        self._waker = Wakeup()
         self._closed: str | None = None
 
     @property
@@ -44,20 +80,12 @@ class Doorbell:
 
     def ring(self) -> None:
         self._pending += 1
-        self._wake()
-
-    def _wake(self) -> None:
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
-        event = self._event
-        if event is not None:
-            event.set()
+        self._waker.wake()
 
     def close(self, reason: str) -> None:
         if self._closed is None:
             self._closed = reason
-        self._wake()
+        self._waker.wake()
 
     async def wait(self) -> int:
         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -68,17 +96,4 @@ class Doorbell:
             if pending:
                 self._pending = 0
                 return pending
-            if self._on_asyncio is None:
-                self._on_asyncio = _running_asyncio_loop() is not None
-            if self._on_asyncio:
-                loop = asyncio.get_running_loop()
-                future = self._future = loop.create_future()
-                try:
-                    await future
-                finally:
-                    self._future = None
-                continue
-            event = self._event
-            if event is None or event.is_set():
-                event = self._event = anyio.Event()
-            await event.wait()
+            await self._waker.sleep()

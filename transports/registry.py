@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
+from typing import TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from .base import Role, Transport
@@ -34,26 +35,52 @@ def register_transport(scheme: str, factory: Factory) -> None:
     _FACTORIES[scheme] = factory
 
 
-def _resolve(scheme: str) -> Factory:
-    if scheme in _FACTORIES:
-        return _FACTORIES[scheme]
-    target = _BUILTIN.get(scheme)
+F = TypeVar("F")
+
+
+def resolve_lazily(
+    kind: str,
+    *,
+    builtin: dict[str, str],
+    cache: dict[str, F],
+    group: str,
+    what: str,
+    error: Callable[[str], Exception],
+) -> F:
+    """The factory registered for ``kind``: from ``cache``, else a ``"module:attr"`` of
+    ``builtin`` imported now, else the entry point ``kind`` of ``group``. Missing kinds and
+    failed imports become ``error(message)``. Shared by the transport and platform registries.
+    """
+    if kind in cache:
+        return cache[kind]
+    target = builtin.get(kind)
     if target is None:
-        for ep in entry_points(group="aioamp.transports"):
-            if ep.name == scheme:
-                factory: Factory = ep.load()
-                _FACTORIES[scheme] = factory
-                return factory
-        known = sorted({*_BUILTIN, *_FACTORIES})
-        raise TransportError(f"unknown transport scheme {scheme!r} (known: {', '.join(known)})")
-    module_name, func = target.split(":")
+        for ep in entry_points(group=group):
+            if ep.name == kind:
+                found: F = ep.load()
+                cache[kind] = found
+                return found
+        known = sorted({*builtin, *cache, *(ep.name for ep in entry_points(group=group))})
+        raise error(f"unknown {what} {kind!r} (known: {', '.join(known)})")
+    module_name, attr = target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise TransportError(f"transport {scheme!r} is unavailable: {exc}") from exc
-    factory = getattr(module, func)
-    _FACTORIES[scheme] = factory
+        raise error(f"{what} {kind!r} is unavailable: {exc}") from exc
+    factory: F = getattr(module, attr)
+    cache[kind] = factory
     return factory
+
+
+def _resolve(scheme: str) -> Factory:
+    return resolve_lazily(
+        scheme,
+        builtin=_BUILTIN,
+        cache=_FACTORIES,
+        group="aioamp.transports",
+        what="transport scheme",
+        error=TransportError,
+    )
 
 
 def layout_from_query(query: dict[str, str], scheme: str) -> SharedLayout:
