@@ -137,6 +137,10 @@ IPC_SIZE = 16 * MiB
 IPU_CORE0_MEMORY = MemoryWindow(IPC_PA, IPC_SIZE // 2)
 IPU_CORE1_MEMORY = MemoryWindow(IPC_PA + IPC_SIZE // 2, IPC_SIZE // 2)
 DSP_MEMORY = MemoryWindow(0xA880_0000, 8 * MiB)
+#: Where TI's OMAP4 DSP (Tesla) firmware links its code carveout (``DSP_MEM_TEXT`` in
+#: ``rsc_table_dsp.h`` of the 2012 ipc/sysbios-rpmsg tree): the DSP sees it at device address
+#: 0x20000000, the host places it in :data:`DSP_MEMORY`.
+DSP_DA = 0x2000_0000
 RESERVED = MemoryWindow(0xA880_0000, 8 * MiB + IPC_SIZE)
 
 #: Peripheral windows DEVMEM entries may map (TI's rsc_table_ipu.h maps L4_CFG at da

@@ -279,7 +279,8 @@ class PandaBoardPlatform(PlatformDriver):
             mmu.load(self.name, entries)
             self.tlb = entries
             mailbox = board.mailbox
-            if mailbox.flush(cfg.rx_fifo) or mailbox.flush(cfg.tx_fifo):
+            stale = mailbox.flush(cfg.rx_fifo) + mailbox.flush(cfg.tx_fifo)  # both, always
+            if stale:
                 log.info("%s: discarded stale mailbox messages", self.name)
             mailbox.subscribe(cfg.rx_fifo, self._on_message)
             board.ensure_mailbox_served(events)

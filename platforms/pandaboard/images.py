@@ -1,5 +1,9 @@
 """Firmware images for the modelled IPU/DSP: the sim sample, linked at the IPC window.
 
+The DSP image (:func:`build_dsp_image`) has the same layout at the DSP's own text address
+(:data:`~platforms.pandaboard.config.DSP_DA`) and is a TI C6000 ELF; its entry point (code at
++0x1000) satisfies the 1 KiB alignment CONTROL_DSP_BOOTADDR requires.
+
 Layout, as TI's 2012 IPU firmware places it: a 64 KiB ``text`` carveout at device address
 0xA0000000 (code at +0x1000, resource table at +0x8000) and a 64 KiB ``data`` carveout right
 after it (trace buffer in its first 4 KiB); with first-fit allocation from the IPC window the
@@ -9,7 +13,7 @@ buffer pool are placed by the host (da = pa, identity-mapped). ``devmem`` adds D
 
 from __future__ import annotations
 
-from remoteproc.elfwriter import build_firmware
+from remoteproc.elfwriter import EM_ARM, build_firmware
 from remoteproc.rsc_table import (
     FW_RSC_ADDR_ANY,
     RSC_NOTIFY_ID_ANY,
@@ -22,11 +26,13 @@ from remoteproc.rsc_table import (
 )
 from transports.vdev import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS, VringInfo
 
-from .config import IPC_DA
+from .config import DSP_DA, IPC_DA
 
 TEXT_LEN = 0x10000
 DATA_LEN = 0x10000
 TRACE_LEN = 0x1000
+#: ``e_machine`` of a TI C6000 (the Tesla DSP's C64x) ELF (gABI ``EM_TI_C6000``).
+EM_TI_C6000 = 140
 
 
 def ipu_entries(
@@ -48,11 +54,19 @@ def ipu_entries(
     ]
 
 
+def dsp_entries(
+    base_da: int = DSP_DA, *, num: int = 256, devmem: tuple[Devmem, ...] = ()
+) -> list[Entry]:
+    """The DSP's resource table: the IPU layout at the DSP text address."""
+    return ipu_entries(base_da, num=num, devmem=devmem)
+
+
 def build_ipu_image(
     program: str = "rpmsg-client-sample",
     *,
     base_da: int = IPC_DA,
     entries: list[Entry] | None = None,
+    machine: int = EM_ARM,
 ) -> bytes:
     """An ELF for the modelled core running ``program`` (see the module docstring)."""
     table = build_resource_table(entries if entries is not None else ipu_entries(base_da))
@@ -63,4 +77,20 @@ def build_ipu_image(
         resource_table=table,
         rsc_addr=base_da + 0x8000,
         program=program,
+        machine=machine,
+    )
+
+
+def build_dsp_image(
+    program: str = "rpmsg-client-sample",
+    *,
+    base_da: int = DSP_DA,
+    entries: list[Entry] | None = None,
+) -> bytes:
+    """A C6000 ELF for the modelled DSP running ``program``, linked at ``base_da``."""
+    return build_ipu_image(
+        program,
+        base_da=base_da,
+        entries=entries if entries is not None else dsp_entries(base_da),
+        machine=EM_TI_C6000,
     )

@@ -76,7 +76,8 @@ class OmapModel:
             if bit == proc.reset.mmu_bit and held:
                 self.mmus[proc.mmu.base].reset()
             if bit == proc.reset.core_bits[proc.core]:
-                self.cores[proc.name].reset_changed(held)
+                boot = None if proc.bootaddr_reg is None else self.prcm.value(proc.bootaddr_reg)
+                self.cores[proc.name].reset_changed(held, boot)
 
     def core(self, name: str) -> CoreModel:
         return self.cores[name]

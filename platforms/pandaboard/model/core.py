@@ -8,7 +8,10 @@ OMAP remoteproc mailbox protocol as its mailbox user: it answers ECHO_REQUEST wi
 ECHO_REPLY, routes notify ids to the program's vrings and kicks the host by writing notify ids
 into its tx fifo (queued, coalesced, while the fifo is full). A program that crashes (or
 :meth:`CoreModel.crash`) sends RP_MBOX_CRASH and halts, like TI's exception handler. Holding
-the reset again cancels the program.
+the reset again cancels the program. A core with a boot address register (the DSP) starts
+executing at the address the PRCM model latched from CONTROL_DSP_BOOTADDR at the reset
+release: if that is not the installed image's entry point it runs garbage, so it never
+services its mailbox nor starts the program (:attr:`CoreModel.boot_faults`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ class CoreModel:
         self.host_kicks = 0
         self.unknown = 0
         self.kicks_coalesced = 0
+        self.posted = 0  # values written into the core's tx fifo (the host's rx fifo)
+        self.boot_address: int | None = None  # latched at the last reset release
+        self.boot_faults = 0  # releases from a boot address that is not the image's entry
         self._pending: collections.deque[int] = collections.deque()
         self._wake = anyio.Event()
         self._scope: anyio.CancelScope | None = None
@@ -78,7 +84,9 @@ class CoreModel:
         self._tg = tg
 
     # -- reset -----------------------------------------------------------------------------------
-    def reset_changed(self, held: bool) -> None:
+    def reset_changed(self, held: bool, boot_address: int | None = None) -> None:
+        """The core's reset line changed; ``boot_address`` is what CONTROL_DSP_BOOTADDR held
+        when it was released (cores with a boot address register only)."""
         if held:
             self.running = False
             if self._scope is not None:
@@ -89,6 +97,18 @@ class CoreModel:
             raise RuntimeError(f"{self.name}: model not running (use `async with OmapModel()`)")
         self.running, self.halted = True, False
         self.starts += 1
+        self.boot_address = boot_address
+        image = self.image
+        wrong = image is not None and boot_address != image.entry
+        if self.config.bootaddr_reg is not None and wrong:
+            self.boot_faults += 1
+            log.warning(
+                "%s: released at boot address %s: not the image's entry",
+                self.name,
+                None if boot_address is None else hex(boot_address),
+            )
+            self.halted = True  # executing garbage: no mailbox service, no program
+            return
         self._scope = anyio.CancelScope()
         self._tg.start_soon(self._run, self._scope, name=f"model core {self.name}")
 
@@ -112,6 +132,7 @@ class CoreModel:
                 self._pending.append(value)
             return
         self.mailbox.post(fifo, value)
+        self.posted += 1
 
     def interrupt_host(self, notifyid: int) -> None:
         if self.running and not self.halted:
@@ -144,6 +165,7 @@ class CoreModel:
         tx = self.config.rx_fifo
         while self._pending and len(self.mailbox.fifos[tx]) < cfg.depth:
             self.mailbox.post(tx, self._pending.popleft())
+            self.posted += 1
 
     # -- the firmware ----------------------------------------------------------------------------
     def _memory(self) -> DeviceMemory:
