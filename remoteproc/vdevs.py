@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from transports.base import Transport
-from transports.doorbell import Doorbell
+from transports.base import DoorbellTransport
 from transports.memory import DeviceMemory, Region
 from transports.vdev import VdevView
 
 
-class RprocVdevTransport(Transport):
+class RprocVdevTransport(DoorbellTransport):
     """Host end of one vdev of a remote processor."""
 
     def __init__(
@@ -35,7 +34,6 @@ class RprocVdevTransport(Transport):
         self.notifyids = notifyids
         self.name = name
         self._platform_kick = kick
-        self._bell = Doorbell()
 
     def kick(self, vq: int) -> None:
         self._check_open()
@@ -44,15 +42,7 @@ class RprocVdevTransport(Transport):
 
     def interrupt(self) -> None:
         """The remote kicked one of our vrings (called from ``vq_interrupt``)."""
-        self._bell.ring()
-
-    async def wait_notification(self) -> int:
-        n = await self._bell.wait()
-        self.stats.notifications_received += n
-        return n
+        self.notify()
 
     async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._close_reason = f"{self.name}: vdev torn down"
-            self._bell.close(self._close_reason)
+        self._close_inbox(f"{self.name}: vdev torn down")

@@ -22,6 +22,7 @@ from typing import Literal
 
 import attrs
 
+from .doorbell import Doorbell, NotifyHandler
 from .errors import TransportClosedError
 from .memory import DeviceMemory, Region
 from .vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
@@ -92,6 +93,12 @@ class Transport(abc.ABC):
         """
         return False
 
+    def set_notify_handler(self, handler: NotifyHandler | None) -> bool:
+        """Have notifications call ``handler(count, closed)`` from the event loop instead of
+        waking :meth:`wait_notification` (one task wake-up less per message). Returns False
+        when the backend or the event loop cannot (the caller keeps a waiting task)."""
+        return False
+
     @abc.abstractmethod
     async def wait_notification(self) -> int:
         """Wait until the peer notified us; returns how many notifications were coalesced.
@@ -109,3 +116,46 @@ class Transport(abc.ABC):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class DoorbellTransport(Transport):
+    """A transport whose incoming notifications ring a :class:`Doorbell` (loopback, a remote
+    processor's vdev, a simulated core): waiting, handler mode and closing are shared."""
+
+    def __init__(
+        self,
+        *,
+        role: Role,
+        memory: DeviceMemory,
+        vdev: VdevView,
+        pool: Region | None,
+        inbox: Doorbell | None = None,
+    ) -> None:
+        super().__init__(role=role, memory=memory, vdev=vdev, pool=pool)
+        self.inbox = inbox if inbox is not None else Doorbell()
+
+    def notify(self) -> None:
+        """The peer notified us (called by whatever carries its kicks)."""
+        self.inbox.ring()
+
+    def set_notify_handler(self, handler: NotifyHandler | None) -> bool:
+        if handler is None:
+            return self.inbox.set_handler(None)
+
+        def counted(count: int, closed: str | None) -> None:
+            self.stats.notifications_received += count
+            handler(count, closed)
+
+        return self.inbox.set_handler(counted)
+
+    async def wait_notification(self) -> int:
+        n = await self.inbox.wait()
+        self.stats.notifications_received += n
+        return n
+
+    def _close_inbox(self, reason: str) -> None:
+        """Mark this end closed and fail every waiter / the handler with ``reason``."""
+        if not self._closed:
+            self._closed = True
+            self._close_reason = reason
+        self.inbox.close(reason)

@@ -9,6 +9,7 @@ the waiter one wake-up. ``close(reason)`` makes every current and later wait rai
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import anyio
 import anyio.lowlevel
@@ -63,15 +64,59 @@ class Wakeup:
         await event.wait()
 
 
-class Doorbell:
-    """A counting, coalescing wake-up flag for one waiter on one event loop."""
+#: ``handler(count, closed)``: ``count`` notifications arrived; ``closed`` is the reason when
+#: the link went down (then ``count`` is 0 and no further call follows).
+NotifyHandler = Callable[[int, "str | None"], None]
 
-    __slots__ = ("_closed", "_pending", "_waker")
+
+class Doorbell:
+    """A counting, coalescing wake-up flag for one waiter on one event loop.
+
+    Instead of a waiting task it can drive a *handler* (:meth:`set_handler`): rings are then
+    coalesced into one ``loop.call_soon`` of the handler, which runs at the top of the event
+    loop, never inside the ringer's call stack. That costs no task wake-up per notification.
+    """
+
+    __slots__ = ("_closed", "_handler", "_loop", "_pending", "_scheduled", "_waker")
 
     def __init__(self) -> None:
         self._pending = 0
         self._waker = Wakeup()
         self._closed: str | None = None
+        self._handler: NotifyHandler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
+
+    def set_handler(self, handler: NotifyHandler | None) -> bool:
+        """Deliver notifications to ``handler`` on the running asyncio loop (None: back to
+        :meth:`wait`). Returns False where no asyncio loop runs (the caller keeps waiting)."""
+        if handler is None:
+            self._handler = None
+            return True
+        loop = _running_asyncio_loop()
+        if loop is None:
+            return False
+        self._handler, self._loop = handler, loop
+        if self._pending or self._closed is not None:
+            self._schedule()
+        return True
+
+    def _schedule(self) -> None:
+        if not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_soon(self._fire)
+
+    def _fire(self) -> None:
+        self._scheduled = False
+        handler = self._handler
+        if handler is None:
+            return
+        if self._pending:
+            count, self._pending = self._pending, 0
+            handler(count, None)
+        if self._closed is not None and self._handler is handler:
+            self._handler = None
+            handler(0, self._closed)
 
     @property
     def pending(self) -> bool:
@@ -80,11 +125,16 @@ class Doorbell:
 
     def ring(self) -> None:
         self._pending += 1
-        self._waker.wake()
+        if self._handler is not None:
+            self._schedule()
+        else:
+            self._waker.wake()
 
     def close(self, reason: str) -> None:
         if self._closed is None:
             self._closed = reason
+        if self._handler is not None:
+            self._schedule()
         self._waker.wake()
 
     async def wait(self) -> int:

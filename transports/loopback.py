@@ -12,7 +12,7 @@ Both ends must run on the same event loop (anyio primitives; no threads).
 
 from __future__ import annotations
 
-from .base import Role, Transport
+from .base import DoorbellTransport, Role
 from .doorbell import Doorbell
 from .layout import SharedLayout
 from .memory import DeviceMemory, Region
@@ -46,7 +46,7 @@ class LoopbackLink:
         self.bells[other].close(f"loopback {self.name!r}: the {by} end closed the link")
 
 
-class LoopbackTransport(Transport):
+class LoopbackTransport(DoorbellTransport):
     """One end of a :class:`LoopbackLink`."""
 
     def __init__(self, link: LoopbackLink, role: Role) -> None:
@@ -58,9 +58,8 @@ class LoopbackTransport(Transport):
             link.region.mem[layout.pool_offset : layout.pool_offset + layout.pool_size],
             f"{link.name}-pool",
         )
-        super().__init__(role=role, memory=memory, vdev=vdev, pool=pool)
+        super().__init__(role=role, memory=memory, vdev=vdev, pool=pool, inbox=link.bells[role])
         self.link = link
-        self._inbox = link.bells[role]
         self._outbox = link.bells["remote" if role == "host" else "host"]
         self.buffer_size = layout.buffer_size
 
@@ -72,11 +71,6 @@ class LoopbackTransport(Transport):
     def kick_pending(self) -> bool:
         """Whether the peer has not yet taken our last kick (a new one would coalesce)."""
         return self._outbox.pending
-
-    async def wait_notification(self) -> int:
-        n = await self._inbox.wait()
-        self.stats.notifications_received += n
-        return n
 
     async def aclose(self) -> None:
         if not self._closed:

@@ -20,8 +20,7 @@ import attrs
 from remoteproc.platform import CrashKind
 from remoteproc.rsc_table import ResourceTable, parse_resource_table, vdev_entry_view_offset
 from rpmsg.bus import RpmsgBus
-from transports.base import Transport
-from transports.doorbell import Doorbell
+from transports.base import DoorbellTransport
 from transports.memory import DeviceMemory
 from transports.vdev import VIRTIO_ID_RPMSG, VdevView
 
@@ -54,7 +53,7 @@ class FirmwareCrash(Exception):
         self.detail = detail
 
 
-class FirmwareTransport(Transport):
+class FirmwareTransport(DoorbellTransport):
     """The firmware's (remote, virtio device) end of one vdev."""
 
     def __init__(
@@ -65,7 +64,6 @@ class FirmwareTransport(Transport):
         name: str,
     ) -> None:
         super().__init__(role="remote", memory=memory, vdev=vdev, pool=None)
-        self.bell = Doorbell()
         self.name = name
         self._interrupt_host = interrupt_host
 
@@ -74,15 +72,8 @@ class FirmwareTransport(Transport):
         self.stats.kicks_sent += 1
         self._interrupt_host(self.vdev.vring(vq).notifyid)
 
-    async def wait_notification(self) -> int:
-        n = await self.bell.wait()
-        self.stats.notifications_received += n
-        return n
-
     async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.bell.close(f"{self.name}: core stopped")
+        self._close_inbox(f"{self.name}: core stopped")
 
 
 class FirmwareContext:
@@ -186,6 +177,6 @@ class FirmwareContext:
             if notifyid == vdev.notifyid or any(
                 vdev.vring(i).notifyid == notifyid for i in range(vdev.num_of_vrings)
             ):
-                transport.bell.ring()
+                transport.notify()
                 hit = True
         return hit
