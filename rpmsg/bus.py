@@ -16,6 +16,7 @@ processor crashed) closes the bus: every waiting and later call raises
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -117,6 +118,7 @@ class RpmsgBus:
         self._drivers: list[Driver] = []
         self._own_tg: anyio.abc.TaskGroup | None = None
         self._inner: anyio.abc.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set in handler mode
         self._started = False
         self._stop: anyio.Event | None = None
         self._finished: anyio.Event | None = None
@@ -176,6 +178,10 @@ class RpmsgBus:
         if self.role == "host":
             self.engine.host_start()
             self._bring_up()
+        # On asyncio, notifications drive receive passes straight from the event loop (no
+        # listener task to wake: one task wake-up less per message); elsewhere a task waits.
+        if self.transport.set_notify_handler(self._on_notify):
+            self._loop = asyncio.get_running_loop()
         await task_group.start(self._run, name=f"{self.name}-bus")
         if self.role == "remote":
             await self._process()
@@ -193,7 +199,8 @@ class RpmsgBus:
         try:
             async with anyio.create_task_group() as inner:
                 self._inner = inner
-                inner.start_soon(self._listen, name=f"{self.name}-listener")
+                if self._loop is None:  # no handler mode: a task waits for notifications
+                    inner.start_soon(self._listen, name=f"{self.name}-listener")
                 task_status.started()
                 assert self._stop is not None
                 await self._stop.wait()
@@ -235,7 +242,16 @@ class RpmsgBus:
         if self._stop is not None:
             self._stop.set()
 
+    def _detach(self) -> None:
+        if self._loop is not None:
+            self._loop = None
+            try:
+                self.transport.set_notify_handler(None)
+            except Exception:  # the transport may already be gone
+                log.debug("%s: detaching the notify handler failed", self.name, exc_info=True)
+
     def _close_all(self, reason: BaseException | None) -> None:
+        self._detach()
         for ep in list(self._endpoints.values()):
             ep._close(reason)
         self._endpoints.clear()
@@ -279,40 +295,82 @@ class RpmsgBus:
 
     def _resume(self) -> None:
         """An endpoint made room after a BLOCK stall: drain again."""
-        if self._inner is not None and self._closed is None:
+        if self._closed is not None:
+            return
+        if self._loop is not None:
+            self._loop.call_soon(self._process_sync)
+        elif self._inner is not None:
             self._inner.start_soon(self._process)
 
+    def _on_notify(self, _count: int, closed: str | None) -> None:
+        """Handler mode (asyncio): the transport calls this from the event loop."""
+        if closed is not None:
+            self.fail(TransportClosedError(closed))
+            return
+        try:
+            self._process_sync()
+        except Exception as exc:  # a bug here must not leave the bus silently stalled
+            log.exception("%s: receive pass failed", self.name)
+            self.fail(exc)
+
     async def _process(self) -> None:
+        """Receive passes from a task: yields between batches."""
         if self._processing:
             self._again = True
             return
         self._processing = True
-        engine = self.engine
         try:
             while True:
                 self._again = False
-                if not engine.ready:
-                    if self.role != "remote" or not engine.remote_driver_ok():
-                        return
-                    engine.remote_start()
-                    self._bring_up()
-                stalled = self._stalled
-                if stalled is not None:
-                    if not self._dispatch(stalled):
-                        # Receiving waits for the full endpoint, but this notification may
-                        # also have brought tx buffers back: senders must not wait for it.
-                        self._wake_tx_waiters()
-                        return
-                    self._stalled = None
-                await self._drain()
-                engine.finish_rx()
-                self._wake_tx_waiters()
+                if self._step():
+                    await anyio.lowlevel.checkpoint()
+                    continue
                 if not self._again or self._closed is not None:
                     return
         finally:
             self._processing = False
 
-    async def _drain(self) -> None:
+    def _process_sync(self) -> None:
+        """Receive passes from an event-loop callback: a full batch reschedules itself."""
+        if self._processing:
+            self._again = True
+            return
+        self._processing = True
+        try:
+            while True:
+                self._again = False
+                if self._step():
+                    if self._loop is not None and self._closed is None:
+                        self._loop.call_soon(self._process_sync)
+                    return
+                if not self._again or self._closed is not None:
+                    return
+        finally:
+            self._processing = False
+
+    def _step(self) -> bool:
+        """One receive pass of at most ``_RX_BATCH`` messages, then one notification of the
+        peer and a wake-up of waiting senders. True if it stopped at the batch limit."""
+        engine = self.engine
+        if not engine.ready:
+            if self.role != "remote" or not engine.remote_driver_ok():
+                return False
+            engine.remote_start()
+            self._bring_up()
+        stalled = self._stalled
+        if stalled is not None:
+            if not self._dispatch(stalled):
+                # Receiving waits for the full endpoint, but this notification may also have
+                # brought tx buffers back: senders must not wait for it.
+                self._wake_tx_waiters()
+                return False
+            self._stalled = None
+        more = self._drain_batch()
+        engine.finish_rx()
+        self._wake_tx_waiters()
+        return more
+
+    def _drain_batch(self) -> bool:
         engine = self.engine
         engine.set_rx_notifications(False)
         handled = 0
@@ -324,18 +382,18 @@ class RpmsgBus:
                     # in between would otherwise wait for the next kick.
                     engine.set_rx_notifications(True)
                     if not engine.rx_pending():
-                        return
+                        return False
                     engine.set_rx_notifications(False)
                     continue
                 self._rx_messages += 1
                 self._rx_bytes += len(msg[3])
                 if not self._dispatch(msg):
                     self._stalled = msg
-                    return
+                    return False
                 handled += 1
-                if handled % _RX_BATCH == 0:
-                    engine.finish_rx()
-                    await anyio.lowlevel.checkpoint()
+                if handled >= _RX_BATCH:
+                    return True
+            return False
         finally:
             engine.set_rx_notifications(True)
 

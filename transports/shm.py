@@ -26,6 +26,7 @@ validated by the ring code above, since the peer is another process and may be b
 from __future__ import annotations
 
 import array
+import asyncio
 import contextlib
 import fcntl
 import mmap
@@ -39,6 +40,7 @@ from pathlib import Path
 import anyio
 
 from .base import Role, Transport
+from .doorbell import NotifyHandler
 from .errors import TransportClosedError, TransportError
 from .layout import SharedLayout
 from .memory import DeviceMemory, Region
@@ -90,6 +92,8 @@ class ShmTransport(Transport):
         self._sock = sock
         self._owned = owned_paths
         self._lock_fd = lock_fd
+        self._handler: NotifyHandler | None = None
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
         self._outq: array.array[int] | None = array.array("i", [0]) if _SIOCOUTQ else None
 
     def kick(self, vq: int) -> None:
@@ -147,7 +151,52 @@ class ShmTransport(Transport):
             self.stats.notifications_received += len(data)
             return len(data)
 
+    def set_notify_handler(self, handler: NotifyHandler | None) -> bool:
+        """Read kicks with ``loop.add_reader`` and call ``handler`` from the event loop (no
+        task wake-up per notification). asyncio loops only."""
+        if handler is None:
+            self._remove_reader()
+            return True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._remove_reader()
+        if self._closed:
+            return False
+        self._handler = handler
+        self._reader_loop = loop
+        loop.add_reader(self._sock.fileno(), self._on_readable)
+        return True
+
+    def _remove_reader(self) -> None:
+        loop, self._reader_loop = self._reader_loop, None
+        self._handler = None
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(OSError, ValueError):
+                loop.remove_reader(self._sock.fileno())
+
+    def _on_readable(self) -> None:
+        handler = self._handler
+        if handler is None:
+            return
+        try:
+            data = self._sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._fail(f"{self.name}: peer connection lost: {exc}")
+            handler(0, self._close_reason)
+            return
+        if not data:
+            self._fail(f"{self.name}: the peer closed the connection (process gone?)")
+            handler(0, self._close_reason)
+            return
+        self.stats.notifications_received += len(data)
+        handler(len(data), None)
+
     def _release(self) -> None:
+        self._remove_reader()
         with contextlib.suppress(OSError):
             self._sock.close()
         for path in self._owned:
