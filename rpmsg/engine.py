@@ -114,6 +114,8 @@ class RpmsgEngine:
         self._kick = kick
         self._buffer_ok = buffer_ok or memory.contains
         self.drops: Counter[str] = Counter()
+        self._cache_da = self._cache_end = 0
+        self._cache_mem = memoryview(b"")
         self.last_ring_error: str | None = None
         self.ns_enabled = False
         self.ready = False
@@ -132,6 +134,24 @@ class RpmsgEngine:
         # nothing pending until the next drain attempt (the next notification), so the
         # bus does not spin on an entry it can neither consume nor skip.
         self._rx_halted = False
+
+    # -- device memory ----------------------------------------------------------------------
+    def _locate(self, addr: int, length: int) -> tuple[memoryview, int]:
+        """``(region memory, offset)`` of the device range ``[addr, addr + length)``.
+
+        Buffers almost always lie in one region (the pool), so the last region found is
+        tried first: no bisect and no intermediate memoryview per message. The range is
+        bounds-checked exactly like :meth:`DeviceMemory.view` (raises MemoryAccessError).
+        """
+        start = self._cache_da
+        if start <= addr and addr + length <= self._cache_end and length >= 0:
+            return self._cache_mem, addr - start
+        region = self.memory.find(addr, length)
+        if region is None or length < 0:
+            self.memory.view(addr, length)  # raises the precise MemoryAccessError
+            raise AssertionError("unreachable")  # pragma: no cover
+        self._cache_da, self._cache_end, self._cache_mem = region.da, region.end, region.mem
+        return region.mem, addr - region.da
 
     # -- setup ------------------------------------------------------------------------------
     def _rings(self) -> tuple[tuple[memoryview, VringLayout], tuple[memoryview, VringLayout]]:
@@ -276,12 +296,13 @@ class RpmsgEngine:
         if length < HDR_SIZE:
             self.drops["short_buffer"] += 1
             return _SKIP
-        buf = self.memory.view(addr, length)
-        src, dst, _reserved, msg_len, flags = RPMSG_HDR.unpack_from(buf, 0)
+        mem, off = self._locate(addr, length)
+        src, dst, _reserved, msg_len, flags = RPMSG_HDR.unpack_from(mem, off)
         if msg_len > length - HDR_SIZE:
             self.drops["bad_length"] += 1
             return _SKIP
-        return src, dst, flags, bytes(buf[HDR_SIZE : HDR_SIZE + msg_len])
+        off += HDR_SIZE
+        return src, dst, flags, bytes(mem[off : off + msg_len])
 
     def finish_rx(self) -> None:
         """After draining: notify the peer once about recycled buffers, if it wants that."""
@@ -342,9 +363,10 @@ class RpmsgEngine:
             addr = self._reclaim_tx()
         if addr is None:
             return False
-        buf = self.memory.view(addr, HDR_SIZE + n)
-        RPMSG_HDR.pack_into(buf, 0, src, dst, 0, n, flags)
-        buf[HDR_SIZE:] = payload
+        mem, off = self._locate(addr, HDR_SIZE + n)
+        RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
+        off += HDR_SIZE
+        mem[off : off + n] = payload
         drv.post(
             addr,
             self.buffer_size if self.quirks.tx_len_whole_buffer else HDR_SIZE + n,
@@ -392,9 +414,10 @@ class RpmsgEngine:
                 self.drops["short_buffer"] += 1
                 dev.give(head, 0)
                 continue
-            buf = self.memory.view(addr, HDR_SIZE + n)
-            RPMSG_HDR.pack_into(buf, 0, src, dst, 0, n, flags)
-            buf[HDR_SIZE:] = payload
+            mem, off = self._locate(addr, HDR_SIZE + n)
+            RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
+            off += HDR_SIZE
+            mem[off : off + n] = payload
             dev.give(head, HDR_SIZE + n)
             if dev.interrupt_needed():
                 self._kick(RX_VQ)
