@@ -272,7 +272,11 @@ class RpmsgBus:
 
     # -- notifications ---------------------------------------------------------------------------
     def _kick(self, vq: int) -> None:
-        if self.transport.closed:
+        transport = self.transport
+        if transport.closed:
+            # Whoever closed it (a kick that found the peer gone, our own aclose) may not have
+            # told us: a bus on a dead transport must fail, not keep writing into the rings.
+            self.fail(TransportClosedError(transport.close_reason))
             return
         if self._kick_pending():
             # The peer has not consumed our previous notification yet: it will rescan every
@@ -281,9 +285,12 @@ class RpmsgBus:
             return
         self._kicks += 1
         try:
-            self.transport.kick(vq)
+            transport.kick(vq)
         except TransportClosedError as exc:
             self.fail(exc)
+            return
+        if transport.closed:  # the kick itself found the peer gone (EPIPE, reset)
+            self.fail(TransportClosedError(transport.close_reason))
 
     async def _listen(self) -> None:
         try:

@@ -67,6 +67,11 @@ class Transport(abc.ABC):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def close_reason(self) -> str:
+        """Why the transport closed (meaningful once :attr:`closed`)."""
+        return self._close_reason
+
     def _check_open(self) -> None:
         if self._closed:
             raise TransportClosedError(self._close_reason)

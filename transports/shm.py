@@ -124,10 +124,18 @@ class ShmTransport(Transport):
         return self._outq[0] != 0
 
     def _fail(self, reason: str) -> None:
-        if not self._closed:
-            self._closed = True
-            self._close_reason = reason
-            self._release()
+        """The link broke: close, and make sure whoever waits for notifications hears it
+        (a task in wait_notification, or the handler), also when a kick discovered it."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close_reason = reason
+        handler, loop = self._handler, self._reader_loop
+        with contextlib.suppress(Exception):
+            anyio.notify_closing(self._sock)  # wakes a pending wait_readable
+        self._release()
+        if handler is not None and loop is not None and not loop.is_closed():
+            loop.call_soon(handler, 0, reason)
 
     async def wait_notification(self) -> int:
         sock = self._sock
@@ -185,12 +193,10 @@ class ShmTransport(Transport):
         except BlockingIOError:
             return
         except OSError as exc:
-            self._fail(f"{self.name}: peer connection lost: {exc}")
-            handler(0, self._close_reason)
+            self._fail(f"{self.name}: peer connection lost: {exc}")  # schedules the handler
             return
         if not data:
             self._fail(f"{self.name}: the peer closed the connection (process gone?)")
-            handler(0, self._close_reason)
             return
         self.stats.notifications_received += len(data)
         handler(len(data), None)

@@ -1,0 +1,59 @@
+"""A peer's death discovered by a kick (EPIPE) rather than by the reader must still close
+the bus at once: nothing may keep "succeeding" into the rings of a dead link."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from rpmsg import BusClosedError, EndpointClosedError, RpmsgBus
+from transports.shm import ShmTransport, open_shm
+
+pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shm")
+
+
+@pytest.mark.parametrize("survivor_role", ["host", "remote"])
+async def test_death_found_by_a_kick_closes_the_bus(tmp_path: Path, survivor_role: str) -> None:
+    name = f"aioamp-race-{os.getpid()}-{survivor_role}"
+    sock = tmp_path / "bell.sock"
+    peer_role = "remote" if survivor_role == "host" else "host"
+    ends: dict[str, ShmTransport] = {}
+
+    async def opener(role: str, listen: bool) -> None:
+        ends[role] = await open_shm(name, role=role, listen=listen, socket_path=sock)  # type: ignore[arg-type]
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(opener, "host", True)
+        await anyio.sleep(0.05)
+        tg.start_soon(opener, "remote", False)
+    survivor, peer = ends[survivor_role], ends[peer_role]
+    async with (
+        RpmsgBus(ends["host"], name="host") as host,
+        RpmsgBus(ends["remote"], name="remote", ready_timeout=5) as remote,
+    ):
+        bus = host if survivor_role == "host" else remote
+        other = remote if survivor_role == "host" else host
+        service = await other.create_service("svc")
+        channel = await bus.wait_for_service("svc", timeout=5)
+        await channel.send(b"warm-up")
+        assert (await service.recv(timeout=5)).payload == b"warm-up"
+        # The peer "dies": its end of the socket goes away without its bus noticing first.
+        peer._sock.close()
+        # Our very next kick finds the broken pipe (no event-loop turn in between).
+        started = time.monotonic()
+        with contextlib.suppress(BusClosedError):
+            channel.endpoint.try_send(b"into the void")
+        assert bus.closed, "a kick that found the peer gone must close the bus"
+        with pytest.raises(EndpointClosedError):
+            await channel.recv(timeout=5)
+        with pytest.raises(BusClosedError):
+            await channel.send(b"late")
+        assert time.monotonic() - started < 1.0
+    await survivor.aclose()
+    await peer.aclose()
+    assert not (Path("/dev/shm") / name).exists()
