@@ -7,7 +7,7 @@ import asyncio
 import gc
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,6 +28,27 @@ async def _pair() -> AsyncIterator[tuple[RpmsgBus, RpmsgBus]]:
         yield host, rem
 
 
+async def _ping_pong(
+    echo: Callable[[], Coroutine[Any, Any, None]],
+    send: Callable[[], Awaitable[object]],
+    receive: Callable[[], Awaitable[object]],
+    n: int,
+) -> dict[str, float]:
+    """Round trips timed one by one (after a warm-up) against an ``echo`` task."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(echo)
+        samples = []
+        clock = time.perf_counter
+        for i in range(n + _WARMUP):
+            t0 = clock()
+            await send()
+            await receive()
+            if i >= _WARMUP:
+                samples.append(clock() - t0)
+        tg.cancel_scope.cancel()
+    return rtt_stats(samples)
+
+
 async def rpmsg_rtt(size: int, n: int) -> dict[str, float]:
     """send -> echo task -> reply, one message in flight."""
     async with _pair() as (host, remote):
@@ -40,18 +61,7 @@ async def rpmsg_rtt(size: int, n: int) -> dict[str, float]:
             async for msg in service:
                 await service.send_to(msg.src, msg.payload)
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(echo)
-            samples = []
-            clock = time.perf_counter
-            for i in range(n + _WARMUP):
-                t0 = clock()
-                await ep.send(data)
-                await ep.recv()
-                if i >= _WARMUP:
-                    samples.append(clock() - t0)
-            tg.cancel_scope.cancel()
-    return rtt_stats(samples)
+        return await _ping_pong(echo, lambda: ep.send(data), ep.recv, n)
 
 
 async def rpmsg_throughput(size: int, n: int) -> dict[str, float]:
@@ -91,18 +101,7 @@ async def queue_rtt(size: int, n: int) -> dict[str, float]:
         while True:
             b.put_nowait(await a.get())
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(echo)
-        samples = []
-        clock = time.perf_counter
-        for i in range(n + _WARMUP):
-            t0 = clock()
-            await a.put(data)
-            await b.get()
-            if i >= _WARMUP:
-                samples.append(clock() - t0)
-        tg.cancel_scope.cancel()
-    return rtt_stats(samples)
+    return await _ping_pong(echo, lambda: a.put(data), b.get, n)
 
 
 async def queue_throughput(size: int, n: int) -> dict[str, float]:
@@ -134,18 +133,8 @@ async def anyio_rtt(size: int, n: int) -> dict[str, float]:
         async for item in a_rx:
             await b_tx.send(item)
 
-    async with anyio.create_task_group() as tg, a_tx, a_rx, b_tx, b_rx:
-        tg.start_soon(echo)
-        samples = []
-        clock = time.perf_counter
-        for i in range(n + _WARMUP):
-            t0 = clock()
-            await a_tx.send(data)
-            await b_rx.receive()
-            if i >= _WARMUP:
-                samples.append(clock() - t0)
-        tg.cancel_scope.cancel()
-    return rtt_stats(samples)
+    async with a_tx, a_rx, b_tx, b_rx:
+        return await _ping_pong(echo, lambda: a_tx.send(data), b_rx.receive, n)
 
 
 async def anyio_throughput(size: int, n: int) -> dict[str, float]:
