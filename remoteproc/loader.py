@@ -88,13 +88,18 @@ class LoadedImage:
         self.allocations.append(alloc)
         return alloc
 
-    def release(self) -> None:
-        """Unmap and free everything (reverse order); safe to call twice."""
+    def release(self, *, unmap: bool = True) -> None:
+        """Unmap and free everything (reverse order); safe to call twice.
+
+        ``unmap=False`` (detach): the host lets go of its bookkeeping but leaves the
+        processor's IOMMU as it is, since the core keeps running on that memory.
+        """
         for region in reversed(self.regions):
             with contextlib.suppress(ValueError):
                 self.memory.remove(region)
-        for da, size in reversed(self.mappings):
-            self.platform.unmap(da, size)
+        if unmap:
+            for da, size in reversed(self.mappings):
+                self.platform.unmap(da, size)
         for alloc in reversed(self.allocations):
             self.platform.physical.free(alloc)
         for item in (self.regions, self.mappings, self.allocations, self.vdevs, self.traces):

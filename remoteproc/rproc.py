@@ -102,6 +102,7 @@ class RemoteProc:
         self._changed: anyio.Event | None = None
         self._owner_left: anyio.Event | None = None
         self._vq_interrupts = self._unknown_interrupts = self._crash_reports = 0
+        self._detached = False  # the last teardown was a detach: keep the core's mappings
         self.last_crash: str | None = None
         platform.bind(self)
 
@@ -312,15 +313,19 @@ class RemoteProc:
         elif action is Action.RELEASE_RESOURCES:
             await self._close_buses(graceful=False)
             if self._loaded is not None:
-                self._loaded.release()
+                self._loaded.release(unmap=not self._detached)
                 self._loaded = None
+            self._detached = False
         elif action is Action.ATTACH:
             await self.platform.attach()
             self._loaded = self._attach_resources()
             await self._start_buses()
         elif action is Action.DETACH:
+            for bus in self._buses:
+                bus.reset_peer()  # the core keeps running: tell it this host is going away
             await self._close_buses(graceful=True)
             await self.platform.detach()
+            self._detached = True
         elif action is Action.SUSPEND:
             await self.platform.suspend()
         elif action is Action.RESUME:

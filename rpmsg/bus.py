@@ -220,6 +220,35 @@ class RpmsgBus:
             self._bind(NS_ADDR, callback=self._on_ns, name="rpmsg-ns")
         assert self._ready is not None
         self._ready.set()
+        if self.engine.resets and self.engine.ns_enabled:
+            # A new host after a reset: it knows none of our services. Announce them again.
+            for ep in list(self._endpoints.values()):
+                if ep.announced and ep.name:
+                    msg = pack_ns(ep.name, ep.addr, NsFlags.CREATE)
+                    if not self.engine.try_send(ep.addr, NS_ADDR, msg):
+                        log.warning("%s: no buffer to re-announce %r", self.name, ep.name)
+
+    def _device_reset(self) -> None:
+        """Remote role: the host withdrew DRIVER_OK (virtio reset, e.g. it detached). Its
+        channels are gone (their endpoints end in an orderly way); our own endpoints stay and
+        are announced again when a host sets DRIVER_OK anew."""
+        log.info("%s: the host reset the device; waiting for DRIVER_OK again", self.name)
+        self.engine.remote_reset()
+        self._stalled = None
+        for key, channel in list(self._channels.items()):
+            del self._channels[key]
+            if channel.endpoint.announced:
+                channel.endpoint.dst = ADDR_ANY  # our own service: keep it, unbind it
+            else:
+                self._unbind(channel.endpoint, None)
+
+    def reset_peer(self) -> None:
+        """Host role: virtio-reset the device (status 0) and notify the remote, before this
+        bus goes away while the remote keeps running (detach). The remote drops its rings
+        and waits for a new host's DRIVER_OK."""
+        if self.role != "host" or self._closed is not None:
+            return
+        self.engine.host_reset()
 
     async def aclose(self) -> None:
         """Close every endpoint (orderly: iterations end) and stop the listener."""
@@ -359,6 +388,8 @@ class RpmsgBus:
         """One receive pass of at most ``_RX_BATCH`` messages, then one notification of the
         peer and a wake-up of waiting senders. True if it stopped at the batch limit."""
         engine = self.engine
+        if self.role == "remote" and engine.ready and not engine.remote_driver_ok():
+            self._device_reset()
         if not engine.ready:
             if self.role != "remote" or not engine.remote_driver_ok():
                 return False

@@ -119,6 +119,7 @@ class RpmsgEngine:
         self.last_ring_error: str | None = None
         self.ns_enabled = False
         self.ready = False
+        self.resets = 0
         # host
         self._rx_drv: VringDriver | None = None
         self._tx_drv: VringDriver | None = None
@@ -225,6 +226,21 @@ class RpmsgEngine:
         # Kicks for refilled rx buffers only while a sender waits for one (OpenAMP's default).
         self._tx_dev.set_notifications(False)
         self.ready = True
+
+    def remote_reset(self) -> None:
+        """The host reset the device (DRIVER_OK withdrawn, e.g. it detached): forget the
+        rings; :meth:`remote_start` runs again once the host sets DRIVER_OK anew."""
+        self._tx_dev = self._rx_dev = None
+        self._rx_pending_give = False
+        self._rx_halted = False
+        self.ready = False
+        self.resets += 1
+
+    def host_reset(self) -> None:
+        """Virtio reset from the host side (status 0), as Linux does when the device goes
+        away: a remote that keeps running stops using the rings until DRIVER_OK returns."""
+        self.vdev.status = 0
+        self._kick(RX_VQ)
 
     # -- receive ----------------------------------------------------------------------------
     def _ring_error(self, exc: RemoteProtocolError) -> None:
@@ -349,6 +365,8 @@ class RpmsgEngine:
             return self._host_send(src, dst, payload, n, flags)
         if self._tx_dev is not None:
             return self._remote_send(src, dst, payload, n, flags)
+        if self.resets:
+            return False  # reset by the host: senders wait (with their deadline) for it
         raise RpmsgError("the vdev is not ready (no DRIVER_OK yet)")
 
     def _host_send(

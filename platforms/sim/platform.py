@@ -211,7 +211,7 @@ class SimPlatform(PlatformDriver):
             table_size=0 if table is None else table.size,
             faults=self.faults,
             args=self.args,
-            interrupt_host=self.events.vq_interrupt,
+            interrupt_host=self._interrupt_host,
         )
         self._ctx = ctx
         self._done = anyio.Event()
@@ -303,7 +303,7 @@ class SimPlatform(PlatformDriver):
         events = self.events
         assert events is not None
         crashed: list[tuple[str, str]] = []
-        reader = FrameReader(events.vq_interrupt, lambda k, d: crashed.append((k, d)))
+        reader = FrameReader(self._interrupt_host, lambda k, d: crashed.append((k, d)))
         while True:
             try:
                 data = sock.recv(4096)
@@ -331,6 +331,30 @@ class SimPlatform(PlatformDriver):
                 CrashKind.WATCHDOG,
                 f"core process {proc.pid} died (exit status {proc.returncode})",
             )
+
+    def _interrupt_host(self, notifyid: int) -> None:
+        """The core kicked the host: deliver to whichever processor owns us now (after a
+        detach and attach that is a new one)."""
+        if self.events is not None:
+            self.events.vq_interrupt(notifyid)
+
+    # -- attach support: a core started by another host keeps running -------------------------
+    def is_running(self) -> bool:
+        return self.running
+
+    def loaded_table(self) -> tuple[int, memoryview] | None:
+        image = self._image
+        if not self.running or image is None or image.resource_table is None:
+            return None
+        table = image.resource_table
+        return table.addr, self.firmware_view().view(table.addr, table.size)
+
+    async def attach(self) -> None:
+        if not self.running:
+            raise BootError(f"{self.name}: the core is not running, nothing to attach to")
+
+    async def detach(self) -> None:
+        """Nothing to do: the core keeps running and keeps its memory."""
 
     def _consume_faults(self) -> None:
         if self.faults.one_shot:
