@@ -133,7 +133,6 @@ class RpmsgBus:
         self._tx_messages = self._tx_bytes = 0
         self._rx_messages = self._rx_bytes = 0
         self._send_waits = self._send_timeouts = self._driver_errors = 0
-        self._callback_errors = 0
         self._tx_waiting = 0  # senders inside _send waiting for a buffer
         self._kick_pending: Callable[[], bool] = transport.kick_pending
 
@@ -302,23 +301,19 @@ class RpmsgBus:
     # -- notifications ---------------------------------------------------------------------------
     def _kick(self, vq: int) -> None:
         transport = self.transport
+        # Skipped when the peer has not consumed our previous notification yet: it rescans
+        # every ring after it does, so this kick would only coalesce with that one. Under a
+        # burst of sends this is what keeps kicks per message far below one.
+        if not transport.closed and not self._kick_pending():
+            self._kicks += 1
+            try:
+                transport.kick(vq)
+            except TransportClosedError as exc:
+                self.fail(exc)
+                return
         if transport.closed:
-            # Whoever closed it (a kick that found the peer gone, our own aclose) may not have
-            # told us: a bus on a dead transport must fail, not keep writing into the rings.
-            self.fail(TransportClosedError(transport.close_reason))
-            return
-        if self._kick_pending():
-            # The peer has not consumed our previous notification yet: it will rescan every
-            # ring after it does, so this kick would only coalesce with that one. Under a
-            # burst of sends this is what keeps kicks per message far below one.
-            return
-        self._kicks += 1
-        try:
-            transport.kick(vq)
-        except TransportClosedError as exc:
-            self.fail(exc)
-            return
-        if transport.closed:  # the kick itself found the peer gone (EPIPE, reset)
+            # Closed before (our own aclose, a reader that saw EOF) or by this very kick
+            # (EPIPE): a bus on a dead transport must fail, not keep writing into the rings.
             self.fail(TransportClosedError(transport.close_reason))
 
     async def _listen(self) -> None:
@@ -349,40 +344,33 @@ class RpmsgBus:
             log.exception("%s: receive pass failed", self.name)
             self.fail(exc)
 
-    async def _process(self) -> None:
-        """Receive passes from a task: yields between batches."""
+    def _passes(self) -> bool:
+        """Run receive passes until the rings are idle. True if one stopped at the batch limit
+        (the caller yields, then calls again). A call made while passes are running only
+        asks them to go round once more (a stall resumed, a notification in between)."""
         if self._processing:
             self._again = True
-            return
+            return False
         self._processing = True
         try:
             while True:
                 self._again = False
                 if self._step():
-                    await anyio.lowlevel.checkpoint()
-                    continue
+                    return True
                 if not self._again or self._closed is not None:
-                    return
+                    return False
         finally:
             self._processing = False
 
+    async def _process(self) -> None:
+        """Receive passes from a task: yields between batches."""
+        while self._passes():
+            await anyio.lowlevel.checkpoint()
+
     def _process_sync(self) -> None:
         """Receive passes from an event-loop callback: a full batch reschedules itself."""
-        if self._processing:
-            self._again = True
-            return
-        self._processing = True
-        try:
-            while True:
-                self._again = False
-                if self._step():
-                    if self._loop is not None and self._closed is None:
-                        self._loop.call_soon(self._process_sync)
-                    return
-                if not self._again or self._closed is not None:
-                    return
-        finally:
-            self._processing = False
+        if self._passes() and self._loop is not None and self._closed is None:
+            self._loop.call_soon(self._process_sync)
 
     def _step(self) -> bool:
         """One receive pass of at most ``_RX_BATCH`` messages, then one notification of the

@@ -369,6 +369,15 @@ class RpmsgEngine:
             return False  # reset by the host: senders wait (with their deadline) for it
         raise RpmsgError("the vdev is not ready (no DRIVER_OK yet)")
 
+    def _write_message(
+        self, addr: int, src: int, dst: int, payload: bytes | memoryview, n: int, flags: int
+    ) -> None:
+        """Header and payload into the buffer at device address ``addr``."""
+        mem, off = self._locate(addr, HDR_SIZE + n)
+        RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
+        off += HDR_SIZE
+        mem[off : off + n] = payload
+
     def _host_send(
         self, src: int, dst: int, payload: bytes | memoryview, n: int, flags: int
     ) -> bool:
@@ -381,10 +390,7 @@ class RpmsgEngine:
             addr = self._reclaim_tx()
         if addr is None:
             return False
-        mem, off = self._locate(addr, HDR_SIZE + n)
-        RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
-        off += HDR_SIZE
-        mem[off : off + n] = payload
+        self._write_message(addr, src, dst, payload, n, flags)
         drv.post(
             addr,
             self.buffer_size if self.quirks.tx_len_whole_buffer else HDR_SIZE + n,
@@ -432,10 +438,7 @@ class RpmsgEngine:
                 self.drops["short_buffer"] += 1
                 dev.give(head, 0)
                 continue
-            mem, off = self._locate(addr, HDR_SIZE + n)
-            RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
-            off += HDR_SIZE
-            mem[off : off + n] = payload
+            self._write_message(addr, src, dst, payload, n, flags)
             dev.give(head, HDR_SIZE + n)
             if dev.interrupt_needed():
                 self._kick(RX_VQ)
@@ -457,11 +460,3 @@ class RpmsgEngine:
                 self._tx_drv.set_interrupts(False)
             elif self._tx_dev is not None:
                 self._tx_dev.set_notifications(False)
-
-    def tx_possible(self) -> bool:
-        """Cheap check whether :meth:`try_send` might find a buffer now."""
-        if self._tx_drv is not None:
-            return self._tx_fresh < len(self._tx_addrs) or self._tx_drv.has_used()
-        if self._tx_dev is not None:
-            return self._tx_dev.has_avail()
-        return False

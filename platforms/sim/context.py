@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import anyio
 import attrs
@@ -100,6 +100,7 @@ class FirmwareContext:
         self._interrupt_host = interrupt_host
         self.transports: list[FirmwareTransport] = []
         self._trace_pos = 0
+        self._trace: memoryview | Literal[False] | None = None  # None: not looked up yet
         self.trace_overflows = 0
 
     # -- the resource table, as linked into the image -------------------------------------------
@@ -112,18 +113,27 @@ class FirmwareContext:
     def log(self, line: str) -> None:
         """Append ``line`` to trace buffer 0 (NUL-terminated, as firmware does); lines that
         do not fit are counted in ``trace_overflows``."""
-        table = self.resource_table() if self.table_da is not None else None
-        if table is None or not table.traces:
+        buf = self._trace_buffer()
+        if buf is None:
             return
-        trace = table.traces[0]
-        buf = self.memory.view(trace.da, trace.len)
         data = (line + "\n").encode("utf-8", "replace")
-        if self._trace_pos + len(data) + 1 > trace.len:
+        if self._trace_pos + len(data) + 1 > buf.nbytes:
             self.trace_overflows += 1
             return
         buf[self._trace_pos : self._trace_pos + len(data)] = data
         self._trace_pos += len(data)
         buf[self._trace_pos] = 0
+
+    def _trace_buffer(self) -> memoryview | None:
+        """Trace buffer 0, found in the resource table once (it does not move)."""
+        if self._trace is None:
+            table = self.resource_table() if self.table_da is not None else None
+            if table is None or not table.traces:
+                self._trace = False
+            else:
+                trace = table.traces[0]
+                self._trace = self.memory.view(trace.da, trace.len)
+        return None if self._trace is False else self._trace
 
     # -- faults -----------------------------------------------------------------------------------
     def crash(self, kind: CrashKind = CrashKind.FATAL_ERROR, detail: str = "") -> NoReturn:
