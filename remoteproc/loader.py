@@ -271,7 +271,7 @@ def attach_resources(platform: PlatformDriver) -> LoadedImage:
     located = platform.loaded_table()
     if located is None:
         raise BootError(f"{platform.name}: the platform does not know the running table")
-    table_da, table_mem = located
+    _table_da, table_mem = located
     loaded = LoadedImage(platform, None, DeviceMemory(platform.internal_memory()))
     try:
         loaded.table = parse_resource_table(table_mem)
@@ -298,7 +298,6 @@ def attach_resources(platform: PlatformDriver) -> LoadedImage:
         for res in loaded.vdevs:
             res.view = VdevView(table_mem[vdev_entry_view_offset(res.entry) :])
         loaded.map_traces()
-        del table_da
     except BaseException:
         loaded.release()
         raise

@@ -21,8 +21,7 @@ import anyio
 from remoteproc.platform import CrashKind
 from transports.memory import DeviceMemory, Region
 
-from .context import Faults, FirmwareContext
-from .platform import _find_crash
+from .context import Faults, FirmwareContext, run_firmware
 from .process import FrameReader, crash_frame, kick_frame
 from .programs import get_program
 
@@ -85,16 +84,9 @@ async def _run(cfg: dict[str, Any], sock: socket.socket, memory: DeviceMemory) -
 
         async def firmware() -> None:
             nonlocal status
-            try:
-                if ctx.faults.crash_on_start:
-                    ctx.crash(CrashKind.WATCHDOG, "injected crash on start")
-                await program(ctx)
-            except Exception as exc:
-                crash = _find_crash(exc)
-                if crash is not None:
-                    send(crash_frame(crash.kind.value, crash.detail))
-                else:
-                    send(crash_frame(CrashKind.FATAL_ERROR.value, f"program raised {exc!r}"))
+            crash = await run_firmware(program, ctx)
+            if crash is not None:
+                send(crash_frame(crash[0].value, crash[1]))
                 status = 3
             tg.cancel_scope.cancel()
 

@@ -10,7 +10,8 @@ the host as ``vq_interrupt(notifyid)``, the host's kicks ring the program's door
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Literal, NoReturn
 
@@ -23,6 +24,8 @@ from rpmsg.bus import RpmsgBus
 from transports.base import DoorbellTransport
 from transports.memory import DeviceMemory
 from transports.vdev import VIRTIO_ID_RPMSG, VdevView
+
+log = logging.getLogger("platforms.sim")
 
 
 @attrs.define
@@ -190,3 +193,33 @@ class FirmwareContext:
                 transport.notify()
                 hit = True
         return hit
+
+
+def _find_crash(exc: BaseException) -> FirmwareCrash | None:
+    """The FirmwareCrash in ``exc``, also when task groups wrapped it in exception groups."""
+    if isinstance(exc, FirmwareCrash):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find_crash(inner)
+            if found is not None:
+                return found
+    return None
+
+
+async def run_firmware(
+    program: Callable[[FirmwareContext], Awaitable[None]], ctx: FirmwareContext
+) -> tuple[CrashKind, str] | None:
+    """Run ``program`` as the core would, in this process or a core process; returns the
+    crash it ended with (injected, a FirmwareCrash, or any other exception), or None."""
+    try:
+        if ctx.faults.crash_on_start:
+            ctx.crash(CrashKind.WATCHDOG, "injected crash on start")
+        await program(ctx)
+    except Exception as exc:
+        crash = _find_crash(exc)
+        if crash is not None:
+            return crash.kind, crash.detail
+        log.exception("%s: firmware program raised", ctx.name)
+        return CrashKind.FATAL_ERROR, f"program raised {exc!r}"
+    return None

@@ -25,6 +25,7 @@ import weakref
 
 import anyio
 import anyio.abc
+import attrs
 
 from remoteproc.errors import BootError
 from remoteproc.firmware import FirmwareImage
@@ -32,7 +33,7 @@ from remoteproc.memory import PhysicalMemory
 from remoteproc.platform import CrashKind, PlatformDriver
 from transports.memory import DeviceMemory, Region
 
-from .context import Faults, FirmwareContext, FirmwareCrash
+from .context import Faults, FirmwareContext, run_firmware
 from .process import FrameReader, kick_frame
 from .programs import get_program, program_names
 
@@ -63,18 +64,6 @@ def _uvloop_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _find_crash(exc: BaseException) -> FirmwareCrash | None:
-    """The FirmwareCrash in ``exc``, also when task groups wrapped it in exception groups."""
-    if isinstance(exc, FirmwareCrash):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _find_crash(inner)
-            if found is not None:
-                return found
-    return None
 
 
 class SimPlatform(PlatformDriver):
@@ -224,17 +213,9 @@ class SimPlatform(PlatformDriver):
         async def run() -> None:
             try:
                 with scope:
-                    if self.faults.crash_on_start:
-                        self._consume_faults()
-                        ctx.crash(CrashKind.WATCHDOG, "injected crash on start")
-                    await program(ctx)
-            except Exception as exc:
-                crash = _find_crash(exc)
-                if crash is not None:
-                    self._crashed(crash.kind, crash.detail)
-                else:
-                    log.exception("%s: firmware program raised", self.name)
-                    self._crashed(CrashKind.FATAL_ERROR, f"program raised {exc!r}")
+                    crash = await run_firmware(program, ctx)
+                    if crash is not None:
+                        self._crashed(*crash)  # also consumes one-shot faults
             finally:
                 done.set()
 
@@ -255,13 +236,7 @@ class SimPlatform(PlatformDriver):
             "regions": self._regions(),
             "table_da": None if table is None else table.addr,
             "table_size": 0 if table is None else table.size,
-            "faults": {
-                "crash_on_start": self.faults.crash_on_start,
-                "crash_after_messages": self.faults.crash_after_messages,
-                "hang_after_messages": self.faults.hang_after_messages,
-                "never_announce": self.faults.never_announce,
-                "one_shot": self.faults.one_shot,
-            },
+            "faults": attrs.asdict(self.faults),
             "args": self.args,
             "uvloop": _uvloop_available(),
         }
