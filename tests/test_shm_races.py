@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from rpmsg import BusClosedError, EndpointClosedError, RpmsgBus
+from transports.errors import TransportClosedError
 from transports.shm import ShmTransport, open_shm
 
 pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shm")
@@ -56,4 +57,50 @@ async def test_death_found_by_a_kick_closes_the_bus(tmp_path: Path, survivor_rol
         assert time.monotonic() - started < 1.0
     await survivor.aclose()
     await peer.aclose()
+    assert not (Path("/dev/shm") / name).exists()
+
+
+async def test_wait_notification_path_without_a_handler(tmp_path: Path) -> None:
+    """The task path (used where handler mode is unavailable): kicks are counted, the peer
+    closing fails the wait, and a kick that finds the peer gone wakes a pending wait."""
+    name = f"aioamp-wait-{os.getpid()}"
+    sock = tmp_path / "bell.sock"
+    ends: dict[str, ShmTransport] = {}
+
+    async def opener(role: str, listen: bool) -> None:
+        ends[role] = await open_shm(name, role=role, listen=listen, socket_path=sock)  # type: ignore[arg-type]
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(opener, "host", True)
+        await anyio.sleep(0.05)
+        tg.start_soon(opener, "remote", False)
+    host, remote = ends["host"], ends["remote"]
+    for _ in range(3):
+        remote.kick(0)
+    with anyio.fail_after(5):
+        assert await host.wait_notification() == 3
+    assert host.stats.notifications_received == 3
+
+    # A wait pending while our own kick discovers that the peer is gone.
+    results: list[BaseException] = []
+
+    async def waiter() -> None:
+        try:
+            await host.wait_notification()
+        except TransportClosedError as exc:
+            results.append(exc)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.sleep(0.01)
+            remote._sock.close()  # the peer dies without a word
+            host.kick(1)  # EPIPE or reset: the link is broken
+            if not host.closed:  # the reader may see EOF first instead
+                await anyio.sleep(0.5)
+    assert host.closed and len(results) == 1
+    with pytest.raises(TransportClosedError):
+        await host.wait_notification()
+    await host.aclose()
+    await remote.aclose()
     assert not (Path("/dev/shm") / name).exists()

@@ -137,27 +137,35 @@ class ShmTransport(Transport):
         if handler is not None and loop is not None and not loop.is_closed():
             loop.call_soon(handler, 0, reason)
 
+    def _read_kicks(self) -> int:
+        """Consume the kick bytes waiting on the socket: their count, 0 if none yet, -1 if
+        the link broke (the transport is then closed, see :meth:`_fail`)."""
+        try:
+            data = self._sock.recv(4096)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            self._fail(f"{self.name}: peer connection lost: {exc}")
+            return -1
+        if not data:
+            self._fail(f"{self.name}: the peer closed the connection (process gone?)")
+            return -1
+        self.stats.notifications_received += len(data)
+        return len(data)
+
     async def wait_notification(self) -> int:
-        sock = self._sock
         while True:
             self._check_open()
-            try:
-                data = sock.recv(4096)
-            except BlockingIOError:
-                try:
-                    await anyio.wait_readable(sock)
-                except (anyio.ClosedResourceError, OSError, ValueError):
-                    self._check_open()
-                    raise
-                continue
-            except OSError as exc:
-                self._fail(f"{self.name}: peer connection lost: {exc}")
-                raise TransportClosedError(self._close_reason) from exc
-            if not data:
-                self._fail(f"{self.name}: the peer closed the connection (process gone?)")
+            count = self._read_kicks()
+            if count > 0:
+                return count
+            if count < 0:
                 raise TransportClosedError(self._close_reason)
-            self.stats.notifications_received += len(data)
-            return len(data)
+            try:
+                await anyio.wait_readable(self._sock)
+            except (anyio.ClosedResourceError, OSError, ValueError):
+                self._check_open()
+                raise
 
     def set_notify_handler(self, handler: NotifyHandler | None) -> bool:
         """Read kicks with ``loop.add_reader`` and call ``handler`` from the event loop (no
@@ -186,20 +194,10 @@ class ShmTransport(Transport):
 
     def _on_readable(self) -> None:
         handler = self._handler
-        if handler is None:
-            return
-        try:
-            data = self._sock.recv(4096)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._fail(f"{self.name}: peer connection lost: {exc}")  # schedules the handler
-            return
-        if not data:
-            self._fail(f"{self.name}: the peer closed the connection (process gone?)")
-            return
-        self.stats.notifications_received += len(data)
-        handler(len(data), None)
+        if handler is not None:
+            count = self._read_kicks()  # a broken link schedules the handler (see _fail)
+            if count > 0:
+                handler(count, None)
 
     def _release(self) -> None:
         self._remove_reader()
