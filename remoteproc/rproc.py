@@ -209,27 +209,31 @@ class RemoteProc:
         """Take a power reference; the first one boots the dependencies, loads and starts."""
         async with self._lock:
             step = self._sm.boot()
-            if not step.actions:
-                return
-            booted: list[RemoteProc] = []
-            try:
-                if Action.LOAD in step.actions:
-                    for dep in self.depends_on:
-                        await dep.boot()
-                        booted.append(dep)
-                for action in step.actions:
-                    await self._perform(action, graceful=True)
-            except BaseException as exc:
-                failed = self._sm.boot_failed(f"{type(exc).__name__}: {exc}")
-                with anyio.CancelScope(shield=True):
-                    await self._teardown(graceful=False)
-                    for action in failed.actions:
-                        await self._perform_best_effort(action, graceful=False)
-                    for dep in reversed(booted):
-                        await self._best_effort(dep.shutdown(), f"shutdown of {dep.name}")
-                self._publish(failed)
-                raise
-            self._publish(self._sm.boot_succeeded())
+            if step.actions:
+                deps = self.depends_on if Action.LOAD in step.actions else ()
+                await self._bring_up(step, deps)
+
+    async def _bring_up(self, step: Step, deps: tuple[RemoteProc, ...]) -> None:
+        """Perform a boot or attach step (dependencies first); on any failure undo everything
+        done so far (core, resources, dependencies booted here) and re-raise."""
+        booted: list[RemoteProc] = []
+        try:
+            for dep in deps:
+                await dep.boot()
+                booted.append(dep)
+            for action in step.actions:
+                await self._perform(action, graceful=True)
+        except BaseException as exc:
+            failed = self._sm.boot_failed(f"{type(exc).__name__}: {exc}")
+            with anyio.CancelScope(shield=True):
+                await self._teardown(graceful=False)
+                for action in failed.actions:
+                    await self._perform_best_effort(action, graceful=False)
+                for dep in reversed(booted):
+                    await self._best_effort(dep.shutdown(), f"shutdown of {dep.name}")
+            self._publish(failed)
+            raise
+        self._publish(self._sm.boot_succeeded())
 
     async def shutdown(self) -> None:
         """Drop a power reference; the last one stops the core, frees its memory and shuts its
@@ -258,18 +262,7 @@ class RemoteProc:
     async def attach(self) -> None:
         """Adopt a processor that already runs: nothing is loaded, the live table is read."""
         async with self._lock:
-            step = self._sm.attach()
-            try:
-                for action in step.actions:
-                    await self._perform(action, graceful=True)
-            except BaseException as exc:
-                failed = self._sm.boot_failed(str(exc))
-                with anyio.CancelScope(shield=True):
-                    await self._teardown(graceful=False)
-                    for action in failed.actions:
-                        await self._perform_best_effort(action, graceful=False)
-                raise
-            self._publish(self._sm.boot_succeeded())
+            await self._bring_up(self._sm.attach(), ())
 
     async def detach(self) -> None:
         """Drop a power reference; the last one leaves the core running, unmanaged."""
