@@ -12,7 +12,7 @@ from .bench import add_bench_parser
 from .demo import add_demo_parser
 from .fw import add_fw_parser
 from .ipc import add_ipc_parsers
-from .loop import Terminated
+from .loop import Terminated, leaf_exceptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,13 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _only_broken_pipes(exc: BaseException) -> bool:
-    """Whether ``exc`` is a BrokenPipeError, possibly wrapped in exception groups."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_only_broken_pipes(inner) for inner in exc.exceptions)
-    return isinstance(exc, BrokenPipeError)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -43,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Terminated):
         return 130
     except Exception as exc:
-        if not _only_broken_pipes(exc):
+        if not all(isinstance(leaf, BrokenPipeError) for leaf in leaf_exceptions(exc)):
             raise
         # The reader went away (e.g. `aioamp demo | head`): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -13,6 +14,7 @@ from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
 from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
+from remoteproc.rproc import RemoteProc
 from remoteproc.rsc_table import parse_resource_table
 from rpmsg import RpmsgBus
 from rpmsg.samples import (
@@ -23,7 +25,7 @@ from rpmsg.samples import (
     run_service,
 )
 from transports import loopback_pair
-from transports.vdev import VIRTIO_CONFIG_S_DRIVER_OK, VdevView
+from transports.vdev import VIRTIO_CONFIG_S_DRIVER_OK
 
 from .loop import run
 
@@ -71,7 +73,7 @@ def demo_main(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _reporter(who: str, quiet: bool) -> Any:
+def _reporter(who: str, quiet: bool) -> Callable[[str], None]:
     def report(line: str) -> None:
         if not quiet or not line.startswith("incoming msg"):
             print(f"[{who}] {line}", flush=True)
@@ -145,8 +147,10 @@ async def _sim_demo(count: int, quiet: bool, separate_process: bool) -> bool:
     )
 
 
-def _show_vdevs(rproc: Any) -> None:
+def _show_vdevs(rproc: RemoteProc) -> None:
     loaded = rproc.loaded
+    if loaded is None or loaded.table_view is None:
+        raise RuntimeError(f"{rproc.name} booted without a resource table: nothing to show")
     table = parse_resource_table(loaded.table_view)
     for entry in table.carveouts:
         print(
@@ -154,7 +158,8 @@ def _show_vdevs(rproc: Any) -> None:
             f"{entry.len:#x} bytes"
         )
     for vdev in loaded.vdevs:
-        view: VdevView = vdev.view
+        view = vdev.view
+        assert view is not None  # set when the table was installed
         rings = ", ".join(
             f"vring{i} da {ring.da:#x} num {ring.num} notifyid {ring.notifyid}"
             for i, ring in ((i, view.vring(i)) for i in range(view.num_of_vrings))

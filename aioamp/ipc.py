@@ -9,8 +9,8 @@ import statistics
 import struct
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import anyio
 
@@ -19,7 +19,9 @@ from rpmsg.wire import DEFAULT_BUFFER_SIZE
 from transports import TransportError, open_transport
 from transports.base import Role
 
-from .loop import run
+from .loop import leaf_exceptions, run
+
+T = TypeVar("T")
 
 DEFAULT_SERVICE = "rpmsg-openamp-demo-channel"
 _SEQ = struct.Struct("<I")
@@ -62,28 +64,26 @@ async def _open(url: str, role: Role, timeout: float) -> tuple[Any, RpmsgBus]:
     raise TransportError(f"{url}: no peer within {timeout} s")
 
 
-def _failure(exc: BaseException) -> str | None:
-    """The message of a TransportError / RpmsgError, also when wrapped in exception groups
-    (the command runs inside a task group); None for anything else (a bug: let it raise)."""
-    if isinstance(exc, BaseExceptionGroup):
-        messages = [_failure(inner) for inner in exc.exceptions]
-        if any(m is None for m in messages):
-            return None
-        return "; ".join(m for m in messages if m is not None)
-    if isinstance(exc, TransportError | RpmsgError):
-        return str(exc)
-    return None
+def _run_command(command: str, func: Callable[..., Awaitable[T]], *args: Any) -> T | None:
+    """Run an echo/ping coroutine; a TransportError / RpmsgError (also inside the exception
+    groups of the command's task groups) becomes one line on stderr and None. Anything else
+    is a bug and propagates."""
+    try:
+        return run(func, *args)
+    except Exception as exc:
+        leaves = leaf_exceptions(exc)
+        if not all(isinstance(leaf, TransportError | RpmsgError) for leaf in leaves):
+            raise
+        print(f"aioamp {command}: {'; '.join(str(leaf) for leaf in leaves)}", file=sys.stderr)
+        return None
 
 
 # -- echo ---------------------------------------------------------------------------------------
 def echo_main(args: argparse.Namespace) -> int:
-    try:
-        echoed: int = run(_echo, args.transport, args.role, args.service, args.count, args.timeout)
-    except Exception as exc:
-        message = _failure(exc)
-        if message is None:
-            raise
-        print(f"aioamp echo: {message}", file=sys.stderr)
+    echoed = _run_command(
+        "echo", _echo, args.transport, args.role, args.service, args.count, args.timeout
+    )
+    if echoed is None:
         return 1
     print(f"echoed {echoed} messages")
     return 0
@@ -122,15 +122,10 @@ def ping_main(args: argparse.Namespace) -> int:
             raise SystemExit(f"--size {size}: at least {_SEQ.size} bytes (the sequence number)")
     if args.count < 1:
         raise SystemExit("--count must be >= 1")
-    try:
-        report: dict[str, Any] = run(
-            _ping, args.transport, args.role, args.service, args.count, args.size, args.timeout
-        )
-    except Exception as exc:
-        message = _failure(exc)
-        if message is None:
-            raise
-        print(f"aioamp ping: {message}", file=sys.stderr)
+    report = _run_command(
+        "ping", _ping, args.transport, args.role, args.service, args.count, args.size, args.timeout
+    )
+    if report is None:
         return 1
     if args.json:
         print(json.dumps(report, indent=2))

@@ -19,6 +19,14 @@ def uvloop_available() -> bool:
     return True
 
 
+def leaf_exceptions(exc: BaseException) -> list[BaseException]:
+    """``exc`` itself, or the exceptions inside it if task groups wrapped it in (possibly
+    nested) exception groups: what the CLI reports on."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaf_exceptions(inner)]
+    return [exc]
+
+
 class Terminated(Exception):
     """SIGTERM or SIGINT arrived; the command was cancelled and cleaned up."""
 
