@@ -125,6 +125,11 @@ class RpmsgEngine:
         self._tx_drv: VringDriver | None = None
         self._tx_addrs: list[int] = []
         self._tx_fresh = 0
+        self._tx_count = 0
+        # The host's buffers all lie in its own pool: hot paths translate by offset.
+        self._pool_da = 0
+        self._pool_mem = memoryview(b"")
+        self._tx_whole = quirks.tx_len_whole_buffer
         # remote
         self._rx_dev: VringDevice | None = None
         self._tx_dev: VringDevice | None = None
@@ -198,6 +203,8 @@ class RpmsgEngine:
             self._rx_drv.post(addr, self.buffer_size, writable=True)
         self._tx_addrs = addrs[half : half + min(half, tx_layout.num)]
         self._tx_fresh = 0
+        self._tx_count = len(self._tx_addrs)
+        self._pool_da, self._pool_mem = self.pool.da, self.pool.mem
         # Tx-complete interrupts only while a sender waits for a buffer (Linux does the same).
         self._tx_drv.set_interrupts(False)
         if quirks.driver_ok_only:
@@ -289,8 +296,9 @@ class RpmsgEngine:
             return None
         _head, addr, used_len = used
         try:
-            # used_len <= buffer_size: the vring already refused larger claims.
-            return self._parse(addr, used_len)
+            # Our own pool buffer (the address is the vring's shadow copy) and
+            # used_len <= buffer_size (the vring refused larger claims): no lookup needed.
+            return self._parse(self._pool_mem, addr - self._pool_da, used_len)
         finally:
             drv.post(addr, self.buffer_size, writable=True)
             self._rx_reposted = True
@@ -303,16 +311,20 @@ class RpmsgEngine:
             return None
         head, addr, length, _flags = taken
         try:
-            return self._parse(addr, length)
+            if length < HDR_SIZE:
+                self.drops["short_buffer"] += 1
+                return _SKIP
+            mem, off = self._locate(addr, length)
+            return self._parse(mem, off, length)
         finally:
             dev.give(head, length)
             self._rx_pending_give = True
 
-    def _parse(self, addr: int, length: int) -> Message | _Skip:
+    def _parse(self, mem: memoryview, off: int, length: int) -> Message | _Skip:
+        """The message in the ``length`` bytes at ``mem[off:]`` (already bounds-checked)."""
         if length < HDR_SIZE:
             self.drops["short_buffer"] += 1
             return _SKIP
-        mem, off = self._locate(addr, length)
         src, dst, _reserved, msg_len, flags = RPMSG_HDR.unpack_from(mem, off)
         if msg_len > length - HDR_SIZE:
             self.drops["bad_length"] += 1
@@ -361,41 +373,28 @@ class RpmsgEngine:
         n = len(payload)
         if n > self.mtu:
             raise PayloadTooLargeError(f"payload of {n} bytes exceeds the MTU of {self.mtu}")
-        if self._tx_drv is not None:
-            return self._host_send(src, dst, payload, n, flags)
-        if self._tx_dev is not None:
-            return self._remote_send(src, dst, payload, n, flags)
-        if self.resets:
-            return False  # reset by the host: senders wait (with their deadline) for it
-        raise RpmsgError("the vdev is not ready (no DRIVER_OK yet)")
-
-    def _write_message(
-        self, addr: int, src: int, dst: int, payload: bytes | memoryview, n: int, flags: int
-    ) -> None:
-        """Header and payload into the buffer at device address ``addr``."""
-        mem, off = self._locate(addr, HDR_SIZE + n)
+        drv = self._tx_drv
+        if drv is None:
+            if self._tx_dev is not None:
+                return self._remote_send(src, dst, payload, n, flags)
+            if self.resets:
+                return False  # reset by the host: senders wait (with their deadline) for it
+            raise RpmsgError("the vdev is not ready (no DRIVER_OK yet)")
+        # Host: a never-used buffer first, then one the remote has returned.
+        fresh = self._tx_fresh
+        if fresh < self._tx_count:
+            addr: int | None = self._tx_addrs[fresh]
+            self._tx_fresh = fresh + 1
+        else:
+            addr = self._reclaim_tx()
+            if addr is None:
+                return False
+        mem = self._pool_mem
+        off = addr - self._pool_da
         RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
         off += HDR_SIZE
         mem[off : off + n] = payload
-
-    def _host_send(
-        self, src: int, dst: int, payload: bytes | memoryview, n: int, flags: int
-    ) -> bool:
-        drv = self._tx_drv
-        assert drv is not None
-        if self._tx_fresh < len(self._tx_addrs):
-            addr: int | None = self._tx_addrs[self._tx_fresh]
-            self._tx_fresh += 1
-        else:
-            addr = self._reclaim_tx()
-        if addr is None:
-            return False
-        self._write_message(addr, src, dst, payload, n, flags)
-        drv.post(
-            addr,
-            self.buffer_size if self.quirks.tx_len_whole_buffer else HDR_SIZE + n,
-            writable=False,
-        )
+        drv.post(addr, self.buffer_size if self._tx_whole else HDR_SIZE + n, writable=False)
         if drv.kick_needed():
             self._kick(TX_VQ)
         return True
@@ -438,7 +437,10 @@ class RpmsgEngine:
                 self.drops["short_buffer"] += 1
                 dev.give(head, 0)
                 continue
-            self._write_message(addr, src, dst, payload, n, flags)
+            mem, off = self._locate(addr, HDR_SIZE + n)
+            RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
+            off += HDR_SIZE
+            mem[off : off + n] = payload
             dev.give(head, HDR_SIZE + n)
             if dev.interrupt_needed():
                 self._kick(RX_VQ)

@@ -38,6 +38,8 @@ from .vdev import ENDIAN
 VRING_DESC = struct.Struct(ENDIAN + "QIHH")
 #: struct vring_used_elem { __virtio32 id; __virtio32 len; }
 VRING_USED_ELEM = struct.Struct(ENDIAN + "II")
+_DESC_SIZE = VRING_DESC.size
+_USED_ELEM_SIZE = VRING_USED_ELEM.size
 
 VRING_DESC_F_NEXT = 1
 VRING_DESC_F_WRITE = 2
@@ -48,6 +50,7 @@ VRING_AVAIL_F_NO_INTERRUPT = 1
 VRING_USED_F_NO_NOTIFY = 1
 
 MAX_VRING_NUM = 32768
+_CHAINED = VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT
 
 # Ring indices and flags are accessed through a native-order u16 memoryview (single aligned
 # stores, see _Half); that equals the little-endian wire order only on little-endian hosts.
@@ -123,15 +126,24 @@ def _anywhere(_addr: int, _length: int) -> bool:
 
 
 class _Half:
+    # Hot paths index ``_m16`` (u16 words) directly with the word offsets below instead of
+    # calling small helpers: a Python call per index access was a measurable share of a
+    # message's cost (benchmarks/README.md).
     __slots__ = (
         "_avail_flags",
         "_avail_idx",
         "_avail_ring",
         "_m16",
+        "_mask",
         "_mem",
         "_used_flags",
         "_used_idx",
         "_used_ring",
+        "_w_avail_flags",
+        "_w_avail_idx",
+        "_w_avail_ring",
+        "_w_used_flags",
+        "_w_used_idx",
         "layout",
         "num",
     )
@@ -146,12 +158,19 @@ class _Half:
         self._m16 = mem[: layout.size].cast("B").cast("H")
         self.layout = layout
         self.num = layout.num
+        self._mask = layout.num - 1  # num is a power of two: idx % num == idx & mask
         self._avail_flags = layout.avail
         self._avail_idx = layout.avail + 2
         self._avail_ring = layout.avail_ring
         self._used_flags = layout.used
         self._used_idx = layout.used + 2
         self._used_ring = layout.used_ring
+        # The same offsets in u16 words (every one of them is even).
+        self._w_avail_flags = layout.avail >> 1
+        self._w_avail_idx = self._w_avail_flags + 1
+        self._w_avail_ring = layout.avail_ring >> 1
+        self._w_used_flags = layout.used >> 1
+        self._w_used_idx = self._w_used_flags + 1
 
     def _read16(self, off: int) -> int:
         value: int = self._m16[off >> 1]
@@ -212,26 +231,28 @@ class VringDriver(_Half):
         Raises:
             RingFullError: every descriptor is in flight.
         """
-        if not self._free:
+        free = self._free
+        if not free:
             raise RingFullError(f"all {self.num} descriptors are in flight")
-        head = self._free.pop()
-        flags = VRING_DESC_F_WRITE if writable else 0
-        mem = self._mem
-        VRING_DESC.pack_into(mem, VRING_DESC.size * head, addr, length, flags, 0)
+        head = free.pop()
+        VRING_DESC.pack_into(
+            self._mem, _DESC_SIZE * head, addr, length, VRING_DESC_F_WRITE if writable else 0, 0
+        )
         self._addr[head] = addr
         self._len[head] = length
         self._write[head] = writable
         self._in_flight[head] = 1
         idx = self._next_avail
-        self._write16(self._avail_ring + 2 * (idx % self.num), head)
+        m16 = self._m16
+        m16[self._w_avail_ring + (idx & self._mask)] = head
         idx = (idx + 1) & 0xFFFF
         self._next_avail = idx
         # Publish the index last: the device must see the slot before it sees the new idx.
-        self._write16(self._avail_idx, idx)
+        m16[self._w_avail_idx] = idx
         return head
 
     def has_used(self) -> bool:
-        return self._read16(self._used_idx) != self._last_used
+        return bool(self._m16[self._w_used_idx] != self._last_used)
 
     def get_used(self) -> tuple[int, int, int] | None:
         """Reclaim the next used buffer: ``(id, addr, used_len)``, or None if none is pending.
@@ -243,7 +264,7 @@ class VringDriver(_Half):
                 place), or the entry names a descriptor that is out of range, not in flight, or
                 claims more bytes than the buffer holds (``consumed=True``).
         """
-        used_idx = self._read16(self._used_idx)
+        used_idx: int = self._m16[self._w_used_idx]
         last = self._last_used
         if used_idx == last:
             return None
@@ -253,7 +274,7 @@ class VringDriver(_Half):
                 f"used.idx moved from {last} to {used_idx}: {pending} entries > num {self.num}"
             )
         head, used_len = VRING_USED_ELEM.unpack_from(
-            self._mem, self._used_ring + VRING_USED_ELEM.size * (last % self.num)
+            self._mem, self._used_ring + _USED_ELEM_SIZE * (last & self._mask)
         )
         self._last_used = (last + 1) & 0xFFFF
         if head >= self.num:
@@ -282,11 +303,11 @@ class VringDriver(_Half):
 
     def kick_needed(self) -> bool:
         """Whether the device asked to be notified of new buffers (legacy, no EVENT_IDX)."""
-        return not self._read16(self._used_flags) & VRING_USED_F_NO_NOTIFY
+        return not self._m16[self._w_used_flags] & VRING_USED_F_NO_NOTIFY
 
     def set_interrupts(self, enabled: bool) -> None:
         """Ask the device to (not) interrupt us when it returns buffers."""
-        self._write16(self._avail_flags, 0 if enabled else VRING_AVAIL_F_NO_INTERRUPT)
+        self._m16[self._w_avail_flags] = 0 if enabled else VRING_AVAIL_F_NO_INTERRUPT
 
 
 class VringDevice(_Half):
@@ -317,7 +338,7 @@ class VringDevice(_Half):
         self._taken = bytearray(layout.num)
 
     def has_avail(self) -> bool:
-        return self._read16(self._avail_idx) != self._last_avail
+        return bool(self._m16[self._w_avail_idx] != self._last_avail)
 
     def _walk(self, head: int, segments: list[tuple[int, int, int]] | None) -> tuple[int, int, int]:
         """Validate the chain starting at ``head``; returns the head descriptor's fields."""
@@ -351,7 +372,8 @@ class VringDevice(_Half):
         )
 
     def _next_head(self) -> int | None:
-        avail_idx = self._read16(self._avail_idx)
+        m16 = self._m16
+        avail_idx: int = m16[self._w_avail_idx]
         last = self._last_avail
         if avail_idx == last:
             return None
@@ -360,7 +382,7 @@ class VringDevice(_Half):
             raise RemoteProtocolError(
                 f"avail.idx moved from {last} to {avail_idx}: {pending} entries > num {self.num}"
             )
-        head = self._read16(self._avail_ring + 2 * (last % self.num))
+        head: int = m16[self._w_avail_ring + (last & self._mask)]
         self._last_avail = (last + 1) & 0xFFFF
         if head >= self.num:
             raise RemoteProtocolError(
@@ -385,6 +407,11 @@ class VringDevice(_Half):
         head = self._next_head()
         if head is None:
             return None
+        # Fast path: a single direct descriptor inside the allowed region (every rpmsg
+        # buffer). Anything else goes through the full validating walk.
+        addr, length, flags, _next = VRING_DESC.unpack_from(self._mem, _DESC_SIZE * head)
+        if not flags & _CHAINED and self._check(addr, length):
+            return head, addr, length, flags
         try:
             addr, length, flags = self._walk(head, None)
         except RemoteProtocolError as exc:
@@ -412,11 +439,11 @@ class VringDevice(_Half):
         self._taken[head] = 0
         idx = self._next_used
         VRING_USED_ELEM.pack_into(
-            self._mem, self._used_ring + VRING_USED_ELEM.size * (idx % self.num), head, length
+            self._mem, self._used_ring + _USED_ELEM_SIZE * (idx & self._mask), head, length
         )
         idx = (idx + 1) & 0xFFFF
         self._next_used = idx
-        self._write16(self._used_idx, idx)
+        self._m16[self._w_used_idx] = idx
 
     @property
     def num_taken(self) -> int:
@@ -424,8 +451,8 @@ class VringDevice(_Half):
 
     def interrupt_needed(self) -> bool:
         """Whether the driver asked to be interrupted when buffers come back."""
-        return not self._read16(self._avail_flags) & VRING_AVAIL_F_NO_INTERRUPT
+        return not self._m16[self._w_avail_flags] & VRING_AVAIL_F_NO_INTERRUPT
 
     def set_notifications(self, enabled: bool) -> None:
         """Ask the driver to (not) kick us when it adds buffers."""
-        self._write16(self._used_flags, 0 if enabled else VRING_USED_F_NO_NOTIFY)
+        self._m16[self._w_used_flags] = 0 if enabled else VRING_USED_F_NO_NOTIFY
