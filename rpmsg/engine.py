@@ -383,12 +383,13 @@ class RpmsgEngine:
         # Host: a never-used buffer first, then one the remote has returned.
         fresh = self._tx_fresh
         if fresh < self._tx_count:
-            addr: int | None = self._tx_addrs[fresh]
+            addr = self._tx_addrs[fresh]
             self._tx_fresh = fresh + 1
         else:
-            addr = self._reclaim_tx()
-            if addr is None:
+            reclaimed = self._reclaim_tx()
+            if reclaimed is None:
                 return False
+            addr = reclaimed
         mem = self._pool_mem
         off = addr - self._pool_da
         RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
