@@ -34,9 +34,13 @@ if TYPE_CHECKING:
     from .bus import RpmsgBus
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Message:
-    """One received message. ``src`` is where a reply should go."""
+    """One received message. ``src`` is where a reply should go.
+
+    Not frozen: each message belongs to the one receiver it was handed to, and a frozen attrs
+    instance costs three times as much to create (840 vs 270 ns here), once per message.
+    """
 
     src: int
     dst: int
@@ -143,7 +147,7 @@ class Endpoint:
         self.rx_messages += 1
         self.rx_bytes += len(msg.payload)
         queue.append(msg)
-        self._wake()
+        self._waker.wake()
         return True
 
     def _wake(self) -> None:
@@ -223,6 +227,9 @@ class Endpoint:
     async def __anext__(self) -> Message:
         """Messages until the endpoint closes: an orderly close (destroy, channel removed)
         ends the iteration; a failure (bus closed, peer died, crash) raises."""
+        queue = self._queue
+        if queue and not self._stalled:
+            return queue.popleft()  # the common case under load: no coroutine for recv()
         try:
             return await self.recv()
         except EndpointClosedError:
@@ -236,19 +243,25 @@ class Endpoint:
             raise InvalidAddressError(f"endpoint {self.addr} has no default destination")
         return self.dst
 
+    # Each send tries the bus's non-waiting path first: one coroutine frame per message
+    # instead of two while buffers are free.
     async def send(self, data: bytes, *, timeout: Timeout = DEFAULT) -> None:
         """Send to the endpoint's default destination (its channel's peer)."""
-        await self.bus._send(self, self.addr, self._default_dst(), data, timeout)
+        dst = self._default_dst()
+        if not self.bus._send_now(self, self.addr, dst, data):
+            await self.bus._send(self, self.addr, dst, data, timeout)
 
     async def send_to(self, dst: int, data: bytes, *, timeout: Timeout = DEFAULT) -> None:
         """Send to ``dst`` from this endpoint's address."""
-        await self.bus._send(self, self.addr, dst, data, timeout)
+        if not self.bus._send_now(self, self.addr, dst, data):
+            await self.bus._send(self, self.addr, dst, data, timeout)
 
     async def send_offchannel(
         self, src: int, dst: int, data: bytes, *, timeout: Timeout = DEFAULT
     ) -> None:
         """Send with an explicit source address (replies go to ``src``)."""
-        await self.bus._send(self, src, dst, data, timeout)
+        if not self.bus._send_now(self, src, dst, data):
+            await self.bus._send(self, src, dst, data, timeout)
 
     def try_send(self, data: bytes) -> None:
         """Like :meth:`send` but never waits: raises NoBufferError if no buffer is free."""
