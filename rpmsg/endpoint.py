@@ -196,10 +196,20 @@ class Endpoint:
 
     async def _wait_queued(self) -> None:
         queue = self._queue
+        waker = self._waker
+        transport = self.bus.transport
         while not queue:
             if self._closed is not None:
                 raise self._closed_error()
-            await self._waker.sleep()
+            # A notification arriving while we sleep wakes us directly; we then run the
+            # bus's receive pass ourselves (see Doorbell.park).
+            transport.park(waker)
+            try:
+                await waker.sleep()
+            except BaseException:
+                transport.unpark(waker, run=False)
+                raise
+            transport.unpark(waker, run=True)
 
     def try_recv(self) -> Message | None:
         """The next queued message, or None. Never waits."""

@@ -22,7 +22,7 @@ from typing import Literal
 
 import attrs
 
-from .doorbell import Doorbell, NotifyHandler
+from .doorbell import Doorbell, NotifyHandler, Wakeup
 from .errors import TransportClosedError
 from .memory import DeviceMemory, Region
 from .vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
@@ -104,6 +104,18 @@ class Transport(abc.ABC):
         when the backend or the event loop cannot (the caller keeps a waiting task)."""
         return False
 
+    def park(self, wakeup: Wakeup) -> None:
+        """Handler mode: let the next notification wake the task sleeping on ``wakeup``, which
+        runs the handler itself after waking (:meth:`unpark`). An optimisation for receivers
+        that wait anyway; backends whose notifications arrive through the loop's reader
+        already cost no extra iteration and ignore it."""
+        return
+
+    def unpark(self, wakeup: Wakeup, *, run: bool) -> None:
+        """End a :meth:`park`: run the handler now if the notification woke ``wakeup``
+        (``run=False``: the sleeper is cancelled, schedule it instead)."""
+        return
+
     @abc.abstractmethod
     async def wait_notification(self) -> int:
         """Wait until the peer notified us; returns how many notifications were coalesced.
@@ -152,6 +164,12 @@ class DoorbellTransport(Transport):
             handler(count, closed)
 
         return self.inbox.set_handler(counted)
+
+    def park(self, wakeup: Wakeup) -> None:
+        self.inbox.park(wakeup)
+
+    def unpark(self, wakeup: Wakeup, *, run: bool) -> None:
+        self.inbox.unpark(wakeup, run=run)
 
     async def wait_notification(self) -> int:
         n = await self.inbox.wait()
