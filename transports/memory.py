@@ -41,7 +41,8 @@ class Region:
         return self.da + self.mem.nbytes
 
     def contains(self, da: int, length: int) -> bool:
-        return length >= 0 and self.da <= da and da + length <= self.end
+        start = self.da  # checked once per received buffer: no property call here
+        return length >= 0 and start <= da and da + length <= start + self.mem.nbytes
 
 
 class DeviceMemory:
