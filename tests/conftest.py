@@ -1,8 +1,13 @@
-"""Shared test helpers: a connected loopback bus pair, a polling wait, and the loop matrix.
+"""Shared test helpers: a connected loopback bus pair, a polling wait, the loop matrix, and the
+vring implementation matrix.
 
 Async tests run under pytest-asyncio (``asyncio_mode = auto``). A test marked
 ``@pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])`` runs once per event loop; every
 other async test keeps the single stock asyncio loop.
+
+A test (or module, with ``pytestmark = pytest.mark.usefixtures("vring_impl")``) that uses the
+``vring_impl`` fixture runs once with the pure vring classes and once with the C accelerator's,
+which the rpmsg engine then uses; the accelerator run is skipped where it is not built.
 """
 
 from __future__ import annotations
@@ -10,18 +15,62 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import pytest
 
+import rpmsg.engine
 from rpmsg import RpmsgBus
 from transports import LoopbackTransport, SharedLayout, loopback_pair
+from transports.vring import PyVringDevice, PyVringDriver
 
 try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is an optional extra
     uvloop = None
+
+try:
+    from transports import _vring_accel
+except ImportError as exc:  # not built (no compiler at install time) or AIOAMP_PURE_PYTHON set
+    _vring_accel = None
+    ACCEL_MISSING = f"the C accelerator transports._vring_accel is not available: {exc}"
+else:
+    ACCEL_MISSING = ""
+
+
+class VringImpl(NamedTuple):
+    """One implementation of the vring halves."""
+
+    name: str
+    driver: type[Any]  # PyVringDriver or the C VringDriver (same interface)
+    device: type[Any]
+
+
+PURE_VRING = VringImpl("pure", PyVringDriver, PyVringDevice)
+#: The C classes (same interface as the pure ones), or None where the accelerator is missing.
+ACCEL_VRING: VringImpl | None = (
+    None
+    if _vring_accel is None
+    else VringImpl("accel", _vring_accel.VringDriver, _vring_accel.VringDevice)
+)
+#: ``pytest.mark.parametrize`` values over both implementations; the C one is skipped with a
+#: reason when it is missing.
+VRING_IMPLS = [
+    pytest.param(PURE_VRING, id="pure"),
+    pytest.param(
+        ACCEL_VRING, id="accel", marks=pytest.mark.skipif(ACCEL_VRING is None, reason=ACCEL_MISSING)
+    ),
+]
+
+
+@pytest.fixture(params=VRING_IMPLS)
+def vring_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> VringImpl:
+    """Each vring implementation in turn, installed as the one the rpmsg engine constructs."""
+    impl: VringImpl = request.param
+    monkeypatch.setattr(rpmsg.engine, "VringDriver", impl.driver)
+    monkeypatch.setattr(rpmsg.engine, "VringDevice", impl.device)
+    return impl
 
 
 def pytest_asyncio_loop_factories(

@@ -23,6 +23,7 @@ TRANSPORTS_ABSTRACT = {
     "transports.memory",
     "transports.vdev",
     "transports.vring",
+    "transports._vring_accel",
     "transports.base",
     "transports.layout",
     "transports.doorbell",
@@ -31,6 +32,7 @@ TRANSPORTS_ABSTRACT = {
 #: Pure cores: stdlib without I/O, attrs, and each other.
 PURE = {
     "transports.vring",
+    "transports._vring_accel",  # the C twin of vring's classes (no I/O)
     "transports.vdev",
     "transports.memory",
     "transports.layout",
@@ -65,7 +67,8 @@ IO_MODULES = {
 def _modules() -> dict[str, Path]:
     out = {}
     for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
+        # .pyi: the typed face of a C extension (transports/_vring_accel.pyi)
+        for path in sorted([*(ROOT / pkg).rglob("*.py"), *(ROOT / pkg).rglob("*.pyi")]):
             rel = path.relative_to(ROOT).with_suffix("")
             parts = list(rel.parts)
             if parts[-1] == "__init__":
@@ -91,11 +94,11 @@ def _imports(name: str, path: Path) -> set[str]:
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            found.add(mod)
-            # `from pkg import sub` may name a submodule
-            for alias in node.names:
-                if f"{mod}.{alias.name}" in MODULES:
-                    found.add(f"{mod}.{alias.name}")
+            # `from pkg import sub` may name submodules only (then pkg itself is not used)
+            subs = {f"{mod}.{alias.name}" for alias in node.names} & MODULES.keys()
+            found.update(subs)
+            if node.module is not None or len(subs) < len(node.names):
+                found.add(mod)
     return found
 
 

@@ -5,12 +5,16 @@ touched, every anomaly is counted, and a clean ring afterwards still carries mes
 from __future__ import annotations
 
 import anyio
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rpmsg import BusClosedError, RpmsgBus
 from transports import SharedLayout, loopback_pair
 from transports.loopback import LoopbackTransport
+
+# Every test here runs with the pure vring classes and with the C accelerator's (conftest).
+pytestmark = pytest.mark.usefixtures("vring_impl")
 
 LAYOUT = SharedLayout(num=8, align=64)
 SIZE = LAYOUT.total_size

@@ -25,6 +25,9 @@ from rpmsg import NoBufferError, NsFlags, RpmsgBus
 from rpmsg.wire import pack_ns
 from transports import LoopbackTransport, SharedLayout, VringLayout, loopback_pair
 
+# Every test here runs with the pure vring classes and with the C accelerator's (conftest).
+pytestmark = pytest.mark.usefixtures("vring_impl")
+
 U16 = struct.Struct("<H")
 U32 = struct.Struct("<I")
 DESC = struct.Struct("<QIHH")  # struct vring_desc { le64 addr; le32 len; le16 flags; le16 next; }

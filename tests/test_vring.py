@@ -11,6 +11,10 @@ Every expected offset and byte below is written by hand from include/uapi/linux/
     vring_size(num, align) = ((16 * num + 2 * (3 + num) + align - 1) & ~(align - 1))
                              + 2 * 3 + 8 * num
 
+Every test that builds a ring runs twice, through the ``vring_impl`` fixture (tests/conftest.py):
+with the pure classes (PyVringDriver / PyVringDevice) and with the C accelerator's; the state
+machine has one TestCase per implementation.
+
 For num=4, align=16 (the geometry used by most tests here):
 
     desc[i]        0x00 + 16 * i
@@ -25,8 +29,10 @@ from __future__ import annotations
 import struct
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from conftest import ACCEL_MISSING, ACCEL_VRING, PURE_VRING, VringImpl
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -40,8 +46,6 @@ from transports.errors import RemoteProtocolError, RingFullError
 from transports.memory import DeviceMemory, Region
 from transports.vring import (
     VRING_DESC_F_WRITE,
-    VringDevice,
-    VringDriver,
     VringLayout,
     vring_size,
 )
@@ -88,8 +92,8 @@ class Ring:
     buf: bytearray
     mem: memoryview
     layout: VringLayout
-    driver: VringDriver
-    device: VringDevice
+    driver: Any  # PyVringDriver or the C VringDriver
+    device: Any  # PyVringDevice or the C VringDevice
 
     def poke(self, off: int, data: bytes) -> None:
         """The hostile peer writes raw bytes into the ring."""
@@ -108,20 +112,25 @@ class Ring:
 
 
 def make_ring(
-    num: int = NUM, align: int = ALIGN, *, region_check=None, start_index: int = 0
+    impl: VringImpl,
+    num: int = NUM,
+    align: int = ALIGN,
+    *,
+    region_check=None,
+    start_index: int = 0,
 ) -> Ring:
     layout = VringLayout(num, align)
     buf = bytearray([GUARD]) * (layout.size + 2 * PAD)
     mem = memoryview(buf)[PAD : PAD + layout.size]
-    driver = VringDriver(mem, layout, start_index=start_index)
+    driver = impl.driver(mem, layout, start_index=start_index)
     kwargs = {} if region_check is None else {"region_check": region_check}
-    device = VringDevice(mem, layout, start_index=start_index, **kwargs)
+    device = impl.device(mem, layout, start_index=start_index, **kwargs)
     return Ring(buf, mem, layout, driver, device)
 
 
 @pytest.fixture
-def ring() -> Ring:
-    return make_ring()
+def ring(vring_impl: VringImpl) -> Ring:
+    return make_ring(vring_impl)
 
 
 # -- 1. layout ---------------------------------------------------------------------------------
@@ -181,32 +190,32 @@ def test_layout_rejects_bad_align(align: int) -> None:
         VringLayout(4, align)
 
 
-def test_halves_reject_memory_smaller_than_layout() -> None:
+def test_halves_reject_memory_smaller_than_layout(vring_impl: VringImpl) -> None:
     lay = VringLayout(4, 16)
     short = memoryview(bytearray(SIZE - 1))
     with pytest.raises(ValueError):
-        VringDriver(short, lay)
+        vring_impl.driver(short, lay)
     with pytest.raises(ValueError):
-        VringDevice(short, lay)
+        vring_impl.device(short, lay)
 
 
 # -- 2. golden ring memory ---------------------------------------------------------------------
 
 
-def test_driver_reset_zeroes_ring_and_writes_start_index() -> None:
+def test_driver_reset_zeroes_ring_and_writes_start_index(vring_impl: VringImpl) -> None:
     lay = VringLayout(NUM, ALIGN)
     buf = bytearray(b"\xff") * SIZE
-    VringDriver(memoryview(buf), lay, start_index=0x1FFFE)  # masked to 0xFFFE
+    vring_impl.driver(memoryview(buf), lay, start_index=0x1FFFE)  # masked to 0xFFFE
     expected = bytearray(SIZE)
     expected[AVAIL_IDX : AVAIL_IDX + 2] = b"\xfe\xff"
     expected[USED_IDX : USED_IDX + 2] = b"\xfe\xff"
     assert buf == expected
 
 
-def test_driver_without_reset_leaves_memory_alone() -> None:
+def test_driver_without_reset_leaves_memory_alone(vring_impl: VringImpl) -> None:
     lay = VringLayout(NUM, ALIGN)
     buf = bytearray(range(SIZE))
-    VringDriver(memoryview(buf), lay, reset=False)
+    vring_impl.driver(memoryview(buf), lay, reset=False)
     assert buf == bytearray(range(SIZE))
 
 
@@ -272,8 +281,8 @@ def test_golden_ring_memory_full_cycle(ring: Ring) -> None:
     assert ring.guards_intact()
 
 
-def test_indices_wrap_at_u16() -> None:
-    r = make_ring(start_index=0xFFFF)
+def test_indices_wrap_at_u16(vring_impl: VringImpl) -> None:
+    r = make_ring(vring_impl, start_index=0xFFFF)
     assert r.peek(AVAIL_IDX, 2) == b"\xff\xff"
     assert r.peek(USED_IDX, 2) == b"\xff\xff"
     assert r.driver.post(0xA000, 8, writable=True) == 0
@@ -586,11 +595,11 @@ POOL_SIZE = 0x1000
 
 
 @pytest.fixture
-def pool_ring() -> Ring:
+def pool_ring(vring_impl: VringImpl) -> Ring:
     """A ring whose device only accepts buffers inside a 4 KiB pool at da 0x10000."""
     pool = bytearray(POOL_SIZE)
     dm = DeviceMemory([Region(POOL_DA, memoryview(pool), "pool")])
-    return make_ring(region_check=dm.contains)
+    return make_ring(vring_impl, region_check=dm.contains)
 
 
 @pytest.mark.parametrize(
@@ -643,6 +652,8 @@ def test_huge_length_with_default_region_check(ring: Ring) -> None:
 class VringMachine(RuleBasedStateMachine):
     """A driver and a device on the same memory, with a model of where every buffer is."""
 
+    impl: VringImpl = PURE_VRING
+
     def __init__(self) -> None:
         super().__init__()
         self.r: Ring | None = None
@@ -653,7 +664,7 @@ class VringMachine(RuleBasedStateMachine):
         start=st.one_of(st.just(0), st.integers(65500, 65535), st.integers(65528, 65535)),
     )
     def setup(self, num: int, align: int, start: int) -> None:
-        self.r = make_ring(num, align, start_index=start)
+        self.r = make_ring(self.impl, num, align, start_index=start)
         self.num = num
         self.start = start
         self.next_addr = 0x1000
@@ -774,4 +785,14 @@ VringMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestVringMachine = VringMachine.TestCase
+TestVringMachinePure = VringMachine.TestCase
+
+
+class AccelVringMachine(VringMachine):
+    impl = ACCEL_VRING or PURE_VRING  # never run with PURE_VRING: skipped below
+
+
+AccelVringMachine.TestCase.settings = VringMachine.TestCase.settings
+TestVringMachineAccel = pytest.mark.skipif(ACCEL_VRING is None, reason=ACCEL_MISSING)(
+    AccelVringMachine.TestCase
+)

@@ -21,6 +21,17 @@ region, or a used length larger than the buffer raise :class:`RemoteProtocolErro
 says whether the bad entry was consumed, so the caller can count it and carry on.
 
 Pure: no I/O, no event loop; only struct over memoryviews.
+
+Accelerator: :class:`PyVringDriver` and :class:`PyVringDevice` below are the reference
+implementation. Their per-call cost (about a microsecond for each post, take, give or get_used)
+dominated the rpmsg message path, so the optional C extension ``transports._vring_accel``
+(built by ``pip install`` when a compiler is available) provides drop-in equivalents: same
+signatures, return values, exceptions, messages and state changes, checked against these classes
+by tests/test_vring_accel.py. The public names :data:`VringDriver` and :data:`VringDevice` are
+the C classes when the extension imports and the pure classes otherwise; :data:`ACCELERATED`
+says which. Set the environment variable ``AIOAMP_PURE_PYTHON`` to a non-empty value other than
+``0`` (before this module is first imported) to force the pure classes: the extension then
+refuses to import.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -180,7 +193,7 @@ class _Half:
         self._m16[off >> 1] = value
 
 
-class VringDriver(_Half):
+class PyVringDriver(_Half):
     """The driver side: posts buffers on the avail ring, reclaims them from the used ring.
 
     Args:
@@ -310,7 +323,7 @@ class VringDriver(_Half):
         self._m16[self._w_avail_flags] = 0 if enabled else VRING_AVAIL_F_NO_INTERRUPT
 
 
-class VringDevice(_Half):
+class PyVringDevice(_Half):
     """The device side: takes buffers from the avail ring, gives them back on the used ring.
 
     Args:
@@ -456,3 +469,26 @@ class VringDevice(_Half):
     def set_notifications(self, enabled: bool) -> None:
         """Ask the driver to (not) kick us when it adds buffers."""
         self._m16[self._w_used_flags] = 0 if enabled else VRING_USED_F_NO_NOTIFY
+
+
+# The optional C extension (no compiler at install time: not built). It reads
+# AIOAMP_PURE_PYTHON itself and refuses to import when that asks for the pure classes.
+_accel: ModuleType | None
+try:
+    from . import _vring_accel as _accel
+except ImportError:
+    _accel = None
+#: Whether :data:`VringDriver` and :data:`VringDevice` are the C accelerator's classes.
+ACCELERATED: bool = _accel is not None
+
+if TYPE_CHECKING:
+    # Statically the public names are the pure classes: the C classes have the very same
+    # interface (transports/_vring_accel.pyi; tests/test_vring_accel.py compares signatures).
+    VringDriver = PyVringDriver
+    VringDevice = PyVringDevice
+elif _accel is not None:
+    VringDriver = _accel.VringDriver
+    VringDevice = _accel.VringDevice
+else:
+    VringDriver = PyVringDriver
+    VringDevice = PyVringDevice

@@ -1,0 +1,1594 @@
+/*
+ * transports._vring_accel: the virtio split virtqueue (legacy layout) in C.
+ *
+ * VringDriver and VringDevice here are drop-in equivalents of PyVringDriver and PyVringDevice
+ * in transports/vring.py (read that module's docstring for the theory of operation): same
+ * constructor and method signatures, same return values, the same exception classes (taken
+ * from transports.errors at import) with the same messages, head= and consumed= values, and
+ * the same state changes before every raise. The Python classes are the specification; this
+ * file mirrors them statement by statement, and tests/test_vring_accel.py drives both through
+ * the same random operations and hostile memory writes and compares everything.
+ *
+ * Shared memory. The ring lives in a writable buffer held (PyObject_GetBuffer) for the
+ * object's lifetime; nothing outside [0, layout.size) is ever read or written. Ring indices
+ * and flags (avail.flags, avail.idx, avail.ring[], used.flags, used.idx) are written by the
+ * other side while we run: each is one aligned 16-bit load or store (never torn). We read the
+ * peer's index with acquire semantics before reading the entries it covers, and publish our
+ * own index with a release store after writing the descriptor / used element it covers, so
+ * the peer sees the entry before the index on weakly ordered CPUs too. Descriptors and used
+ * elements are copied out of shared memory once (memcpy) and only the copy is validated and
+ * used, so a peer rewriting them concurrently cannot get a value past a check.
+ *
+ * Legacy virtio is host-endian and every host aioamp supports is little-endian, so fields are
+ * read and written in host order; big-endian hosts are refused at build time.
+ *
+ * AIOAMP_PURE_PYTHON set to a non-empty value other than "0" makes the import fail with
+ * ImportError, so transports.vring falls back to the pure classes.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "transports._vring_accel requires a little-endian host (legacy virtio is host-endian)"
+#endif
+
+#if PY_VERSION_HEX < 0x030B0000
+#error "transports._vring_accel requires CPython 3.11 or newer"
+#endif
+
+#define DESC_SIZE 16      /* struct vring_desc { le64 addr; le32 len; le16 flags; le16 next; } */
+#define USED_ELEM_SIZE 8  /* struct vring_used_elem { le32 id; le32 len; } */
+#define F_NEXT 1u
+#define F_WRITE 2u
+#define F_INDIRECT 4u
+#define CHAINED (F_NEXT | F_INDIRECT)
+#define AVAIL_F_NO_INTERRUPT 1u
+#define USED_F_NO_NOTIFY 1u
+#define MAX_VRING_NUM 32768
+
+/* Set at module init. */
+static PyObject *RemoteProtocolError;  /* transports.errors.RemoteProtocolError */
+static PyObject *RingFullError;        /* transports.errors.RingFullError */
+static PyObject *desc_pack_into;       /* struct.Struct("<QIHH").pack_into */
+static PyObject *used_pack_into;       /* struct.Struct("<II").pack_into */
+static PyObject *kwnames_head_consumed; /* ("head", "consumed") */
+static PyObject *str_writable;         /* "writable", interned */
+static PyObject *int_zero;             /* 0 */
+static PyObject *int_write;            /* VRING_DESC_F_WRITE */
+static PyObject *empty_str;            /* "" */
+
+/* ------------------------------------------------------------------------------------------ */
+/* State shared by both halves (the Python _Half).                                            */
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer view;       /* the ring memory; view.obj != NULL while held */
+    unsigned char *base;  /* view.buf, or NULL once released (tp_clear) */
+    PyObject *layout;     /* the VringLayout */
+    PyObject *num_obj;    /* num as a Python int (for comparisons with foreign head objects) */
+    size_t size;          /* layout.size: every access stays below it */
+    uint32_t num;
+    uint32_t mask;        /* num is a power of two: idx % num == idx & mask */
+    size_t avail_flags, avail_idx, avail_ring, used_flags, used_idx, used_ring;
+    int aligned;          /* base is 2-byte aligned: u16 words can be accessed atomically */
+} Half;
+
+typedef struct {
+    Half h;
+    uint16_t next_avail;
+    uint16_t last_used;
+    uint32_t nfree;       /* free ids on the stack */
+    uint16_t *free_ids;   /* stack: free_ids[nfree - 1] is handed out next */
+    uint8_t *in_flight;
+    uint8_t *write;       /* the byte stored from post(writable=...) */
+    uint64_t *addr;       /* shadow copy of what we posted */
+    uint32_t *len;
+    /* The Python class keeps the very objects passed to post(): for an argument that is not an
+     * exact int (a bool, an __index__ object) we keep it too, here (NULL: use addr / len);
+     * allocated on first use. */
+    PyObject **addr_obj;
+    PyObject **len_obj;
+} Driver;
+
+typedef struct {
+    Half h;
+    uint16_t last_avail;
+    uint16_t next_used;
+    uint32_t ntaken;
+    uint8_t *taken;
+    PyObject *check;      /* region_check, or NULL for the default (every buffer is fine) */
+} Device;
+
+/* ---- shared-memory access ---------------------------------------------------------------- */
+
+/* One aligned 16-bit access each. If the caller's buffer is not even 2-byte aligned (the pure
+ * class accepts that), there is no single access to be had: copy the bytes, fenced the same
+ * way. */
+static inline uint16_t
+ld16_acquire(const Half *h, size_t off)
+{
+    const unsigned char *p = h->base + off;
+    if (h->aligned) {
+        return __atomic_load_n((const uint16_t *)(const void *)p, __ATOMIC_ACQUIRE);
+    }
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return v;
+}
+
+static inline uint16_t
+ld16_relaxed(const Half *h, size_t off)
+{
+    const unsigned char *p = h->base + off;
+    if (h->aligned) {
+        return __atomic_load_n((const uint16_t *)(const void *)p, __ATOMIC_RELAXED);
+    }
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return v;
+}
+
+static inline void
+st16_release(const Half *h, size_t off, uint16_t v)
+{
+    unsigned char *p = h->base + off;
+    if (h->aligned) {
+        __atomic_store_n((uint16_t *)(void *)p, v, __ATOMIC_RELEASE);
+        return;
+    }
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(p, &v, sizeof v);
+}
+
+static inline void
+st16_relaxed(const Half *h, size_t off, uint16_t v)
+{
+    unsigned char *p = h->base + off;
+    if (h->aligned) {
+        __atomic_store_n((uint16_t *)(void *)p, v, __ATOMIC_RELAXED);
+        return;
+    }
+    memcpy(p, &v, sizeof v);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Copy n bytes the peer may be rewriting; the compiler barrier makes every later use read the
+ * copy (no re-load from shared memory after a value has been validated). */
+static inline void
+copy_from_shared(void *dst, const unsigned char *src, size_t n)
+{
+    memcpy(dst, src, n);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+typedef struct {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+} Desc;
+
+static inline Desc
+read_desc(const Half *h, uint32_t i)
+{
+    unsigned char raw[DESC_SIZE];
+    Desc d;
+    copy_from_shared(raw, h->base + (size_t)DESC_SIZE * i, DESC_SIZE);
+    memcpy(&d.addr, raw, 8);
+    memcpy(&d.len, raw + 8, 4);
+    memcpy(&d.flags, raw + 12, 2);
+    memcpy(&d.next, raw + 14, 2);
+    return d;
+}
+
+static inline void
+write_desc(const Half *h, uint32_t i, uint64_t addr, uint32_t len, uint16_t flags)
+{
+    unsigned char raw[DESC_SIZE];
+    uint16_t next = 0;
+    memcpy(raw, &addr, 8);
+    memcpy(raw + 8, &len, 4);
+    memcpy(raw + 12, &flags, 2);
+    memcpy(raw + 14, &next, 2);
+    memcpy(h->base + (size_t)DESC_SIZE * i, raw, DESC_SIZE);
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* raise RemoteProtocolError(message, head=head or None, consumed=consumed) */
+static void
+raise_rpe(const char *message, long head, int consumed)
+{
+    PyObject *msg = PyUnicode_FromString(message);
+    if (msg == NULL) {
+        return;
+    }
+    PyObject *head_obj = head < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(head);
+    if (head_obj == NULL) {
+        Py_DECREF(msg);
+        return;
+    }
+    PyObject *args[3] = {msg, head_obj, consumed ? Py_True : Py_False};
+    PyObject *exc = PyObject_Vectorcall(RemoteProtocolError, args, 1, kwnames_head_consumed);
+    Py_DECREF(msg);
+    Py_DECREF(head_obj);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+}
+
+/* The pending exception is a RemoteProtocolError: set its consumed attribute to True (the
+ * Python classes' `except RemoteProtocolError as exc: exc.consumed = True; raise`). */
+static void
+mark_consumed(void)
+{
+    if (!PyErr_ExceptionMatches(RemoteProtocolError)) {
+        return;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+    if (PyObject_SetAttrString(exc, "consumed", Py_True) < 0) {
+        Py_DECREF(exc);
+        return;
+    }
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    if (PyObject_SetAttrString(value, "consumed", Py_True) < 0) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return;
+    }
+    PyErr_Restore(type, value, tb);
+#endif
+}
+
+static PyObject *
+released_error(void)
+{
+    PyErr_SetString(PyExc_ValueError, "operation on a vring whose memory was released");
+    return NULL;
+}
+
+#define REQUIRE_MEMORY(h)                \
+    do {                                 \
+        if ((h)->base == NULL) {         \
+            return released_error();     \
+        }                                \
+    } while (0)
+
+/* ---- results ------------------------------------------------------------------------------ */
+
+/* Build a tuple from new references (stolen); NULL items mean an error occurred. */
+static PyObject *
+steal_tuple(Py_ssize_t n, PyObject **items)
+{
+    PyObject *t = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i] == NULL) {
+            goto error;
+        }
+    }
+    t = PyTuple_New(n);
+    if (t == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTuple_SET_ITEM(t, i, items[i]);
+    }
+    return t;
+error:
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_XDECREF(items[i]);
+    }
+    return NULL;
+}
+
+/* (addr, len, flags) of one descriptor. */
+static PyObject *
+segment_tuple(const Desc *d)
+{
+    PyObject *items[3] = {
+        PyLong_FromUnsignedLongLong(d->addr),
+        PyLong_FromUnsignedLong(d->len),
+        PyLong_FromLong(d->flags),
+    };
+    return steal_tuple(3, items);
+}
+
+/* (head, addr, len, flags): take()'s result. */
+static PyObject *
+take_tuple(long head, const Desc *d)
+{
+    PyObject *items[4] = {
+        PyLong_FromLong(head),
+        PyLong_FromUnsignedLongLong(d->addr),
+        PyLong_FromUnsignedLong(d->len),
+        PyLong_FromLong(d->flags),
+    };
+    return steal_tuple(4, items);
+}
+
+/* ---- argument binding -------------------------------------------------------------------- */
+
+/* Bind a vectorcall's arguments to `names`: the first npos are positional-or-keyword, the rest
+ * keyword-only; every one is required (true of every method here). */
+static int
+bind_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+          const char *const *names, Py_ssize_t npos, Py_ssize_t n, PyObject **out)
+{
+    if (nargs > npos) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd positional argument%s but %zd %s given",
+                     fname, npos + 1, npos + 1 == 1 ? "" : "s", nargs + 1,
+                     nargs + 1 == 1 ? "was" : "were");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = i < nargs ? args[i] : NULL;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t j = 0;
+        while (j < n && PyUnicode_CompareWithASCIIString(key, names[j]) != 0) {
+            j++;
+        }
+        if (j == n) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname,
+                         key);
+            return -1;
+        }
+        if (out[j] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                         names[j]);
+            return -1;
+        }
+        out[j] = args[nargs + k];
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing 1 required %s argument: '%s'", fname,
+                         i < npos ? "positional" : "keyword-only", names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- construction, GC, destruction ------------------------------------------------------- */
+
+static int
+layout_attr(PyObject *layout, const char *name, Py_ssize_t *out)
+{
+    PyObject *v = PyObject_GetAttrString(layout, name);
+    if (v == NULL) {
+        return -1;
+    }
+    *out = PyNumber_AsSsize_t(v, PyExc_OverflowError);
+    Py_DECREF(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* The Python _Half.__init__: take the memory, check its size, read the layout's offsets. The
+ * offsets are also checked against the legacy geometry (always true of a VringLayout), so a
+ * duck-typed layout can never make us touch memory outside [0, size). */
+static int
+half_init(Half *h, PyObject *mem, PyObject *layout)
+{
+    if (PyObject_GetBuffer(mem, &h->view, PyBUF_WRITABLE) < 0) {
+        return -1;
+    }
+    PyObject *size_obj = PyObject_GetAttrString(layout, "size");
+    if (size_obj == NULL) {
+        return -1;
+    }
+    Py_ssize_t size = PyNumber_AsSsize_t(size_obj, PyExc_OverflowError);
+    if (size == -1 && PyErr_Occurred()) {
+        Py_DECREF(size_obj);
+        return -1;
+    }
+    if (h->view.len < size) {
+        PyErr_Format(PyExc_ValueError, "vring memory of %zd bytes < layout size %S", h->view.len,
+                     size_obj);
+        Py_DECREF(size_obj);
+        return -1;
+    }
+    Py_DECREF(size_obj);
+
+    Py_ssize_t num, align, avail, avail_ring, used, used_ring;
+    if (layout_attr(layout, "num", &num) < 0 || layout_attr(layout, "align", &align) < 0 ||
+        layout_attr(layout, "avail", &avail) < 0 ||
+        layout_attr(layout, "avail_ring", &avail_ring) < 0 ||
+        layout_attr(layout, "used", &used) < 0 ||
+        layout_attr(layout, "used_ring", &used_ring) < 0) {
+        return -1;
+    }
+    int ok = num >= 1 && num <= MAX_VRING_NUM && (num & (num - 1)) == 0 && align >= 1 &&
+             (align & (align - 1)) == 0 && align <= size && avail == DESC_SIZE * num &&
+             avail_ring == avail + 4 &&
+             used == ((avail + 2 * (3 + num) + align - 1) & ~(align - 1)) &&
+             used_ring == used + 4 && size == used_ring + USED_ELEM_SIZE * num + 2;
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "vring layout %R does not describe a legacy split vring",
+                     layout);
+        return -1;
+    }
+    h->num_obj = PyLong_FromSsize_t(num);
+    if (h->num_obj == NULL) {
+        return -1;
+    }
+    h->layout = Py_NewRef(layout);
+    h->size = (size_t)size;
+    h->num = (uint32_t)num;
+    h->mask = (uint32_t)num - 1;
+    h->avail_flags = (size_t)avail;
+    h->avail_idx = (size_t)avail + 2;
+    h->avail_ring = (size_t)avail_ring;
+    h->used_flags = (size_t)used;
+    h->used_idx = (size_t)used + 2;
+    h->used_ring = (size_t)used_ring;
+    h->base = h->view.buf;
+    h->aligned = ((uintptr_t)h->base & 1u) == 0;
+    return 0;
+}
+
+/* start_index & 0xFFFF, as a ring index. */
+static long
+masked_index(PyObject *start_index)
+{
+    static PyObject *mask;
+    if (mask == NULL && (mask = PyLong_FromLong(0xFFFF)) == NULL) {
+        return -1;
+    }
+    PyObject *v = PyNumber_And(start_index, mask);
+    if (v == NULL) {
+        return -1;
+    }
+    if (!PyLong_Check(v)) {
+        Py_DECREF(v);
+        PyErr_SetString(PyExc_TypeError, "memoryview: invalid type for format 'H'");
+        return -1;
+    }
+    long idx = PyLong_AsLong(v);
+    Py_DECREF(v);
+    if (idx == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (idx < 0 || idx > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "memoryview: invalid value for format 'H'");
+        return -1;
+    }
+    return idx;
+}
+
+/* The memory's owner (view.obj) is deliberately not visited. Reported to the collector, a
+ * memoryview in the same garbage cycle could be cleared while our export is still live, and
+ * CPython without the fix for gh-77894 (3.11 among them) then drops the memoryview's managed
+ * buffer and crashes when the memoryview is deallocated. Unreported, our reference keeps it reachable until we release
+ * it (tp_clear or dealloc). The cycles that matter (region_check bound to the ring's owner) go
+ * through the layout and the region check, which are visited. */
+static int
+half_traverse(Half *h, visitproc visit, void *arg)
+{
+    Py_VISIT(h->layout);
+    return 0;
+}
+
+static void
+half_clear(Half *h)
+{
+    h->base = NULL;
+    if (h->view.obj != NULL) {
+        PyBuffer_Release(&h->view);  /* sets view.obj to NULL */
+    }
+    Py_CLEAR(h->layout);
+    Py_CLEAR(h->num_obj);
+}
+
+static PyObject *
+half_get_layout(Half *h, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(h->layout != NULL ? h->layout : Py_None);
+}
+
+static PyObject *
+half_get_num(Half *h, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(h->num);
+}
+
+/* ========================================================================================== */
+/* VringDriver                                                                                */
+
+static PyObject *
+Driver_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"mem", "layout", "reset", "start_index", NULL};
+    PyObject *mem, *layout, *reset = Py_True, *start_index = int_zero;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OO:VringDriver", kwlist, &mem, &layout,
+                                     &reset, &start_index)) {
+        return NULL;
+    }
+    Driver *self = (Driver *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    Half *h = &self->h;
+    if (half_init(h, mem, layout) < 0) {
+        goto fail;
+    }
+    int do_reset = PyObject_IsTrue(reset);
+    if (do_reset < 0) {
+        goto fail;
+    }
+    if (do_reset) {
+        memset(h->base, 0, h->size);
+        long idx = masked_index(start_index);
+        if (idx < 0) {
+            goto fail;
+        }
+        st16_release(h, h->avail_idx, (uint16_t)idx);
+        st16_release(h, h->used_idx, (uint16_t)idx);
+    }
+    long start = masked_index(start_index);
+    if (start < 0) {
+        goto fail;
+    }
+    self->next_avail = (uint16_t)start;
+    self->last_used = (uint16_t)start;
+    uint32_t num = h->num;
+    self->free_ids = PyMem_Calloc(num, sizeof *self->free_ids);
+    self->in_flight = PyMem_Calloc(num, 1);
+    self->write = PyMem_Calloc(num, 1);
+    self->addr = PyMem_Calloc(num, sizeof *self->addr);
+    self->len = PyMem_Calloc(num, sizeof *self->len);
+    if (!self->free_ids || !self->in_flight || !self->write || !self->addr || !self->len) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    /* Free descriptor ids as a stack: id 0 is handed out first, reclaimed ids are reused first
+     * (the kernel's free-list order). */
+    for (uint32_t i = 0; i < num; i++) {
+        self->free_ids[i] = (uint16_t)(num - 1 - i);
+    }
+    self->nfree = num;
+    return (PyObject *)self;
+
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+static int
+Driver_traverse(Driver *self, visitproc visit, void *arg)
+{
+    if (self->addr_obj != NULL) {
+        for (uint32_t i = 0; i < self->h.num; i++) {
+            Py_VISIT(self->addr_obj[i]);
+            Py_VISIT(self->len_obj[i]);
+        }
+    }
+    return half_traverse(&self->h, visit, arg);
+}
+
+static void
+driver_clear_objects(Driver *self)
+{
+    if (self->addr_obj != NULL) {
+        for (uint32_t i = 0; i < self->h.num; i++) {
+            Py_CLEAR(self->addr_obj[i]);
+            Py_CLEAR(self->len_obj[i]);
+        }
+    }
+}
+
+static int
+Driver_clear(Driver *self)
+{
+    driver_clear_objects(self);
+    half_clear(&self->h);
+    return 0;
+}
+
+static void
+Driver_dealloc(Driver *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    driver_clear_objects(self);
+    half_clear(&self->h);
+    PyMem_Free(self->addr_obj);
+    PyMem_Free(self->len_obj);
+    PyMem_Free(self->free_ids);
+    PyMem_Free(self->in_flight);
+    PyMem_Free(self->write);
+    PyMem_Free(self->addr);
+    PyMem_Free(self->len);
+    tp->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Driver_get_num_free(Driver *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->nfree);
+}
+
+static PyObject *
+Driver_get_num_in_flight(Driver *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->h.num - self->nfree);
+}
+
+/* Exact ints that fit: the common case, packed here. Anything else (bools, __index__ objects,
+ * out-of-range or non-integer values) goes through struct itself, which decides the outcome
+ * and the exception exactly as in the Python class. */
+static inline int
+exact_u64(PyObject *v, uint64_t *out)
+{
+    if (!PyLong_CheckExact(v)) {
+        return 0;
+    }
+    unsigned long long x = PyLong_AsUnsignedLongLong(v);
+    if (x == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+static inline int
+exact_u32(PyObject *v, uint32_t *out)
+{
+    if (!PyLong_CheckExact(v)) {
+        return 0;
+    }
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || x < 0 || x > 0xFFFFFFFFLL) {
+        return 0;  /* also x == -1 with an error: impossible for an exact int */
+    }
+    *out = (uint32_t)x;
+    return 1;
+}
+
+/* struct.Struct(...).pack_into(<the ring memory>, offset, *values), for the arguments the fast
+ * paths do not take: struct then decides the outcome (and the exception, and how much of the
+ * entry it wrote before failing) exactly as in the Python class. The memory is passed as a
+ * temporary memoryview of the very buffer we hold. */
+static int
+pack_into(PyObject *pack, Half *h, size_t off, PyObject **values, Py_ssize_t n)
+{
+    PyObject *args[6];
+    args[0] = PyMemoryView_FromBuffer(&h->view);
+    if (args[0] == NULL) {
+        return -1;
+    }
+    args[1] = PyLong_FromSize_t(off);
+    if (args[1] == NULL) {
+        Py_DECREF(args[0]);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        args[2 + i] = values[i];
+    }
+    PyObject *r = PyObject_Vectorcall(pack, args, 2 + n, NULL);
+    Py_DECREF(args[0]);
+    Py_DECREF(args[1]);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* self._addr[head] / self._len[head] as the Python class holds them. */
+static PyObject *
+posted_addr(Driver *self, uint32_t head)
+{
+    if (self->addr_obj != NULL && self->addr_obj[head] != NULL) {
+        return Py_NewRef(self->addr_obj[head]);
+    }
+    return PyLong_FromUnsignedLongLong(self->addr[head]);
+}
+
+static PyObject *
+posted_len(Driver *self, uint32_t head)
+{
+    if (self->len_obj != NULL && self->len_obj[head] != NULL) {
+        return Py_NewRef(self->len_obj[head]);
+    }
+    return PyLong_FromUnsignedLong(self->len[head]);
+}
+
+static PyObject *
+Driver_post(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"addr", "length", "writable"};
+    PyObject *a[3];
+    if (nargs == 2 && kwnames != NULL && PyTuple_GET_SIZE(kwnames) == 1 &&
+        PyTuple_GET_ITEM(kwnames, 0) == str_writable) {
+        a[0] = args[0];
+        a[1] = args[1];
+        a[2] = args[2];
+    }
+    else if (bind_args("VringDriver.post", args, nargs, kwnames, names, 2, 3, a) < 0) {
+        return NULL;
+    }
+    PyObject *addr_obj = a[0], *length_obj = a[1], *writable = a[2];
+    Half *h = &self->h;
+    REQUIRE_MEMORY(h);
+    if (self->nfree == 0) {
+        PyErr_Format(RingFullError, "all %u descriptors are in flight", (unsigned)h->num);
+        return NULL;
+    }
+    uint32_t head = self->free_ids[--self->nfree];
+    int w = PyObject_IsTrue(writable);
+    if (w < 0) {
+        return NULL;
+    }
+    uint16_t flags = w ? F_WRITE : 0;
+    uint64_t addr = 0;
+    uint32_t length = 0;
+    int exact = exact_u64(addr_obj, &addr) && exact_u32(length_obj, &length);
+    if (exact) {
+        write_desc(h, head, addr, length, flags);
+    }
+    else {
+        PyObject *values[4] = {addr_obj, length_obj, w ? int_write : int_zero, int_zero};
+        if (pack_into(desc_pack_into, h, (size_t)DESC_SIZE * head, values, 4) < 0) {
+            return NULL;
+        }
+        if (self->addr_obj == NULL) {
+            self->addr_obj = PyMem_Calloc(h->num, sizeof(PyObject *));
+            self->len_obj = PyMem_Calloc(h->num, sizeof(PyObject *));
+            if (self->addr_obj == NULL || self->len_obj == NULL) {
+                PyMem_Free(self->addr_obj);
+                PyMem_Free(self->len_obj);
+                self->addr_obj = self->len_obj = NULL;
+                return PyErr_NoMemory();
+            }
+        }
+    }
+    /* self._addr[head] = addr; self._len[head] = length */
+    self->addr[head] = addr;
+    self->len[head] = length;
+    if (self->addr_obj != NULL) {
+        Py_XSETREF(self->addr_obj[head], exact ? NULL : Py_NewRef(addr_obj));
+        Py_XSETREF(self->len_obj[head], exact ? NULL : Py_NewRef(length_obj));
+    }
+    /* self._write[head] = writable: a bytearray item, so an int in range(256). */
+    uint8_t wbyte;
+    if (writable == Py_True || writable == Py_False) {
+        wbyte = writable == Py_True;
+    }
+    else {
+        int overflow;
+        long b = PyLong_AsLongAndOverflow(writable, &overflow);
+        if (b == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (overflow || b < 0 || b >= 256) {
+            PyErr_SetString(PyExc_ValueError, "byte must be in range(0, 256)");
+            return NULL;
+        }
+        wbyte = (uint8_t)b;
+    }
+    self->write[head] = wbyte;
+    self->in_flight[head] = 1;
+    uint16_t idx = self->next_avail;
+    st16_relaxed(h, h->avail_ring + 2 * (size_t)(idx & h->mask), (uint16_t)head);
+    idx = (uint16_t)(idx + 1);
+    self->next_avail = idx;
+    /* Publish the index last, with release semantics: the device must see the descriptor and
+     * the avail slot before it sees the new idx (also on weakly ordered CPUs). */
+    st16_release(h, h->avail_idx, idx);
+    return PyLong_FromUnsignedLong(head);
+}
+
+static PyObject *
+Driver_has_used(Driver *self, PyObject *Py_UNUSED(ignored))
+{
+    REQUIRE_MEMORY(&self->h);
+    return PyBool_FromLong(ld16_acquire(&self->h, self->h.used_idx) != self->last_used);
+}
+
+/* `used_len > self._len[head]` and its error when the posted length is a foreign object (see
+ * Driver.len_obj): 0, or -1 with an exception. */
+static int
+used_len_too_long(uint16_t last, uint32_t head, uint32_t used_len, PyObject *len_obj)
+{
+    PyObject *used = PyLong_FromUnsignedLong(used_len);
+    if (used == NULL) {
+        return -1;
+    }
+    int over = PyObject_RichCompareBool(used, len_obj, Py_GT);
+    Py_DECREF(used);
+    if (over <= 0) {
+        return over;
+    }
+    PyObject *text = PyObject_Format(len_obj, empty_str);
+    if (text == NULL) {
+        return -1;
+    }
+    PyObject *message = PyUnicode_FromFormat(
+        "used entry %u: device wrote %lu bytes into the %U-byte buffer of descriptor %lu",
+        (unsigned)last, (unsigned long)used_len, text, (unsigned long)head);
+    Py_DECREF(text);
+    if (message == NULL) {
+        return -1;
+    }
+    const char *utf8 = PyUnicode_AsUTF8(message);
+    if (utf8 != NULL) {
+        raise_rpe(utf8, (long)head, 1);
+    }
+    Py_DECREF(message);
+    return -1;
+}
+
+static PyObject *
+Driver_get_used(Driver *self, PyObject *Py_UNUSED(ignored))
+{
+    Half *h = &self->h;
+    char msg[200];
+    REQUIRE_MEMORY(h);
+    /* Acquire: the used element read below is the one the device wrote before this index. */
+    uint16_t used_idx = ld16_acquire(h, h->used_idx);
+    uint16_t last = self->last_used;
+    if (used_idx == last) {
+        Py_RETURN_NONE;
+    }
+    unsigned pending = (uint16_t)(used_idx - last);
+    if (pending > h->num) {
+        snprintf(msg, sizeof msg, "used.idx moved from %u to %u: %u entries > num %u",
+                 (unsigned)last, (unsigned)used_idx, pending, (unsigned)h->num);
+        raise_rpe(msg, -1, 0);
+        return NULL;
+    }
+    unsigned char raw[USED_ELEM_SIZE];
+    uint32_t head, used_len;
+    copy_from_shared(raw, h->base + h->used_ring + (size_t)USED_ELEM_SIZE * (last & h->mask),
+                     USED_ELEM_SIZE);
+    memcpy(&head, raw, 4);
+    memcpy(&used_len, raw + 4, 4);
+    self->last_used = (uint16_t)(last + 1);
+    if (head >= h->num) {
+        snprintf(msg, sizeof msg, "used entry %u names descriptor %lu >= num %u", (unsigned)last,
+                 (unsigned long)head, (unsigned)h->num);
+        raise_rpe(msg, -1, 1);
+        return NULL;
+    }
+    if (!self->in_flight[head]) {
+        snprintf(msg, sizeof msg,
+                 "used entry %u returns descriptor %lu, which is not in flight", (unsigned)last,
+                 (unsigned long)head);
+        raise_rpe(msg, -1, 1);
+        return NULL;
+    }
+    self->in_flight[head] = 0;
+    if (self->nfree < h->num) {  /* always: only ids in flight come back */
+        self->free_ids[self->nfree++] = (uint16_t)head;
+    }
+    if (self->write[head]) {
+        PyObject *len_obj = self->len_obj != NULL ? self->len_obj[head] : NULL;
+        if (len_obj == NULL) {
+            if (used_len > self->len[head]) {
+                snprintf(msg, sizeof msg,
+                         "used entry %u: device wrote %lu bytes into the %lu-byte buffer of "
+                         "descriptor %lu",
+                         (unsigned)last, (unsigned long)used_len, (unsigned long)self->len[head],
+                         (unsigned long)head);
+                raise_rpe(msg, (long)head, 1);
+                return NULL;
+            }
+        }
+        else if (used_len_too_long(last, head, used_len, len_obj) < 0) {
+            return NULL;
+        }
+    }
+    PyObject *items[3] = {
+        PyLong_FromUnsignedLong(head),
+        posted_addr(self, head),
+        PyLong_FromUnsignedLong(used_len),
+    };
+    return steal_tuple(3, items);
+}
+
+/* list indexing of the shadow arrays: ints (negative ones count from the end) or __index__. */
+static int
+list_index(PyObject *item, uint32_t num, Py_ssize_t *out)
+{
+    if (!PyIndex_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "list indices must be integers or slices, not %.200s",
+                     Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    Py_ssize_t i = PyNumber_AsSsize_t(item, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (i < 0) {
+        i += num;
+    }
+    if (i < 0 || i >= (Py_ssize_t)num) {
+        PyErr_SetString(PyExc_IndexError, "list index out of range");
+        return -1;
+    }
+    *out = i;
+    return 0;
+}
+
+static PyObject *
+Driver_buffer_of(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"head"};
+    PyObject *head;
+    if (nargs == 1 && kwnames == NULL) {
+        head = args[0];
+    }
+    else if (bind_args("VringDriver.buffer_of", args, nargs, kwnames, names, 1, 1, &head) < 0) {
+        return NULL;
+    }
+    Py_ssize_t i;
+    if (list_index(head, self->h.num, &i) < 0) {
+        return NULL;
+    }
+    PyObject *addr = posted_addr(self, (uint32_t)i);
+    if (addr == NULL) {
+        return NULL;
+    }
+    PyObject *len = posted_len(self, (uint32_t)i);
+    if (len == NULL) {
+        Py_DECREF(addr);
+        return NULL;
+    }
+    PyObject *t = PyTuple_Pack(2, addr, len);
+    Py_DECREF(addr);
+    Py_DECREF(len);
+    return t;
+}
+
+static PyObject *
+Driver_kick_needed(Driver *self, PyObject *Py_UNUSED(ignored))
+{
+    REQUIRE_MEMORY(&self->h);
+    /* Full barrier between publishing avail.idx and reading used.flags (the kernel's
+     * virtqueue_kick_prepare does virtio_mb() here): otherwise the load could be satisfied
+     * before the store is visible and a kick be lost. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return PyBool_FromLong(!(ld16_relaxed(&self->h, self->h.used_flags) & USED_F_NO_NOTIFY));
+}
+
+static PyObject *
+Driver_set_interrupts(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"enabled"};
+    PyObject *enabled;
+    if (nargs == 1 && kwnames == NULL) {
+        enabled = args[0];
+    }
+    else if (bind_args("VringDriver.set_interrupts", args, nargs, kwnames, names, 1, 1,
+                       &enabled) < 0) {
+        return NULL;
+    }
+    REQUIRE_MEMORY(&self->h);
+    int on = PyObject_IsTrue(enabled);
+    if (on < 0) {
+        return NULL;
+    }
+    st16_relaxed(&self->h, self->h.avail_flags, (uint16_t)(on ? 0 : AVAIL_F_NO_INTERRUPT));
+    /* Order the flag store before a following has_used() (enable, then re-check). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Driver_methods[] = {
+    {"post", (PyCFunction)(void (*)(void))Driver_post, METH_FASTCALL | METH_KEYWORDS,
+     "post($self, /, addr, length, *, writable)\n--\n\n"
+     "Make one buffer available to the device; returns its descriptor id.\n\n"
+     "Raises RingFullError when every descriptor is in flight."},
+    {"has_used", (PyCFunction)Driver_has_used, METH_NOARGS,
+     "has_used($self, /)\n--\n\nWhether the device returned a buffer not reclaimed yet."},
+    {"get_used", (PyCFunction)Driver_get_used, METH_NOARGS,
+     "get_used($self, /)\n--\n\n"
+     "Reclaim the next used buffer: (id, addr, used_len), or None if none is pending."},
+    {"buffer_of", (PyCFunction)(void (*)(void))Driver_buffer_of, METH_FASTCALL | METH_KEYWORDS,
+     "buffer_of($self, /, head)\n--\n\n"
+     "(addr, len) last posted with descriptor head (from the shadow copy)."},
+    {"kick_needed", (PyCFunction)Driver_kick_needed, METH_NOARGS,
+     "kick_needed($self, /)\n--\n\n"
+     "Whether the device asked to be notified of new buffers (legacy, no EVENT_IDX)."},
+    {"set_interrupts", (PyCFunction)(void (*)(void))Driver_set_interrupts,
+     METH_FASTCALL | METH_KEYWORDS,
+     "set_interrupts($self, /, enabled)\n--\n\n"
+     "Ask the device to (not) interrupt us when it returns buffers."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Driver_getset[] = {
+    {"layout", (getter)half_get_layout, NULL, "The ring's VringLayout.", NULL},
+    {"num", (getter)half_get_num, NULL, "Number of descriptors.", NULL},
+    {"num_free", (getter)Driver_get_num_free, NULL, "Descriptors not in flight.", NULL},
+    {"num_in_flight", (getter)Driver_get_num_in_flight, NULL, "Descriptors in flight.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject DriverType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "transports._vring_accel.VringDriver",
+    .tp_basicsize = sizeof(Driver),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "VringDriver(mem, layout, *, reset=True, start_index=0)\n--\n\n"
+              "The driver side of a split vring: posts buffers on the avail ring, reclaims "
+              "them from the used ring.\n\n"
+              "C equivalent of transports.vring.PyVringDriver.",
+    .tp_new = Driver_new,
+    .tp_dealloc = (destructor)Driver_dealloc,
+    .tp_traverse = (traverseproc)Driver_traverse,
+    .tp_clear = (inquiry)Driver_clear,
+    .tp_methods = Driver_methods,
+    .tp_getset = Driver_getset,
+};
+
+/* ========================================================================================== */
+/* VringDevice                                                                                */
+
+static PyObject *
+Device_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"mem", "layout", "region_check", "start_index", NULL};
+    PyObject *mem, *layout, *check = NULL, *start_index = int_zero;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OO:VringDevice", kwlist, &mem, &layout,
+                                     &check, &start_index)) {
+        return NULL;
+    }
+    Device *self = (Device *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (half_init(&self->h, mem, layout) < 0) {
+        goto fail;
+    }
+    self->check = Py_XNewRef(check);
+    long start = masked_index(start_index);
+    if (start < 0) {
+        goto fail;
+    }
+    self->last_avail = (uint16_t)start;
+    self->next_used = (uint16_t)start;
+    self->taken = PyMem_Calloc(self->h.num, 1);
+    if (self->taken == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    return (PyObject *)self;
+
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+static int
+Device_traverse(Device *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->check);
+    return half_traverse(&self->h, visit, arg);
+}
+
+static int
+Device_clear(Device *self)
+{
+    Py_CLEAR(self->check);
+    half_clear(&self->h);
+    return 0;
+}
+
+static void
+Device_dealloc(Device *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->check);
+    half_clear(&self->h);
+    PyMem_Free(self->taken);
+    tp->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Device_has_avail(Device *self, PyObject *Py_UNUSED(ignored))
+{
+    REQUIRE_MEMORY(&self->h);
+    return PyBool_FromLong(ld16_acquire(&self->h, self->h.avail_idx) != self->last_avail);
+}
+
+/* bool(region_check(addr, length)): 1, 0, or -1 with an exception. */
+static int
+region_ok(Device *self, uint64_t addr, uint32_t length)
+{
+    if (self->check == NULL) {
+        return 1;  /* the pure class's default, _anywhere */
+    }
+    PyObject *args[2];
+    args[0] = PyLong_FromUnsignedLongLong(addr);
+    if (args[0] == NULL) {
+        return -1;
+    }
+    args[1] = PyLong_FromUnsignedLong(length);
+    if (args[1] == NULL) {
+        Py_DECREF(args[0]);
+        return -1;
+    }
+    PyObject *r = PyObject_Vectorcall(self->check, args, 2, NULL);
+    Py_DECREF(args[0]);
+    Py_DECREF(args[1]);
+    if (r == NULL) {
+        return -1;
+    }
+    int ok = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return ok;
+}
+
+/* The pure _walk: validate the chain starting at head; *first gets the head descriptor's
+ * fields; segments (if not NULL) gets every (addr, len, flags). 0, or -1 with an exception. */
+static int
+walk(Device *self, uint32_t head, PyObject *segments, Desc *first)
+{
+    Half *h = &self->h;
+    uint32_t num = h->num;
+    uint32_t i = head;
+    int have_first = 0;
+    char msg[200];
+    for (uint32_t n = 0; n < num; n++) {
+        Desc d = read_desc(h, i);
+        if (d.flags & F_INDIRECT) {
+            snprintf(msg, sizeof msg, "descriptor %lu: indirect descriptors are not negotiated",
+                     (unsigned long)i);
+            raise_rpe(msg, (long)head, 1);
+            return -1;
+        }
+        int ok = region_ok(self, d.addr, d.len);
+        if (ok < 0) {
+            return -1;
+        }
+        if (!ok) {
+            snprintf(msg, sizeof msg,
+                     "descriptor %lu: buffer [0x%llx, +0x%lx) is outside the buffer region",
+                     (unsigned long)i, (unsigned long long)d.addr, (unsigned long)d.len);
+            raise_rpe(msg, (long)head, 1);
+            return -1;
+        }
+        if (!have_first) {
+            *first = d;
+            have_first = 1;
+        }
+        if (segments != NULL) {
+            PyObject *seg = segment_tuple(&d);
+            if (seg == NULL) {
+                return -1;
+            }
+            int rc = PyList_Append(segments, seg);
+            Py_DECREF(seg);
+            if (rc < 0) {
+                return -1;
+            }
+        }
+        if (!(d.flags & F_NEXT)) {
+            return 0;
+        }
+        if (d.next >= num) {
+            snprintf(msg, sizeof msg, "descriptor %lu: next %u >= num %lu", (unsigned long)i,
+                     (unsigned)d.next, (unsigned long)num);
+            raise_rpe(msg, (long)head, 1);
+            return -1;
+        }
+        i = d.next;
+    }
+    snprintf(msg, sizeof msg, "descriptor chain from %lu loops or is longer than num %lu",
+             (unsigned long)head, (unsigned long)num);
+    raise_rpe(msg, (long)head, 1);
+    return -1;
+}
+
+/* The pure _next_head: the next avail entry's descriptor id, marked taken. Returns the id,
+ * -1 when the ring is empty, -2 with an exception. */
+static long
+next_head(Device *self)
+{
+    Half *h = &self->h;
+    char msg[200];
+    /* Acquire: the avail slot and descriptor read next are the ones the driver wrote before
+     * publishing this index. */
+    uint16_t avail_idx = ld16_acquire(h, h->avail_idx);
+    uint16_t last = self->last_avail;
+    if (avail_idx == last) {
+        return -1;
+    }
+    unsigned pending = (uint16_t)(avail_idx - last);
+    if (pending > h->num) {
+        snprintf(msg, sizeof msg, "avail.idx moved from %u to %u: %u entries > num %u",
+                 (unsigned)last, (unsigned)avail_idx, pending, (unsigned)h->num);
+        raise_rpe(msg, -1, 0);
+        return -2;
+    }
+    uint16_t head = ld16_relaxed(h, h->avail_ring + 2 * (size_t)(last & h->mask));
+    self->last_avail = (uint16_t)(last + 1);
+    if (head >= h->num) {
+        snprintf(msg, sizeof msg, "avail entry %u names descriptor %u >= num %u", (unsigned)last,
+                 (unsigned)head, (unsigned)h->num);
+        raise_rpe(msg, -1, 1);
+        return -2;
+    }
+    if (self->taken[head]) {
+        snprintf(msg, sizeof msg, "avail entry %u offers descriptor %u, which is already taken",
+                 (unsigned)last, (unsigned)head);
+        raise_rpe(msg, -1, 1);
+        return -2;
+    }
+    self->taken[head] = 1;
+    self->ntaken++;
+    return head;
+}
+
+static PyObject *
+Device_take(Device *self, PyObject *Py_UNUSED(ignored))
+{
+    Half *h = &self->h;
+    REQUIRE_MEMORY(h);
+    long head = next_head(self);
+    if (head == -1) {
+        Py_RETURN_NONE;
+    }
+    if (head < 0) {
+        return NULL;
+    }
+    /* Fast path: a single direct descriptor inside the allowed region (every rpmsg buffer).
+     * Anything else goes through the full validating walk. */
+    Desc d = read_desc(h, (uint32_t)head);
+    if (!(d.flags & CHAINED)) {
+        int ok = region_ok(self, d.addr, d.len);
+        if (ok < 0) {
+            return NULL;  /* outside the pure class's try: propagated as is */
+        }
+        if (ok) {
+            return take_tuple(head, &d);
+        }
+    }
+    Desc first;
+    if (walk(self, (uint32_t)head, NULL, &first) < 0) {
+        mark_consumed();
+        return NULL;
+    }
+    return take_tuple(head, &first);
+}
+
+static PyObject *
+Device_take_chain(Device *self, PyObject *Py_UNUSED(ignored))
+{
+    Half *h = &self->h;
+    REQUIRE_MEMORY(h);
+    long head = next_head(self);
+    if (head == -1) {
+        Py_RETURN_NONE;
+    }
+    if (head < 0) {
+        return NULL;
+    }
+    PyObject *segments = PyList_New(0);
+    if (segments == NULL) {
+        return NULL;
+    }
+    Desc first;
+    if (walk(self, (uint32_t)head, segments, &first) < 0) {
+        Py_DECREF(segments);
+        mark_consumed();
+        return NULL;
+    }
+    PyObject *r = Py_BuildValue("(lN)", head, segments);
+    return r;
+}
+
+static PyObject *
+not_taken_error(PyObject *head)
+{
+    PyObject *text = PyObject_Format(head, empty_str);
+    if (text != NULL) {
+        PyErr_Format(PyExc_ValueError, "descriptor %U was not taken from this ring", text);
+        Py_DECREF(text);
+    }
+    return NULL;
+}
+
+/* The head check of give() for anything but an exact int, step by step as Python evaluates
+ * `not 0 <= head < self.num or not self._taken[head]`. Returns the index, -1 (not taken, the
+ * ValueError is raised), or -2 with another exception. */
+static Py_ssize_t
+generic_taken_index(Device *self, PyObject *head)
+{
+    PyObject *cmp = PyObject_RichCompare(int_zero, head, Py_LE);
+    if (cmp == NULL) {
+        return -2;
+    }
+    int t = PyObject_IsTrue(cmp);
+    Py_DECREF(cmp);
+    if (t < 0) {
+        return -2;
+    }
+    if (t) {
+        cmp = PyObject_RichCompare(head, self->h.num_obj, Py_LT);
+        if (cmp == NULL) {
+            return -2;
+        }
+        t = PyObject_IsTrue(cmp);
+        Py_DECREF(cmp);
+        if (t < 0) {
+            return -2;
+        }
+    }
+    if (!t) {
+        not_taken_error(head);
+        return -1;
+    }
+    /* self._taken[head]: bytearray indexing */
+    if (!PyIndex_Check(head)) {
+        PyErr_Format(PyExc_TypeError, "bytearray indices must be integers or slices, not %.200s",
+                     Py_TYPE(head)->tp_name);
+        return -2;
+    }
+    Py_ssize_t i = PyNumber_AsSsize_t(head, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred()) {
+        return -2;
+    }
+    if (i < 0) {
+        i += self->h.num;
+    }
+    if (i < 0 || i >= (Py_ssize_t)self->h.num) {
+        PyErr_SetString(PyExc_IndexError, "bytearray index out of range");
+        return -2;
+    }
+    if (!self->taken[i]) {
+        not_taken_error(head);
+        return -1;
+    }
+    return i;
+}
+
+static PyObject *
+Device_give(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"head", "length"};
+    PyObject *a[2];
+    if (nargs == 2 && kwnames == NULL) {
+        a[0] = args[0];
+        a[1] = args[1];
+    }
+    else if (bind_args("VringDevice.give", args, nargs, kwnames, names, 2, 2, a) < 0) {
+        return NULL;
+    }
+    PyObject *head_obj = a[0], *length_obj = a[1];
+    Half *h = &self->h;
+    REQUIRE_MEMORY(h);
+    Py_ssize_t head;
+    int exact_head = PyLong_CheckExact(head_obj);
+    if (exact_head) {
+        int overflow;
+        long v = PyLong_AsLongAndOverflow(head_obj, &overflow);
+        if (overflow || v < 0 || v >= (long)h->num || !self->taken[v]) {
+            return not_taken_error(head_obj);
+        }
+        head = v;
+    }
+    else {
+        head = generic_taken_index(self, head_obj);
+        if (head < 0) {
+            return NULL;
+        }
+    }
+    self->taken[head] = 0;
+    self->ntaken--;
+    uint16_t idx = self->next_used;
+    size_t off = h->used_ring + (size_t)USED_ELEM_SIZE * (idx & h->mask);
+    uint32_t length;
+    if (exact_head && exact_u32(length_obj, &length)) {
+        unsigned char raw[USED_ELEM_SIZE];
+        uint32_t id = (uint32_t)head;
+        memcpy(raw, &id, 4);
+        memcpy(raw + 4, &length, 4);
+        memcpy(h->base + off, raw, USED_ELEM_SIZE);
+    }
+    else {
+        PyObject *values[2] = {head_obj, length_obj};
+        if (pack_into(used_pack_into, h, off, values, 2) < 0) {
+            return NULL;
+        }
+    }
+    idx = (uint16_t)(idx + 1);
+    self->next_used = idx;
+    /* Release: the used element is visible before the index that covers it. */
+    st16_release(h, h->used_idx, idx);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Device_get_num_taken(Device *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->ntaken);
+}
+
+static PyObject *
+Device_interrupt_needed(Device *self, PyObject *Py_UNUSED(ignored))
+{
+    REQUIRE_MEMORY(&self->h);
+    /* Full barrier between publishing used.idx and reading avail.flags (see kick_needed). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return PyBool_FromLong(
+        !(ld16_relaxed(&self->h, self->h.avail_flags) & AVAIL_F_NO_INTERRUPT));
+}
+
+static PyObject *
+Device_set_notifications(Device *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    static const char *const names[] = {"enabled"};
+    PyObject *enabled;
+    if (nargs == 1 && kwnames == NULL) {
+        enabled = args[0];
+    }
+    else if (bind_args("VringDevice.set_notifications", args, nargs, kwnames, names, 1, 1,
+                       &enabled) < 0) {
+        return NULL;
+    }
+    REQUIRE_MEMORY(&self->h);
+    int on = PyObject_IsTrue(enabled);
+    if (on < 0) {
+        return NULL;
+    }
+    st16_relaxed(&self->h, self->h.used_flags, (uint16_t)(on ? 0 : USED_F_NO_NOTIFY));
+    /* Order the flag store before a following has_avail() (enable, then re-check). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Device_methods[] = {
+    {"has_avail", (PyCFunction)Device_has_avail, METH_NOARGS,
+     "has_avail($self, /)\n--\n\nWhether the driver made a buffer available not taken yet."},
+    {"take", (PyCFunction)Device_take, METH_NOARGS,
+     "take($self, /)\n--\n\n"
+     "Take the next available buffer: (head, addr, len, flags) of its first descriptor, "
+     "after validating the whole chain; None if the ring is empty."},
+    {"take_chain", (PyCFunction)Device_take_chain, METH_NOARGS,
+     "take_chain($self, /)\n--\n\n"
+     "Like take(), but returns (head, [(addr, len, flags), ...]) for the whole chain."},
+    {"give", (PyCFunction)(void (*)(void))Device_give, METH_FASTCALL | METH_KEYWORDS,
+     "give($self, /, head, length)\n--\n\n"
+     "Return descriptor chain head to the driver, length bytes written."},
+    {"interrupt_needed", (PyCFunction)Device_interrupt_needed, METH_NOARGS,
+     "interrupt_needed($self, /)\n--\n\n"
+     "Whether the driver asked to be interrupted when buffers come back."},
+    {"set_notifications", (PyCFunction)(void (*)(void))Device_set_notifications,
+     METH_FASTCALL | METH_KEYWORDS,
+     "set_notifications($self, /, enabled)\n--\n\n"
+     "Ask the driver to (not) kick us when it adds buffers."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Device_getset[] = {
+    {"layout", (getter)half_get_layout, NULL, "The ring's VringLayout.", NULL},
+    {"num", (getter)half_get_num, NULL, "Number of descriptors.", NULL},
+    {"num_taken", (getter)Device_get_num_taken, NULL, "Descriptors taken, not given back.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject DeviceType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "transports._vring_accel.VringDevice",
+    .tp_basicsize = sizeof(Device),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "VringDevice(mem, layout, *, region_check=..., start_index=0)\n--\n\n"
+              "The device side of a split vring: takes buffers from the avail ring, gives "
+              "them back on the used ring.\n\n"
+              "C equivalent of transports.vring.PyVringDevice.",
+    .tp_new = Device_new,
+    .tp_dealloc = (destructor)Device_dealloc,
+    .tp_traverse = (traverseproc)Device_traverse,
+    .tp_clear = (inquiry)Device_clear,
+    .tp_methods = Device_methods,
+    .tp_getset = Device_getset,
+};
+
+/* ========================================================================================== */
+/* Module                                                                                     */
+
+static struct PyModuleDef accel_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "transports._vring_accel",
+    .m_doc = "C accelerator for transports.vring: VringDriver and VringDevice, drop-in "
+             "equivalents of PyVringDriver and PyVringDevice.",
+    .m_size = -1,
+};
+
+static PyObject *
+struct_method(PyObject *struct_mod, const char *fmt, const char *method)
+{
+    PyObject *s = PyObject_CallMethod(struct_mod, "Struct", "s", fmt);
+    if (s == NULL) {
+        return NULL;
+    }
+    PyObject *m = PyObject_GetAttrString(s, method);
+    Py_DECREF(s);
+    return m;
+}
+
+PyMODINIT_FUNC
+PyInit__vring_accel(void)
+{
+    const char *pure = getenv("AIOAMP_PURE_PYTHON");
+    if (pure != NULL && pure[0] != '\0' && strcmp(pure, "0") != 0) {
+        PyErr_Format(PyExc_ImportError,
+                     "transports._vring_accel is disabled by AIOAMP_PURE_PYTHON=%s", pure);
+        return NULL;
+    }
+    if (RemoteProtocolError == NULL) {
+        PyObject *errors = PyImport_ImportModule("transports.errors");
+        if (errors == NULL) {
+            return NULL;
+        }
+        RemoteProtocolError = PyObject_GetAttrString(errors, "RemoteProtocolError");
+        RingFullError = PyObject_GetAttrString(errors, "RingFullError");
+        Py_DECREF(errors);
+        if (RemoteProtocolError == NULL || RingFullError == NULL) {
+            Py_CLEAR(RemoteProtocolError);
+            Py_CLEAR(RingFullError);
+            return NULL;
+        }
+        PyObject *struct_mod = PyImport_ImportModule("struct");
+        if (struct_mod == NULL) {
+            return NULL;
+        }
+        desc_pack_into = struct_method(struct_mod, "<QIHH", "pack_into");
+        used_pack_into = struct_method(struct_mod, "<II", "pack_into");
+        Py_DECREF(struct_mod);
+        kwnames_head_consumed = Py_BuildValue("(ss)", "head", "consumed");
+        str_writable = PyUnicode_InternFromString("writable");
+        int_zero = PyLong_FromLong(0);
+        int_write = PyLong_FromLong(F_WRITE);
+        empty_str = PyUnicode_FromString("");
+        if (!desc_pack_into || !used_pack_into || !kwnames_head_consumed || !str_writable ||
+            !int_zero || !int_write || !empty_str) {
+            return NULL;
+        }
+    }
+    if (PyType_Ready(&DriverType) < 0 || PyType_Ready(&DeviceType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&accel_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(m, "VringDriver", (PyObject *)&DriverType) < 0 ||
+        PyModule_AddObjectRef(m, "VringDevice", (PyObject *)&DeviceType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
