@@ -306,16 +306,16 @@ class RpmsgBus:
         # Skipped when the peer has not consumed our previous notification yet: it rescans
         # every ring after it does, so this kick would only coalesce with that one. Under a
         # burst of sends this is what keeps kicks per message far below one.
-        if not transport.closed and not self._kick_pending():
-            self._kicks += 1
+        if not self._kick_pending():
             try:
                 transport.kick(vq)
-            except TransportClosedError as exc:
+            except TransportClosedError as exc:  # closed before (our own aclose, EOF seen)
                 self.fail(exc)
                 return
+            self._kicks += 1
         if transport.closed:
-            # Closed before (our own aclose, a reader that saw EOF) or by this very kick
-            # (EPIPE): a bus on a dead transport must fail, not keep writing into the rings.
+            # Closed by this very kick (EPIPE) or earlier while kicks coalesced: a bus on a
+            # dead transport must fail, not keep writing into the rings.
             self.fail(TransportClosedError(transport.close_reason))
 
     async def _listen(self) -> None:
