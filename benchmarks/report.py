@@ -75,7 +75,8 @@ def _fmt(v: float) -> str:
 def markdown(results: Result) -> str:
     m = results["machine"]
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, uvloop {m['uvloop']}; "
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, uvloop {m['uvloop']}, "
+        f"vrings: {m.get('vrings', 'pure Python')}; "
         f"mode {results['mode']}, {results.get('elapsed_s', '?')} s.",
         "",
         "| loop | size | path | RTT median us | RTT p99 us | msgs/s one way | RTT ratio | "

@@ -65,12 +65,16 @@ def machine() -> dict[str, Any]:
         uv: str | None = version("uvloop")
     except Exception:  # not installed
         uv = None
+    from transports.vring import ACCELERATED
+
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "uvloop": uv,
         "platform": platform.platform(),
+        # Which vring implementation ran (AIOAMP_PURE_PYTHON=1 forces the pure one).
+        "vrings": "C accelerator" if ACCELERATED else "pure Python",
     }
 
 
