@@ -62,6 +62,11 @@ DROP_REASONS = (
 
 KickFn = Callable[[int], None]
 Message = tuple[int, int, int, bytes]
+#: What the C rings' get_message/take_message return: a message, a drop code, or None.
+FusedRx = Message | int | None
+_FUSED_DROPS = ("", "short_buffer", "bad_length")
+# put_message's results: no buffer, sent, sent and the peer wants a kick, buffer refused.
+_PUT_NONE, _PUT_SENT, _PUT_KICK, _PUT_SKIPPED = -1, 0, 1, 2
 
 
 class _Skip(enum.Enum):
@@ -84,8 +89,11 @@ class RpmsgEngine:
         role: ``"host"`` (virtio driver) or ``"remote"`` (virtio device).
         memory: the shared memory, by device address.
         vdev: the live vdev entry.
-        pool: where the host carves its buffers (host role; required there).
-        buffer_ok: the remote's check for host-posted buffer addresses.
+        pool: host role (required): where the host carves its buffers. Remote role
+            (optional): where every buffer the host posts must lie; it then replaces
+            ``buffer_ok`` and lets the rings translate buffers by offset.
+        buffer_ok: the remote's check for host-posted buffer addresses when there is no
+            pool (default: anywhere in ``memory``).
         kick: called with a vq index when the peer must be notified.
         buffer_size: bytes per buffer (512 by default, as Linux and OpenAMP).
     """
@@ -112,7 +120,10 @@ class RpmsgEngine:
         self.quirks = quirks
         self.mtu = buffer_size - HDR_SIZE
         self._kick = kick
-        self._buffer_ok = buffer_ok or memory.contains
+        if role == "remote" and pool is not None:
+            self._buffer_ok: Callable[[int, int], bool] = pool.contains
+        else:
+            self._buffer_ok = buffer_ok or memory.contains
         self.drops: Counter[str] = Counter()
         self._cache_da = self._cache_end = 0
         self._cache_mem = memoryview(b"")
@@ -130,6 +141,13 @@ class RpmsgEngine:
         self._pool_da = 0
         self._pool_mem = memoryview(b"")
         self._tx_whole = quirks.tx_len_whole_buffer
+        # The C rings' one-call message operations (transports._vring_accel), when the rings
+        # are the C classes and every buffer lies in the pool: header, payload and ring
+        # update in one call instead of four (see _fused()).
+        self._add_message: Callable[..., bool] | None = None
+        self._get_message: Callable[..., FusedRx] | None = None
+        self._take_message: Callable[..., FusedRx] | None = None
+        self._put_message: Callable[..., int] | None = None
         # remote
         self._rx_dev: VringDevice | None = None
         self._tx_dev: VringDevice | None = None
@@ -205,6 +223,8 @@ class RpmsgEngine:
         self._tx_fresh = 0
         self._tx_count = len(self._tx_addrs)
         self._pool_da, self._pool_mem = self.pool.da, self.pool.mem
+        self._add_message = getattr(self._tx_drv, "add_message", None)
+        self._get_message = getattr(self._rx_drv, "get_message", None)
         # Tx-complete interrupts only while a sender waits for a buffer (Linux does the same).
         self._tx_drv.set_interrupts(False)
         if quirks.driver_ok_only:
@@ -232,12 +252,17 @@ class RpmsgEngine:
         self._rx_dev = VringDevice(tx_mem, tx_layout, region_check=self._buffer_ok)
         # Kicks for refilled rx buffers only while a sender waits for one (OpenAMP's default).
         self._tx_dev.set_notifications(False)
+        if self.pool is not None:
+            self._pool_da, self._pool_mem = self.pool.da, self.pool.mem
+            self._take_message = getattr(self._rx_dev, "take_message", None)
+            self._put_message = getattr(self._tx_dev, "put_message", None)
         self.ready = True
 
     def remote_reset(self) -> None:
         """The host reset the device (DRIVER_OK withdrawn, e.g. it detached): forget the
         rings; :meth:`remote_start` runs again once the host sets DRIVER_OK anew."""
         self._tx_dev = self._rx_dev = None
+        self._take_message = self._put_message = None
         self._rx_pending_give = False
         self._rx_halted = False
         self.ready = False
@@ -288,7 +313,21 @@ class RpmsgEngine:
             self._rx_dev.give(head, 0)
             self._rx_pending_give = True
 
+    def _fused_rx(self, result: FusedRx) -> Message | _Skip | None:
+        """A fused receive's result: the message, or a drop code (1 short, 2 bad length)."""
+        if isinstance(result, int):
+            self.drops[_FUSED_DROPS[result]] += 1
+            return _SKIP
+        return result
+
     def _host_rx_one(self) -> Message | _Skip | None:
+        get_message = self._get_message
+        if get_message is not None:
+            result = get_message(self._pool_mem, self._pool_da, self.buffer_size)
+            if result is None:
+                return None
+            self._rx_reposted = True
+            return self._fused_rx(result)
         drv = self._rx_drv
         assert drv is not None
         used = drv.get_used()
@@ -304,6 +343,13 @@ class RpmsgEngine:
             self._rx_reposted = True
 
     def _remote_rx_one(self) -> Message | _Skip | None:
+        take_message = self._take_message
+        if take_message is not None:
+            result = take_message(self._pool_mem, self._pool_da)
+            if result is None:
+                return None
+            self._rx_pending_give = True
+            return self._fused_rx(result)
         dev = self._rx_dev
         assert dev is not None
         taken = dev.take()
@@ -392,10 +438,16 @@ class RpmsgEngine:
             addr = reclaimed
         mem = self._pool_mem
         off = addr - self._pool_da
+        post_len = self.buffer_size if self._tx_whole else HDR_SIZE + n
+        add_message = self._add_message
+        if add_message is not None:
+            if add_message(addr, post_len, mem, off, src, dst, flags, payload):
+                self._kick(TX_VQ)
+            return True
         RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
         off += HDR_SIZE
         mem[off : off + n] = payload
-        drv.post(addr, self.buffer_size if self._tx_whole else HDR_SIZE + n, writable=False)
+        drv.post(addr, post_len, writable=False)
         if drv.kick_needed():
             self._kick(TX_VQ)
         return True
@@ -420,8 +472,19 @@ class RpmsgEngine:
     ) -> bool:
         dev = self._tx_dev
         assert dev is not None
+        put_message = self._put_message
         while True:
             try:
+                if put_message is not None:
+                    code = put_message(self._pool_mem, self._pool_da, src, dst, flags, payload)
+                    if code == _PUT_SKIPPED:
+                        self.drops["short_buffer"] += 1
+                        continue
+                    if code == _PUT_NONE:
+                        return False
+                    if code == _PUT_KICK:
+                        self._kick(RX_VQ)
+                    return True
                 taken = dev.take()
             except RemoteProtocolError as exc:
                 self._ring_error(exc)

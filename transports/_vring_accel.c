@@ -9,6 +9,12 @@
  * file mirrors them statement by statement, and tests/test_vring_accel.py drives both through
  * the same random operations and hostile memory writes and compares everything.
  *
+ * One deliberate addition: the fused rpmsg message methods (VringDriver.add_message and
+ * get_message, VringDevice.take_message and put_message; the last section of this file) know
+ * the 16-byte rpmsg header, which nothing else in transports/ does. They have no pure
+ * counterpart; their specification is a sequence of the pure methods plus rpmsg/engine.py's
+ * glue, and that section says why they exist and what they guarantee.
+ *
  * Shared memory. The ring lives in a writable buffer held (PyObject_GetBuffer) for the
  * object's lifetime; nothing outside [0, layout.size) is ever read or written. Ring indices
  * and flags (avail.flags, avail.idx, avail.ring[], used.flags, used.idx) are written by the
@@ -61,6 +67,9 @@ static PyObject *str_writable;         /* "writable", interned */
 static PyObject *int_zero;             /* 0 */
 static PyObject *int_write;            /* VRING_DESC_F_WRITE */
 static PyObject *empty_str;            /* "" */
+static PyObject *pack_u64;             /* struct.Struct("<Q").pack (the fused methods' ints) */
+static PyObject *pack_u32;             /* struct.Struct("<I").pack */
+static PyObject *pack_u16;             /* struct.Struct("<H").pack */
 
 /* ------------------------------------------------------------------------------------------ */
 /* State shared by both halves (the Python _Half).                                            */
@@ -103,6 +112,12 @@ typedef struct {
     uint8_t *taken;
     PyObject *check;      /* region_check, or NULL for the default (every buffer is fine) */
 } Device;
+
+/* The fused rpmsg methods, defined in their own section at the end of the file. */
+static PyObject *Driver_add_message(Driver *, PyObject *const *, Py_ssize_t, PyObject *);
+static PyObject *Driver_get_message(Driver *, PyObject *const *, Py_ssize_t, PyObject *);
+static PyObject *Device_take_message(Device *, PyObject *const *, Py_ssize_t, PyObject *);
+static PyObject *Device_put_message(Device *, PyObject *const *, Py_ssize_t, PyObject *);
 
 /* ---- shared-memory access ---------------------------------------------------------------- */
 
@@ -157,6 +172,17 @@ st16_relaxed(const Half *h, size_t off, uint16_t v)
     }
     memcpy(p, &v, sizeof v);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* kick_needed() / interrupt_needed(): whether the peer's flag word at off lacks bit.
+ * Full barrier between publishing our index and reading the peer's flags (the kernel's
+ * virtqueue_kick_prepare does virtio_mb() here): otherwise the load could be satisfied before
+ * the store is visible and a notification be lost. */
+static inline int
+peer_wants_notification(const Half *h, size_t off, unsigned bit)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return !(ld16_relaxed(h, off) & bit);
 }
 
 /* Copy n bytes the peer may be rewriting; the compiler barrier makes every later use read the
@@ -844,24 +870,25 @@ used_len_too_long(uint16_t last, uint32_t head, uint32_t used_len, PyObject *len
     return -1;
 }
 
-static PyObject *
-Driver_get_used(Driver *self, PyObject *Py_UNUSED(ignored))
+/* The body of get_used() (shared with get_message): 1 with *head_out and *used_len_out set, 0
+ * when nothing is pending, -1 with an exception (the state changes of the pure class made). */
+static int
+get_used_core(Driver *self, uint32_t *head_out, uint32_t *used_len_out)
 {
     Half *h = &self->h;
     char msg[200];
-    REQUIRE_MEMORY(h);
     /* Acquire: the used element read below is the one the device wrote before this index. */
     uint16_t used_idx = ld16_acquire(h, h->used_idx);
     uint16_t last = self->last_used;
     if (used_idx == last) {
-        Py_RETURN_NONE;
+        return 0;
     }
     unsigned pending = (uint16_t)(used_idx - last);
     if (pending > h->num) {
         snprintf(msg, sizeof msg, "used.idx moved from %u to %u: %u entries > num %u",
                  (unsigned)last, (unsigned)used_idx, pending, (unsigned)h->num);
         raise_rpe(msg, -1, 0);
-        return NULL;
+        return -1;
     }
     unsigned char raw[USED_ELEM_SIZE];
     uint32_t head, used_len;
@@ -874,14 +901,14 @@ Driver_get_used(Driver *self, PyObject *Py_UNUSED(ignored))
         snprintf(msg, sizeof msg, "used entry %u names descriptor %lu >= num %u", (unsigned)last,
                  (unsigned long)head, (unsigned)h->num);
         raise_rpe(msg, -1, 1);
-        return NULL;
+        return -1;
     }
     if (!self->in_flight[head]) {
         snprintf(msg, sizeof msg,
                  "used entry %u returns descriptor %lu, which is not in flight", (unsigned)last,
                  (unsigned long)head);
         raise_rpe(msg, -1, 1);
-        return NULL;
+        return -1;
     }
     self->in_flight[head] = 0;
     if (self->nfree < h->num) {  /* always: only ids in flight come back */
@@ -897,12 +924,26 @@ Driver_get_used(Driver *self, PyObject *Py_UNUSED(ignored))
                          (unsigned)last, (unsigned long)used_len, (unsigned long)self->len[head],
                          (unsigned long)head);
                 raise_rpe(msg, (long)head, 1);
-                return NULL;
+                return -1;
             }
         }
         else if (used_len_too_long(last, head, used_len, len_obj) < 0) {
-            return NULL;
+            return -1;
         }
+    }
+    *head_out = head;
+    *used_len_out = used_len;
+    return 1;
+}
+
+static PyObject *
+Driver_get_used(Driver *self, PyObject *Py_UNUSED(ignored))
+{
+    REQUIRE_MEMORY(&self->h);
+    uint32_t head, used_len;
+    int got = get_used_core(self, &head, &used_len);
+    if (got <= 0) {
+        return got == 0 ? Py_NewRef(Py_None) : NULL;
     }
     PyObject *items[3] = {
         PyLong_FromUnsignedLong(head),
@@ -970,11 +1011,10 @@ static PyObject *
 Driver_kick_needed(Driver *self, PyObject *Py_UNUSED(ignored))
 {
     REQUIRE_MEMORY(&self->h);
-    /* Full barrier between publishing avail.idx and reading used.flags (the kernel's
-     * virtqueue_kick_prepare does virtio_mb() here): otherwise the load could be satisfied
-     * before the store is visible and a kick be lost. */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return PyBool_FromLong(!(ld16_relaxed(&self->h, self->h.used_flags) & USED_F_NO_NOTIFY));
+    /* Full barrier between publishing avail.idx and reading used.flags: see
+     * peer_wants_notification. */
+    return PyBool_FromLong(
+        peer_wants_notification(&self->h, self->h.used_flags, USED_F_NO_NOTIFY));
 }
 
 static PyObject *
@@ -1020,6 +1060,19 @@ static PyMethodDef Driver_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "set_interrupts($self, /, enabled)\n--\n\n"
      "Ask the device to (not) interrupt us when it returns buffers."},
+    {"add_message", (PyCFunction)(void (*)(void))Driver_add_message,
+     METH_FASTCALL | METH_KEYWORDS,
+     "add_message($self, /, addr, post_len, mem, off, src, dst, flags, payload)\n--\n\n"
+     "Write an rpmsg message (16-byte header, then payload) at mem[off:] and post(addr, "
+     "post_len, writable=False) it; returns kick_needed(). C classes only: see the module's "
+     "'Fused rpmsg message methods' section."},
+    {"get_message", (PyCFunction)(void (*)(void))Driver_get_message,
+     METH_FASTCALL | METH_KEYWORDS,
+     "get_message($self, /, mem, base_da, repost_len)\n--\n\n"
+     "get_used(), then the rpmsg message in the buffer (mem holds device addresses from "
+     "base_da): (src, dst, flags, payload), 1 (used length < 16) or 2 (header len too "
+     "large); the buffer is reposted with post(addr, repost_len, writable=True). None when "
+     "nothing is pending. C classes only."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1119,10 +1172,30 @@ Device_has_avail(Device *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(ld16_acquire(&self->h, self->h.avail_idx) != self->last_avail);
 }
 
-/* bool(region_check(addr, length)): 1, 0, or -1 with an exception. */
-static int
-region_ok(Device *self, uint64_t addr, uint32_t length)
+/* The buffer pool of the fused methods (take_message, put_message): device addresses
+ * [base, base + size), size being len(mem). They check buffers against it instead of calling
+ * region_check. */
+typedef struct {
+    uint64_t base;
+    uint64_t size;
+} Pool;
+
+/* base <= addr and addr + length <= base + size, without overflow. */
+static inline int
+in_pool(const Pool *pool, uint64_t addr, uint32_t length)
 {
+    return addr >= pool->base && addr - pool->base <= pool->size &&
+           length <= pool->size - (addr - pool->base);
+}
+
+/* bool(region_check(addr, length)), or the pool bounds when pool is not NULL (no call then):
+ * 1, 0, or -1 with an exception. */
+static int
+region_ok(Device *self, const Pool *pool, uint64_t addr, uint32_t length)
+{
+    if (pool != NULL) {
+        return in_pool(pool, addr, length);
+    }
     if (self->check == NULL) {
         return 1;  /* the pure class's default, _anywhere */
     }
@@ -1148,9 +1221,10 @@ region_ok(Device *self, uint64_t addr, uint32_t length)
 }
 
 /* The pure _walk: validate the chain starting at head; *first gets the head descriptor's
- * fields; segments (if not NULL) gets every (addr, len, flags). 0, or -1 with an exception. */
+ * fields; segments (if not NULL) gets every (addr, len, flags); pool: see region_ok. 0, or -1
+ * with an exception. */
 static int
-walk(Device *self, uint32_t head, PyObject *segments, Desc *first)
+walk(Device *self, uint32_t head, PyObject *segments, const Pool *pool, Desc *first)
 {
     Half *h = &self->h;
     uint32_t num = h->num;
@@ -1165,7 +1239,7 @@ walk(Device *self, uint32_t head, PyObject *segments, Desc *first)
             raise_rpe(msg, (long)head, 1);
             return -1;
         }
-        int ok = region_ok(self, d.addr, d.len);
+        int ok = region_ok(self, pool, d.addr, d.len);
         if (ok < 0) {
             return -1;
         }
@@ -1248,36 +1322,53 @@ next_head(Device *self)
     return head;
 }
 
-static PyObject *
-Device_take(Device *self, PyObject *Py_UNUSED(ignored))
+/* The body of take() (shared with take_message and put_message, which pass their pool): 1
+ * with *head_out and *first set (the head descriptor's fields), 0 when the ring is empty, -1
+ * with an exception (the state changes of the pure class made). */
+static int
+take_core(Device *self, const Pool *pool, uint32_t *head_out, Desc *first)
 {
     Half *h = &self->h;
-    REQUIRE_MEMORY(h);
     long head = next_head(self);
     if (head == -1) {
-        Py_RETURN_NONE;
+        return 0;
     }
     if (head < 0) {
-        return NULL;
+        return -1;
     }
     /* Fast path: a single direct descriptor inside the allowed region (every rpmsg buffer).
      * Anything else goes through the full validating walk. */
     Desc d = read_desc(h, (uint32_t)head);
     if (!(d.flags & CHAINED)) {
-        int ok = region_ok(self, d.addr, d.len);
+        int ok = region_ok(self, pool, d.addr, d.len);
         if (ok < 0) {
-            return NULL;  /* outside the pure class's try: propagated as is */
+            return -1;  /* outside the pure class's try: propagated as is */
         }
         if (ok) {
-            return take_tuple(head, &d);
+            *head_out = (uint32_t)head;
+            *first = d;
+            return 1;
         }
     }
-    Desc first;
-    if (walk(self, (uint32_t)head, NULL, &first) < 0) {
+    if (walk(self, (uint32_t)head, NULL, pool, first) < 0) {
         mark_consumed();
-        return NULL;
+        return -1;
     }
-    return take_tuple(head, &first);
+    *head_out = (uint32_t)head;
+    return 1;
+}
+
+static PyObject *
+Device_take(Device *self, PyObject *Py_UNUSED(ignored))
+{
+    REQUIRE_MEMORY(&self->h);
+    uint32_t head;
+    Desc first;
+    int got = take_core(self, NULL, &head, &first);
+    if (got <= 0) {
+        return got == 0 ? Py_NewRef(Py_None) : NULL;
+    }
+    return take_tuple((long)head, &first);
 }
 
 static PyObject *
@@ -1297,7 +1388,7 @@ Device_take_chain(Device *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     Desc first;
-    if (walk(self, (uint32_t)head, segments, &first) < 0) {
+    if (walk(self, (uint32_t)head, segments, NULL, &first) < 0) {
         Py_DECREF(segments);
         mark_consumed();
         return NULL;
@@ -1439,9 +1530,8 @@ Device_interrupt_needed(Device *self, PyObject *Py_UNUSED(ignored))
 {
     REQUIRE_MEMORY(&self->h);
     /* Full barrier between publishing used.idx and reading avail.flags (see kick_needed). */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return PyBool_FromLong(
-        !(ld16_relaxed(&self->h, self->h.avail_flags) & AVAIL_F_NO_INTERRUPT));
+        peer_wants_notification(&self->h, self->h.avail_flags, AVAIL_F_NO_INTERRUPT));
 }
 
 static PyObject *
@@ -1488,6 +1578,19 @@ static PyMethodDef Device_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "set_notifications($self, /, enabled)\n--\n\n"
      "Ask the driver to (not) kick us when it adds buffers."},
+    {"take_message", (PyCFunction)(void (*)(void))Device_take_message,
+     METH_FASTCALL | METH_KEYWORDS,
+     "take_message($self, /, mem, base_da)\n--\n\n"
+     "take() with buffers checked against the pool mem (device addresses from base_da) "
+     "instead of region_check, then the rpmsg message in it: (src, dst, flags, payload), 1 "
+     "(buffer < 16 bytes) or 2 (header len too large); the buffer is given back with its "
+     "length. None when the ring is empty. C classes only."},
+    {"put_message", (PyCFunction)(void (*)(void))Device_put_message,
+     METH_FASTCALL | METH_KEYWORDS,
+     "put_message($self, /, mem, base_da, src, dst, flags, payload)\n--\n\n"
+     "take() a buffer as take_message does and write an rpmsg message into it: -1 when the "
+     "ring is empty, 2 when the buffer is too small or read-only (given back empty), else 1 "
+     "if interrupt_needed() and 0 if not. C classes only."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1515,6 +1618,495 @@ static PyTypeObject DeviceType = {
     .tp_methods = Device_methods,
     .tp_getset = Device_getset,
 };
+
+/* ========================================================================================== */
+/* Fused rpmsg message methods                                                                */
+/*
+ * LAYERING EXCEPTION, deliberate. Everything above is a generic virtio split ring; the four
+ * methods of this section also know the rpmsg message format, the 16-byte header of every
+ * rpmsg buffer (drivers/rpmsg/virtio_rpmsg_bus.c; rpmsg/wire.py's RPMSG_HDR, "<IIIHH"):
+ *
+ *     struct rpmsg_hdr { le32 src; le32 dst; le32 reserved; le16 len; le16 flags; u8 data[]; }
+ *
+ * Why: with the ring operations in C (about 0.1 us each), the Python glue of rpmsg/engine.py
+ * around them (header pack/unpack, the payload slice copy, address arithmetic, three or four
+ * calls per message) cost about 3 us per send + receive. Each method here does one side's whole
+ * per-message work in a single call:
+ *
+ *     VringDriver.add_message   the host sends     (header + payload, post, kick_needed)
+ *     VringDriver.get_message   the host receives  (get_used, parse, copy, repost)
+ *     VringDevice.take_message  the remote receives (take, parse, copy, give)
+ *     VringDevice.put_message   the remote sends   (take, header + payload, give,
+ *                                                   interrupt_needed)
+ *
+ * They exist on these C classes only: the pure classes have no counterpart, rpmsg/engine.py
+ * uses them when present (getattr) and keeps its Python glue otherwise. The specification of
+ * each is the equivalent sequence of pure-class calls plus that glue (written out in
+ * tests/test_vring_accel.py, which checks them against each other under hostile ring and pool
+ * contents); the ring part of each is the very code of the method it fuses (get_used_core,
+ * take_core, post_commit, give_taken).
+ *
+ * Common rules:
+ * - mem is the buffer pool: any C-contiguous buffer, writable for add_message and put_message,
+ *   whose byte i is at device address base_da + i. payload is any C-contiguous bytes-like
+ *   object; its length is its size in bytes. Both are held (PyObject_GetBuffer) for the
+ *   duration of the call only.
+ * - Integer arguments are converted as struct's "<Q" (addr, base_da), "<I" (post_len,
+ *   repost_len, src, dst) and "<H" (flags) would convert them: out of range or not an integer
+ *   raises the same struct.error as post() does for its addr and length. off (add_message) is
+ *   an index: TypeError if it is not an integer, ValueError when the message does not fit mem
+ *   from there. A payload over 0xFFFF bytes (the header's u16 len) is a ValueError.
+ * - Every argument is checked before anything changes: an argument error leaves the ring's
+ *   state, the ring memory and mem untouched.
+ * - Nothing outside mem, the payload and the ring is read or written: a buffer is accessed
+ *   only once its whole extent is known to lie in mem. A received header is copied out of
+ *   shared memory once; only the copy is validated and used.
+ * - Memory ordering as in the methods fused: a message is written before the release store of
+ *   the index that publishes it; the peer's index is loaded with acquire before the entries
+ *   and buffers it covers are read; a received payload is copied before the buffer goes back;
+ *   kick_needed()'s and interrupt_needed()'s full barrier comes before the peer's flags are
+ *   read.
+ * - Allocation: the result tuple and the payload bytes only (plus, as post() does, the arrays
+ *   keeping non-int arguments, on their first use).
+ */
+
+#define RPMSG_HDR_SIZE 16
+#define RPMSG_MAX_PAYLOAD 0xFFFF
+
+typedef struct {
+    uint32_t src;
+    uint32_t dst;
+    uint16_t len;
+    uint16_t flags;
+} RpmsgHdr;
+
+/* The header at p (16 readable bytes), read once. reserved is ignored (OpenAMP uses it). */
+static inline RpmsgHdr
+read_hdr(const unsigned char *p)
+{
+    unsigned char raw[RPMSG_HDR_SIZE];
+    RpmsgHdr hdr;
+    copy_from_shared(raw, p, RPMSG_HDR_SIZE);
+    memcpy(&hdr.src, raw, 4);
+    memcpy(&hdr.dst, raw + 4, 4);
+    memcpy(&hdr.len, raw + 12, 2);
+    memcpy(&hdr.flags, raw + 14, 2);
+    return hdr;
+}
+
+/* Header (reserved = 0) then payload at p, which has room for 16 + n bytes. The payload is
+ * copied after the header is written and with memmove, as the Python glue's
+ * `RPMSG_HDR.pack_into(...); mem[off + 16 : off + 16 + n] = payload` does: the payload may be
+ * a view of mem itself. */
+static inline void
+write_message(unsigned char *p, uint32_t src, uint32_t dst, uint16_t flags,
+              const void *payload, size_t n)
+{
+    unsigned char raw[RPMSG_HDR_SIZE];
+    uint32_t reserved = 0;
+    uint16_t len = (uint16_t)n;
+    memcpy(raw, &src, 4);
+    memcpy(raw + 4, &dst, 4);
+    memcpy(raw + 8, &reserved, 4);
+    memcpy(raw + 12, &len, 2);
+    memcpy(raw + 14, &flags, 2);
+    memcpy(p, raw, RPMSG_HDR_SIZE);
+    if (n > 0) {
+        memmove(p + RPMSG_HDR_SIZE, payload, n);
+    }
+}
+
+/* (src, dst, flags, payload): a received message; the payload is copied from shared memory. */
+static PyObject *
+message_tuple(const RpmsgHdr *hdr, const unsigned char *payload)
+{
+    PyObject *items[4] = {
+        PyLong_FromUnsignedLong(hdr->src),
+        PyLong_FromUnsignedLong(hdr->dst),
+        PyLong_FromLong(hdr->flags),
+        PyBytes_FromStringAndSize((const char *)payload, hdr->len),
+    };
+    return steal_tuple(4, items);
+}
+
+/* An integer argument converted as the struct format of nbytes bytes whose pack is `pack`
+ * would: exact ints in range here, anything else by struct itself (its exception and message;
+ * an __index__ method is called once). 0, or -1 with an exception. */
+static int
+int_arg(PyObject *v, PyObject *pack, unsigned nbytes, uint64_t *out)
+{
+    if (PyLong_CheckExact(v)) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (!overflow && x >= 0 &&
+            (nbytes == 8 || ((unsigned long long)x >> (8 * nbytes)) == 0)) {
+            *out = (uint64_t)x;
+            return 0;
+        }
+    }
+    PyObject *packed = PyObject_CallOneArg(pack, v);
+    if (packed == NULL) {
+        return -1;
+    }
+    if (!PyBytes_Check(packed) || PyBytes_GET_SIZE(packed) != (Py_ssize_t)nbytes) {
+        Py_DECREF(packed);
+        PyErr_SetString(PyExc_SystemError, "struct returned an unexpected result");
+        return -1;
+    }
+    uint64_t x = 0;
+    memcpy(&x, PyBytes_AS_STRING(packed), nbytes);  /* little-endian host */
+    Py_DECREF(packed);
+    *out = x;
+    return 0;
+}
+
+static int
+check_payload_size(const Py_buffer *payload)
+{
+    if (payload->len > RPMSG_MAX_PAYLOAD) {
+        PyErr_Format(PyExc_ValueError,
+                     "payload of %zd bytes does not fit an rpmsg message (at most %d bytes)",
+                     payload->len, RPMSG_MAX_PAYLOAD);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the driver: post() in two steps, add_message, get_message --------------------------- */
+
+/* post()'s steps that can fail, done before anything changes: RingFullError when every
+ * descriptor is in flight, and (keep_objects) the arrays keeping non-int arguments. 0 or -1. */
+static int
+post_reserve(Driver *self, int keep_objects)
+{
+    if (self->nfree == 0) {
+        PyErr_Format(RingFullError, "all %u descriptors are in flight", (unsigned)self->h.num);
+        return -1;
+    }
+    if (keep_objects && self->addr_obj == NULL) {
+        self->addr_obj = PyMem_Calloc(self->h.num, sizeof(PyObject *));
+        self->len_obj = PyMem_Calloc(self->h.num, sizeof(PyObject *));
+        if (self->addr_obj == NULL || self->len_obj == NULL) {
+            PyMem_Free(self->addr_obj);
+            PyMem_Free(self->len_obj);
+            self->addr_obj = self->len_obj = NULL;
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The rest of post(addr, length, writable=writable), which cannot fail (right after
+ * post_reserve, nothing in between): the same descriptor, shadow state and publication.
+ * addr_keep / len_keep: the argument objects post() keeps because they are not exact ints
+ * (NULL for an exact int: its value is kept). */
+static void
+post_commit(Driver *self, uint64_t addr, uint32_t length, PyObject *addr_keep,
+            PyObject *len_keep, int writable)
+{
+    Half *h = &self->h;
+    uint32_t head = self->free_ids[--self->nfree];
+    write_desc(h, head, addr, length, writable ? F_WRITE : 0);
+    self->addr[head] = addr;
+    self->len[head] = length;
+    if (self->addr_obj != NULL) {
+        Py_XSETREF(self->addr_obj[head], Py_XNewRef(addr_keep));
+        Py_XSETREF(self->len_obj[head], Py_XNewRef(len_keep));
+    }
+    self->write[head] = writable ? 1 : 0;
+    self->in_flight[head] = 1;
+    uint16_t idx = self->next_avail;
+    st16_relaxed(h, h->avail_ring + 2 * (size_t)(idx & h->mask), (uint16_t)head);
+    idx = (uint16_t)(idx + 1);
+    self->next_avail = idx;
+    /* Release: the message, the descriptor and the avail slot before the index. */
+    st16_release(h, h->avail_idx, idx);
+}
+
+static PyObject *
+Driver_add_message(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"addr", "post_len", "mem",   "off",
+                                        "src",  "dst",      "flags", "payload"};
+    PyObject *a[8];
+    if (nargs == 8 && kwnames == NULL) {
+        memcpy(a, args, sizeof a);
+    }
+    else if (bind_args("VringDriver.add_message", args, nargs, kwnames, names, 8, 8, a) < 0) {
+        return NULL;
+    }
+    Half *h = &self->h;
+    REQUIRE_MEMORY(h);
+    if (self->nfree == 0) {
+        PyErr_Format(RingFullError, "all %u descriptors are in flight", (unsigned)h->num);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_buffer payload, mem;
+    int have_mem = 0;
+    if (PyObject_GetBuffer(a[7], &payload, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (check_payload_size(&payload) < 0) {
+        goto done;
+    }
+    Py_ssize_t off = PyNumber_AsSsize_t(a[3], NULL);  /* clamped: out of range below */
+    if (off == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (PyObject_GetBuffer(a[2], &mem, PyBUF_WRITABLE) < 0) {
+        goto done;
+    }
+    have_mem = 1;
+    if (off < 0 || off > mem.len || mem.len - off < RPMSG_HDR_SIZE + payload.len) {
+        PyErr_Format(PyExc_ValueError,
+                     "message of %zd bytes at offset %R does not fit the %zd-byte buffer pool",
+                     RPMSG_HDR_SIZE + payload.len, a[3], mem.len);
+        goto done;
+    }
+    /* In the order the Python glue packs them: the header's fields, then post()'s. */
+    uint64_t src, dst, flags, addr, post_len;
+    if (int_arg(a[4], pack_u32, 4, &src) < 0 || int_arg(a[5], pack_u32, 4, &dst) < 0 ||
+        int_arg(a[6], pack_u16, 2, &flags) < 0 || int_arg(a[0], pack_u64, 8, &addr) < 0 ||
+        int_arg(a[1], pack_u32, 4, &post_len) < 0) {
+        goto done;
+    }
+    PyObject *addr_keep = PyLong_CheckExact(a[0]) ? NULL : a[0];
+    PyObject *len_keep = PyLong_CheckExact(a[1]) ? NULL : a[1];
+    /* Again: Python code (an __index__) may have run since the first check. */
+    if (post_reserve(self, addr_keep != NULL || len_keep != NULL) < 0) {
+        goto done;
+    }
+    write_message((unsigned char *)mem.buf + off, (uint32_t)src, (uint32_t)dst,
+                  (uint16_t)flags, payload.buf, (size_t)payload.len);
+    post_commit(self, addr, (uint32_t)post_len, addr_keep, len_keep, 0);
+    result = PyBool_FromLong(peer_wants_notification(h, h->used_flags, USED_F_NO_NOTIFY));
+done:
+    if (have_mem) {
+        PyBuffer_Release(&mem);
+    }
+    PyBuffer_Release(&payload);
+    return result;
+}
+
+static PyObject *
+Driver_get_message(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"mem", "base_da", "repost_len"};
+    PyObject *a[3];
+    if (nargs == 3 && kwnames == NULL) {
+        memcpy(a, args, sizeof a);
+    }
+    else if (bind_args("VringDriver.get_message", args, nargs, kwnames, names, 3, 3, a) < 0) {
+        return NULL;
+    }
+    Half *h = &self->h;
+    REQUIRE_MEMORY(h);
+    uint64_t base, repost_len;
+    if (int_arg(a[1], pack_u64, 8, &base) < 0 || int_arg(a[2], pack_u32, 4, &repost_len) < 0) {
+        return NULL;
+    }
+    Py_buffer mem;
+    if (PyObject_GetBuffer(a[0], &mem, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL, *addr_keep = NULL;
+    uint32_t head, used_len;
+    int got = get_used_core(self, &head, &used_len);
+    if (got <= 0) {
+        result = got == 0 ? Py_NewRef(Py_None) : NULL;
+        goto done;
+    }
+    uint64_t addr = self->addr[head];
+    if (self->addr_obj != NULL && self->addr_obj[head] != NULL) {
+        /* Posted as a non-int (an __index__ object): post() keeps it and so does the
+         * repost; its value is what struct made of it. */
+        addr_keep = Py_NewRef(self->addr_obj[head]);
+        if (int_arg(addr_keep, pack_u64, 8, &addr) < 0) {
+            goto done;
+        }
+    }
+    /* Not a buffer of this pool: a caller bug (the buffers are the caller's own), refused
+     * before anything is read. get_used's state change stands (the descriptor is free again)
+     * and the buffer is NOT reposted. */
+    Pool pool = {base, (uint64_t)mem.len};
+    uint32_t need = used_len < RPMSG_HDR_SIZE ? RPMSG_HDR_SIZE : used_len;
+    if (!in_pool(&pool, addr, need)) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "used buffer [0x%llx, +0x%lx) is outside the buffer pool [0x%llx, +0x%llx)",
+                 (unsigned long long)addr, (unsigned long)need, (unsigned long long)base,
+                 (unsigned long long)mem.len);
+        PyErr_SetString(PyExc_ValueError, msg);
+        goto done;
+    }
+    const unsigned char *p = (const unsigned char *)mem.buf + (addr - base);
+    if (used_len < RPMSG_HDR_SIZE) {
+        result = PyLong_FromLong(1);
+    }
+    else {
+        RpmsgHdr hdr = read_hdr(p);
+        if (hdr.len > used_len - RPMSG_HDR_SIZE) {
+            result = PyLong_FromLong(2);
+        }
+        else {
+            result = message_tuple(&hdr, p + RPMSG_HDR_SIZE);
+        }
+    }
+    /* Repost the buffer, after its payload was copied: post(addr, repost_len, writable=True),
+     * also when building the result failed (the glue's `finally`; that error is kept). */
+    PyObject *len_keep = PyLong_CheckExact(a[2]) ? NULL : a[2];
+    PyObject *et = NULL, *ev = NULL, *etb = NULL;
+    if (result == NULL) {
+        PyErr_Fetch(&et, &ev, &etb);
+    }
+    if (post_reserve(self, addr_keep != NULL || len_keep != NULL) < 0) {
+        Py_CLEAR(result);
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(etb);
+        goto done;
+    }
+    post_commit(self, addr, (uint32_t)repost_len, addr_keep, len_keep, 1);
+    if (result == NULL) {
+        PyErr_Restore(et, ev, etb);
+    }
+done:
+    Py_XDECREF(addr_keep);
+    PyBuffer_Release(&mem);
+    return result;
+}
+
+/* ---- the device: give() of a taken head, take_message, put_message ----------------------- */
+
+/* give(head, length) for a head taken by this call: the same used element and publication. */
+static void
+give_taken(Device *self, uint32_t head, uint32_t length)
+{
+    Half *h = &self->h;
+    self->taken[head] = 0;
+    self->ntaken--;
+    uint16_t idx = self->next_used;
+    unsigned char raw[USED_ELEM_SIZE];
+    memcpy(raw, &head, 4);
+    memcpy(raw + 4, &length, 4);
+    memcpy(h->base + h->used_ring + (size_t)USED_ELEM_SIZE * (idx & h->mask), raw,
+           USED_ELEM_SIZE);
+    idx = (uint16_t)(idx + 1);
+    self->next_used = idx;
+    /* Release: the message (or our reads of it) and the used element before the index. */
+    st16_release(h, h->used_idx, idx);
+}
+
+static PyObject *
+Device_take_message(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"mem", "base_da"};
+    PyObject *a[2];
+    if (nargs == 2 && kwnames == NULL) {
+        memcpy(a, args, sizeof a);
+    }
+    else if (bind_args("VringDevice.take_message", args, nargs, kwnames, names, 2, 2, a) < 0) {
+        return NULL;
+    }
+    REQUIRE_MEMORY(&self->h);
+    uint64_t base;
+    if (int_arg(a[1], pack_u64, 8, &base) < 0) {
+        return NULL;
+    }
+    Py_buffer mem;
+    if (PyObject_GetBuffer(a[0], &mem, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    PyObject *result;
+    Pool pool = {base, (uint64_t)mem.len};
+    uint32_t head;
+    Desc d;
+    int got = take_core(self, &pool, &head, &d);
+    if (got <= 0) {
+        result = got == 0 ? Py_NewRef(Py_None) : NULL;
+        goto done;
+    }
+    /* take_core checked [d.addr, d.addr + d.len) against the pool. */
+    const unsigned char *p = (const unsigned char *)mem.buf + (d.addr - base);
+    if (d.len < RPMSG_HDR_SIZE) {
+        result = PyLong_FromLong(1);
+    }
+    else {
+        RpmsgHdr hdr = read_hdr(p);
+        if (hdr.len > d.len - RPMSG_HDR_SIZE) {
+            result = PyLong_FromLong(2);
+        }
+        else {
+            result = message_tuple(&hdr, p + RPMSG_HDR_SIZE);
+        }
+    }
+    /* Given back after the payload was copied; also when building the result failed. */
+    give_taken(self, head, d.len);
+done:
+    PyBuffer_Release(&mem);
+    return result;
+}
+
+static PyObject *
+Device_put_message(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"mem", "base_da", "src", "dst", "flags", "payload"};
+    PyObject *a[6];
+    if (nargs == 6 && kwnames == NULL) {
+        memcpy(a, args, sizeof a);
+    }
+    else if (bind_args("VringDevice.put_message", args, nargs, kwnames, names, 6, 6, a) < 0) {
+        return NULL;
+    }
+    Half *h = &self->h;
+    REQUIRE_MEMORY(h);
+    PyObject *result = NULL;
+    Py_buffer payload, mem;
+    int have_mem = 0;
+    if (PyObject_GetBuffer(a[5], &payload, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (check_payload_size(&payload) < 0) {
+        goto done;
+    }
+    uint64_t base, src, dst, flags;
+    if (int_arg(a[1], pack_u64, 8, &base) < 0 || int_arg(a[2], pack_u32, 4, &src) < 0 ||
+        int_arg(a[3], pack_u32, 4, &dst) < 0 || int_arg(a[4], pack_u16, 2, &flags) < 0) {
+        goto done;
+    }
+    if (PyObject_GetBuffer(a[0], &mem, PyBUF_WRITABLE) < 0) {
+        goto done;
+    }
+    have_mem = 1;
+    Pool pool = {base, (uint64_t)mem.len};
+    uint32_t head;
+    Desc d;
+    int got = take_core(self, &pool, &head, &d);
+    if (got <= 0) {
+        result = got == 0 ? PyLong_FromLong(-1) : NULL;
+        goto done;
+    }
+    size_t n = (size_t)payload.len;
+    if (d.len < RPMSG_HDR_SIZE + n || !(d.flags & F_WRITE)) {
+        /* Too small or read-only: given back empty; the caller counts it and calls again. */
+        give_taken(self, head, 0);
+        result = PyLong_FromLong(2);
+        goto done;
+    }
+    /* take_core checked [d.addr, d.addr + d.len) against the pool, and 16 + n <= d.len. */
+    write_message((unsigned char *)mem.buf + (d.addr - base), (uint32_t)src, (uint32_t)dst,
+                  (uint16_t)flags, payload.buf, n);
+    give_taken(self, head, (uint32_t)(RPMSG_HDR_SIZE + n));
+    result = PyLong_FromLong(peer_wants_notification(h, h->avail_flags, AVAIL_F_NO_INTERRUPT));
+done:
+    if (have_mem) {
+        PyBuffer_Release(&mem);
+    }
+    PyBuffer_Release(&payload);
+    return result;
+}
 
 /* ========================================================================================== */
 /* Module                                                                                     */
@@ -1567,14 +2159,17 @@ PyInit__vring_accel(void)
         }
         desc_pack_into = struct_method(struct_mod, "<QIHH", "pack_into");
         used_pack_into = struct_method(struct_mod, "<II", "pack_into");
+        pack_u64 = struct_method(struct_mod, "<Q", "pack");
+        pack_u32 = struct_method(struct_mod, "<I", "pack");
+        pack_u16 = struct_method(struct_mod, "<H", "pack");
         Py_DECREF(struct_mod);
         kwnames_head_consumed = Py_BuildValue("(ss)", "head", "consumed");
         str_writable = PyUnicode_InternFromString("writable");
         int_zero = PyLong_FromLong(0);
         int_write = PyLong_FromLong(F_WRITE);
         empty_str = PyUnicode_FromString("");
-        if (!desc_pack_into || !used_pack_into || !kwnames_head_consumed || !str_writable ||
-            !int_zero || !int_write || !empty_str) {
+        if (!desc_pack_into || !used_pack_into || !pack_u64 || !pack_u32 || !pack_u16 ||
+            !kwnames_head_consumed || !str_writable || !int_zero || !int_write || !empty_str) {
             return NULL;
         }
     }

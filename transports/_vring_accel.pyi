@@ -1,4 +1,5 @@
-"""Typed interface of the C accelerator: the same as PyVringDriver / PyVringDevice."""
+"""Typed interface of the C accelerator: the same as PyVringDriver / PyVringDevice, plus the
+fused rpmsg message methods below, which only the C classes have."""
 
 from .vring import RegionCheck, VringLayout
 
@@ -25,6 +26,44 @@ class VringDriver:
     def buffer_of(self, head: int) -> tuple[int, int]: ...
     def kick_needed(self) -> bool: ...
     def set_interrupts(self, enabled: bool) -> None: ...
+    # -- Fused rpmsg message methods (C classes only) ------------------------------------------
+    # A deliberate exception to the layering: these know the 16-byte rpmsg header
+    # (struct rpmsg_hdr, "<IIIHH": src, dst, reserved, len, flags; rpmsg/wire.py) so that
+    # rpmsg/engine.py does one C call per message per side instead of its Python glue (header
+    # pack/unpack, payload copy, address arithmetic). Each equals a sequence of the pure
+    # methods plus that glue (see the section's comment in _vring_accel.c and the differential
+    # tests in tests/test_vring_accel.py). mem is the buffer pool, its byte i at device address
+    # base_da + i. Every argument is checked before anything changes: ints as struct's
+    # "<Q" (addr, base_da) / "<I" (post_len, repost_len, src, dst) / "<H" (flags) formats
+    # (struct.error); a payload over 0xFFFF bytes, or a message not fitting mem at off, is a
+    # ValueError.
+    def add_message(
+        self,
+        addr: int,
+        post_len: int,
+        mem: memoryview | bytearray,
+        off: int,
+        src: int,
+        dst: int,
+        flags: int,
+        payload: bytes | bytearray | memoryview,
+    ) -> bool:
+        """Write header (src, dst, 0, len(payload), flags) and payload at ``mem[off:]``, then
+        ``post(addr, post_len, writable=False)``; returns ``kick_needed()``.
+
+        Raises RingFullError (before anything is written) when every descriptor is in flight.
+        """
+    def get_message(
+        self, mem: memoryview | bytearray, base_da: int, repost_len: int
+    ) -> tuple[int, int, int, bytes] | int | None:
+        """``get_used()`` (None, or its RemoteProtocolError, nothing reposted), then the
+        message in the buffer: ``(src, dst, flags, payload)``, 1 (used length < 16) or 2
+        (header len > used length - 16); the buffer is then reposted exactly as
+        ``post(addr, repost_len, writable=True)``.
+
+        Raises ValueError when the buffer is not inside ``mem`` (a caller bug): the
+        descriptor is then free again (get_used's state change stands) and NOT reposted.
+        """
 
 class VringDevice:
     def __init__(
@@ -47,3 +86,25 @@ class VringDevice:
     def give(self, head: int, length: int) -> None: ...
     def interrupt_needed(self) -> bool: ...
     def set_notifications(self, enabled: bool) -> None: ...
+    # -- Fused rpmsg message methods (C classes only): see VringDriver's. Buffers are checked
+    # against the pool (base_da <= addr and addr + len <= base_da + len(mem)) instead of
+    # calling region_check; otherwise take()'s behaviour, errors and state changes exactly.
+    def take_message(
+        self, mem: memoryview | bytearray, base_da: int
+    ) -> tuple[int, int, int, bytes] | int | None:
+        """``take()``, then the message in the buffer: ``(src, dst, flags, payload)``, 1
+        (buffer < 16 bytes) or 2 (header len > buffer length - 16); the buffer is given back
+        with its length. None when the ring is empty."""
+    def put_message(
+        self,
+        mem: memoryview | bytearray,
+        base_da: int,
+        src: int,
+        dst: int,
+        flags: int,
+        payload: bytes | bytearray | memoryview,
+    ) -> int:
+        """``take()`` a buffer and write the message into it: -1 when the ring is empty; 2
+        when the buffer is shorter than 16 + len(payload) or read-only (given back with
+        length 0: count a drop and call again); else given back with 16 + len(payload) and
+        1 if ``interrupt_needed()``, 0 if not. RemoteProtocolError as from ``take()``."""
