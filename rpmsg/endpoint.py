@@ -204,11 +204,17 @@ class Endpoint:
             # A notification arriving while we sleep wakes us directly; we then run the
             # bus's receive pass ourselves (see Doorbell.park).
             transport.park(waker)
+            future = waker.arm()
             try:
-                await waker.sleep()
+                if future is None:
+                    await waker.sleep()
+                else:
+                    await future  # directly: each coroutine level costs on every wake-up
             except BaseException:
+                waker.disarm()
                 transport.unpark(waker, run=False)
                 raise
+            waker.disarm()
             transport.unpark(waker, run=True)
 
     def try_recv(self) -> Message | None:
@@ -238,14 +244,18 @@ class Endpoint:
         """Messages until the endpoint closes: an orderly close (destroy, channel removed)
         ends the iteration; a failure (bus closed, peer died, crash) raises."""
         queue = self._queue
-        if queue and not self._stalled:
-            return queue.popleft()  # the common case under load: no coroutine for recv()
-        try:
-            return await self.recv()
-        except EndpointClosedError:
-            if self._orderly:
-                raise StopAsyncIteration from None
-            raise
+        if not queue:
+            try:
+                await self._wait_queued()  # not through recv(): one coroutine level less
+            except EndpointClosedError:
+                if self._orderly:
+                    raise StopAsyncIteration from None
+                raise
+        msg = queue.popleft()
+        if self._stalled:
+            self._stalled = False
+            self.bus._resume()
+        return msg
 
     # -- send ---------------------------------------------------------------------------------
     def _default_dst(self) -> int:

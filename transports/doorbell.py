@@ -51,11 +51,23 @@ class Wakeup:
             event.set()
         return False
 
-    async def sleep(self) -> None:
+    def arm(self) -> asyncio.Future[None] | None:
+        """On asyncio: a fresh future that :meth:`wake` resolves; the caller awaits it itself
+        (one coroutine frame less to resume per wake-up than :meth:`sleep`), then calls
+        :meth:`disarm`. None elsewhere: use :meth:`sleep`."""
         if self._on_asyncio is None:
             self._on_asyncio = _running_asyncio_loop() is not None
-        if self._on_asyncio:
-            future = self._future = asyncio.get_running_loop().create_future()
+        if not self._on_asyncio:
+            return None
+        future = self._future = asyncio.get_running_loop().create_future()
+        return future
+
+    def disarm(self) -> None:
+        self._future = None
+
+    async def sleep(self) -> None:
+        future = self.arm()
+        if future is not None:
             try:
                 await future
             finally:
