@@ -54,7 +54,11 @@ def _pipe(conn: Connection, out: Connection) -> None:
 
 
 async def _shm(address: str) -> None:
-    from rpmsg import RpmsgBus, RpmsgError
+    from collections import deque
+
+    import anyio
+
+    from rpmsg import Endpoint, Message, NoBufferError, RpmsgBus, RpmsgError
     from transports import TransportError
     from transports.shm import open_shm
 
@@ -63,12 +67,40 @@ async def _shm(address: str) -> None:
     transport = await open_shm(
         name, role="remote", listen=False, socket_path=sock_path, connect_timeout=30
     )
+    backlog: deque[Message] = deque()
+    more = anyio.Event()
+
+    def on_rx(ep: Endpoint, msg: Message) -> None:
+        # Echo from the receive pass, as the bare-socket peer echoes from its reader callback
+        # (and Linux's rpmsg client sample from its rx callback). No free buffer: a task
+        # sends it once one is, in order.
+        if msg.payload[0] == SINK:
+            return
+        if not backlog:
+            try:
+                ep.try_send_to(msg.src, msg.payload)
+                return
+            except NoBufferError:
+                pass
+        backlog.append(msg)
+        more.set()
+
+    async def send_backlog(ep: Endpoint) -> None:
+        nonlocal more
+        while True:
+            await more.wait()
+            more = anyio.Event()
+            while backlog:
+                await ep.send_to(backlog[0].src, backlog[0].payload)
+                backlog.popleft()
+
     try:
         async with transport, RpmsgBus(transport, name="peer", ready_timeout=30) as bus:
-            ep = await bus.create_service("bench-echo")
-            async for msg in ep:
-                if msg.payload[0] != SINK:
-                    await ep.send_to(msg.src, msg.payload)
+            ep = await bus.create_service("bench-echo", callback=on_rx)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send_backlog, ep)
+                await bus.wait_closed()  # the measuring side closed the link
+                tg.cancel_scope.cancel()
     except* (RpmsgError, TransportError):
         pass  # the measuring side closed the link: done
 

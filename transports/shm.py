@@ -95,6 +95,7 @@ class ShmTransport(Transport):
         self._handler: NotifyHandler | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
         self._outq: array.array[int] | None = array.array("i", [0]) if _SIOCOUTQ else None
+        self._kick_buf = bytearray(4096)
 
     def kick(self, vq: int) -> None:
         self._check_open()
@@ -141,17 +142,17 @@ class ShmTransport(Transport):
         """Consume the kick bytes waiting on the socket: their count, 0 if none yet, -1 if
         the link broke (the transport is then closed, see :meth:`_fail`)."""
         try:
-            data = self._sock.recv(4096)
+            count = self._sock.recv_into(self._kick_buf)  # no bytes object per notification
         except BlockingIOError:
             return 0
         except OSError as exc:
             self._fail(f"{self.name}: peer connection lost: {exc}")
             return -1
-        if not data:
+        if not count:
             self._fail(f"{self.name}: the peer closed the connection (process gone?)")
             return -1
-        self.stats.notifications_received += len(data)
-        return len(data)
+        self.stats.notifications_received += count
+        return count
 
     async def wait_notification(self) -> int:
         while True:
