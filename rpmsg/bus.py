@@ -51,8 +51,10 @@ log = logging.getLogger("rpmsg")
 DEFAULT_SEND_TIMEOUT = 15.0
 #: Messages handled per receive pass before yielding to other tasks.
 _RX_BATCH = 256
-#: Messages into one receive pass after which the peer is asked to stop notifying us.
-_QUIET_AFTER = 8
+#: Messages into one receive pass after which the peer is asked to stop notifying us. From
+#: the first: with a fast peer, waiting for 8 let it kick once per ~13 messages over shm
+#: (0.07 kicks/message, against 0.006) for no round-trip gain with the C rings.
+_QUIET_AFTER = 1
 
 
 @attrs.frozen
@@ -402,8 +404,8 @@ class RpmsgBus:
         engine = self.engine
         next_rx = engine.next_rx
         handled = 0
-        # The peer's notifications are suppressed only once a pass turns out to be a burst:
-        # toggling them costs three ring accesses, a large share of a one-message pass.
+        # The peer's notifications are suppressed once the pass has a message (a pass woken
+        # for nothing toggles nothing), and re-enabled before it ends.
         quiet = False
         try:
             while self._closed is None:
