@@ -51,10 +51,6 @@ log = logging.getLogger("rpmsg")
 DEFAULT_SEND_TIMEOUT = 15.0
 #: Messages handled per receive pass before yielding to other tasks.
 _RX_BATCH = 256
-#: Messages into one receive pass after which the peer is asked to stop notifying us. From
-#: the first: with a fast peer, waiting for 8 let it kick once per ~13 messages over shm
-#: (0.07 kicks/message, against 0.006) for no round-trip gain with the C rings.
-_QUIET_AFTER = 1
 
 
 @attrs.frozen
@@ -131,6 +127,7 @@ class RpmsgBus:
         self._service_event: anyio.Event | None = None
         self._processing = False
         self._again = False
+        self._rx_quiet = False  # the peer's notifications are off until the next pass ends
         self._stalled: tuple[int, int, int, bytes] | None = None
         self._closed: BaseException | None = None
         self._kicks = 0
@@ -238,6 +235,7 @@ class RpmsgBus:
         log.info("%s: the host reset the device; waiting for DRIVER_OK again", self.name)
         self.engine.remote_reset()
         self._stalled = None
+        self._rx_quiet = False
         for key, channel in list(self._channels.items()):
             del self._channels[key]
             if channel.endpoint.announced:
@@ -401,20 +399,29 @@ class RpmsgBus:
         return more
 
     def _drain_batch(self) -> bool:
+        """Dispatch up to ``_RX_BATCH`` messages; True when another pass must follow (batch
+        limit, or a poll, see below).
+
+        The peer's notifications are off while a pass has messages. When a pass that had a
+        burst (more than one message) runs dry, they stay off for one more pass on the next
+        loop iteration: a peer that keeps sending at about our pace then needs no kick at
+        all (Linux's NAPI idea). A pass that finds nothing turns them back on, then looks
+        once more, so a message that landed in between is not left waiting for a kick.
+        """
         engine = self.engine
         next_rx = engine.next_rx
         handled = 0
-        # The peer's notifications are suppressed once the pass has a message (a pass woken
-        # for nothing toggles nothing), and re-enabled before it ends.
-        quiet = False
+        quiet = self._rx_quiet
+        more = False
         try:
             while self._closed is None:
                 msg = next_rx()
                 if msg is None:
                     if not quiet:
                         return False
-                    # Re-enable notifications, then look once more: a message that landed
-                    # in between would otherwise wait for the next kick.
+                    if handled > 1:
+                        more = True  # poll once more before notifications come back
+                        return True
                     engine.set_rx_notifications(True)
                     quiet = False
                     if not engine.rx_pending():
@@ -426,15 +433,18 @@ class RpmsgBus:
                     self._stalled = msg
                     return False
                 handled += 1
-                if handled == _QUIET_AFTER:
+                if not quiet:
                     engine.set_rx_notifications(False)
                     quiet = True
                 elif handled >= _RX_BATCH:
+                    more = True
                     return True
             return False
         finally:
-            if quiet:
+            if quiet and not more:
                 engine.set_rx_notifications(True)
+                quiet = False
+            self._rx_quiet = quiet
 
     def _dispatch(self, msg: tuple[int, int, int, bytes]) -> bool:
         src, dst, flags, payload = msg
