@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import boot, inproc, ipc
-from .common import Counts, loops_available, run_on
+from .common import Counts, best_of, loops_available, run_on
 from .report import evaluate_goals, markdown, plot
 
 SIZES = [16, 64, 496]
@@ -81,8 +81,14 @@ def machine() -> dict[str, Any]:
 async def _inproc_loop(sizes: list[int], c: Counts) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, (rtt, thr) in _INPROC.items():
-        out[name] = {str(s): {**await rtt(s, c.rtt), **await thr(s, c.throughput)} for s in sizes}
-    out["endpoints"] = [await inproc.endpoints_throughput(k, c.endpoints) for k in ENDPOINT_COUNTS]
+        out[name] = {}
+        for s in sizes:
+            runs = [{**await rtt(s, c.rtt), **await thr(s, c.throughput)} for _ in range(c.repeats)]
+            out[name][str(s)] = best_of(runs)
+    out["endpoints"] = [
+        best_of([await inproc.endpoints_throughput(k, c.endpoints) for _ in range(c.repeats)])
+        for k in ENDPOINT_COUNTS
+    ]
     out["allocations"] = await inproc.allocations(16, c.allocs)
     return out
 
@@ -105,9 +111,13 @@ def run(mode: str, loops: list[str], ipc_too: bool, quiet: bool = False) -> dict
             per["ipc"] = {}
             for kind in ipc.KINDS:
                 _log(quiet, f"[{loop}] two processes: {kind}")
-                per["ipc"][_IPC_NAMES[kind]] = ipc.measure_kind(
-                    kind, loop, SIZES, c.rtt, c.throughput
-                )
+                runs = [
+                    ipc.measure_kind(kind, loop, SIZES, c.rtt, c.throughput)
+                    for _ in range(c.repeats)
+                ]
+                per["ipc"][_IPC_NAMES[kind]] = {
+                    str(s): best_of([run[str(s)] for run in runs]) for s in SIZES
+                }
         _log(quiet, f"[{loop}] simulated boot")
         per["boot"] = run_on(loop, _boots, c)
         results["loops"][loop] = per
