@@ -745,6 +745,41 @@ posted_len(Driver *self, uint32_t head)
     return PyLong_FromUnsignedLong(self->len[head]);
 }
 
+/* The arrays that keep post()'s non-int address/length arguments, allocated on first need.
+ * 0 or -1 (MemoryError). */
+static int
+ensure_kept_arrays(Driver *self)
+{
+    if (self->addr_obj != NULL) {
+        return 0;
+    }
+    self->addr_obj = PyMem_Calloc(self->h.num, sizeof(PyObject *));
+    self->len_obj = PyMem_Calloc(self->h.num, sizeof(PyObject *));
+    if (self->addr_obj == NULL || self->len_obj == NULL) {
+        PyMem_Free(self->addr_obj);
+        PyMem_Free(self->len_obj);
+        self->addr_obj = self->len_obj = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* The end of every post: descriptor ``head`` in flight, its id in the next avail slot, then
+ * the new avail.idx published with release semantics: the device must see the descriptor
+ * (and a fused method's message) and the slot before the index, also on weakly ordered CPUs. */
+static void
+publish_avail(Driver *self, uint32_t head)
+{
+    Half *h = &self->h;
+    self->in_flight[head] = 1;
+    uint16_t idx = self->next_avail;
+    st16_relaxed(h, h->avail_ring + 2 * (size_t)(idx & h->mask), (uint16_t)head);
+    idx = (uint16_t)(idx + 1);
+    self->next_avail = idx;
+    st16_release(h, h->avail_idx, idx);
+}
+
 static PyObject *
 Driver_post(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -780,18 +815,9 @@ Driver_post(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     }
     else {
         PyObject *values[4] = {addr_obj, length_obj, w ? int_write : int_zero, int_zero};
-        if (pack_into(desc_pack_into, h, (size_t)DESC_SIZE * head, values, 4) < 0) {
+        if (pack_into(desc_pack_into, h, (size_t)DESC_SIZE * head, values, 4) < 0 ||
+            ensure_kept_arrays(self) < 0) {
             return NULL;
-        }
-        if (self->addr_obj == NULL) {
-            self->addr_obj = PyMem_Calloc(h->num, sizeof(PyObject *));
-            self->len_obj = PyMem_Calloc(h->num, sizeof(PyObject *));
-            if (self->addr_obj == NULL || self->len_obj == NULL) {
-                PyMem_Free(self->addr_obj);
-                PyMem_Free(self->len_obj);
-                self->addr_obj = self->len_obj = NULL;
-                return PyErr_NoMemory();
-            }
         }
     }
     /* self._addr[head] = addr; self._len[head] = length */
@@ -819,14 +845,7 @@ Driver_post(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         wbyte = (uint8_t)b;
     }
     self->write[head] = wbyte;
-    self->in_flight[head] = 1;
-    uint16_t idx = self->next_avail;
-    st16_relaxed(h, h->avail_ring + 2 * (size_t)(idx & h->mask), (uint16_t)head);
-    idx = (uint16_t)(idx + 1);
-    self->next_avail = idx;
-    /* Publish the index last, with release semantics: the device must see the descriptor and
-     * the avail slot before it sees the new idx (also on weakly ordered CPUs). */
-    st16_release(h, h->avail_idx, idx);
+    publish_avail(self, head);
     return PyLong_FromUnsignedLong(head);
 }
 
@@ -1017,27 +1036,36 @@ Driver_kick_needed(Driver *self, PyObject *Py_UNUSED(ignored))
         peer_wants_notification(&self->h, self->h.used_flags, USED_F_NO_NOTIFY));
 }
 
+/* set_interrupts / set_notifications: write one of our suppression flags (0 or ``bit``),
+ * then a full fence: the store must be ordered before a following re-check of the peer's
+ * index (enable, then look once more). */
 static PyObject *
-Driver_set_interrupts(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+set_suppression(Half *h, const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                PyObject *kwnames, size_t off, uint16_t bit)
 {
     static const char *const names[] = {"enabled"};
     PyObject *enabled;
     if (nargs == 1 && kwnames == NULL) {
         enabled = args[0];
     }
-    else if (bind_args("VringDriver.set_interrupts", args, nargs, kwnames, names, 1, 1,
-                       &enabled) < 0) {
+    else if (bind_args(fname, args, nargs, kwnames, names, 1, 1, &enabled) < 0) {
         return NULL;
     }
-    REQUIRE_MEMORY(&self->h);
+    REQUIRE_MEMORY(h);
     int on = PyObject_IsTrue(enabled);
     if (on < 0) {
         return NULL;
     }
-    st16_relaxed(&self->h, self->h.avail_flags, (uint16_t)(on ? 0 : AVAIL_F_NO_INTERRUPT));
-    /* Order the flag store before a following has_used() (enable, then re-check). */
+    st16_relaxed(h, off, (uint16_t)(on ? 0 : bit));
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     Py_RETURN_NONE;
+}
+
+static PyObject *
+Driver_set_interrupts(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return set_suppression(&self->h, "VringDriver.set_interrupts", args, nargs, kwnames,
+                           self->h.avail_flags, AVAIL_F_NO_INTERRUPT);
 }
 
 static PyMethodDef Driver_methods[] = {
@@ -1462,6 +1490,31 @@ generic_taken_index(Device *self, PyObject *head)
     return i;
 }
 
+/* The end of every give: the used index advanced past the element just written, published
+ * with release semantics (a message written, or read, and the element before the index). */
+static void
+publish_used(Device *self)
+{
+    uint16_t idx = (uint16_t)(self->next_used + 1);
+    self->next_used = idx;
+    st16_release(&self->h, self->h.used_idx, idx);
+}
+
+/* give(head, length) of a head known to be taken, with plain-int values: cannot fail. */
+static void
+give_taken(Device *self, uint32_t head, uint32_t length)
+{
+    Half *h = &self->h;
+    self->taken[head] = 0;
+    self->ntaken--;
+    unsigned char raw[USED_ELEM_SIZE];
+    memcpy(raw, &head, 4);
+    memcpy(raw + 4, &length, 4);
+    memcpy(h->base + h->used_ring + (size_t)USED_ELEM_SIZE * (self->next_used & h->mask), raw,
+           USED_ELEM_SIZE);
+    publish_used(self);
+}
+
 static PyObject *
 Device_give(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1493,28 +1546,21 @@ Device_give(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
             return NULL;
         }
     }
-    self->taken[head] = 0;
-    self->ntaken--;
-    uint16_t idx = self->next_used;
-    size_t off = h->used_ring + (size_t)USED_ELEM_SIZE * (idx & h->mask);
     uint32_t length;
     if (exact_head && exact_u32(length_obj, &length)) {
-        unsigned char raw[USED_ELEM_SIZE];
-        uint32_t id = (uint32_t)head;
-        memcpy(raw, &id, 4);
-        memcpy(raw + 4, &length, 4);
-        memcpy(h->base + off, raw, USED_ELEM_SIZE);
+        give_taken(self, (uint32_t)head, length);
+        Py_RETURN_NONE;
     }
-    else {
-        PyObject *values[2] = {head_obj, length_obj};
-        if (pack_into(used_pack_into, h, off, values, 2) < 0) {
-            return NULL;
-        }
+    /* Not plain ints: struct packs them, and raises as the pure class does, after the same
+     * state change (the head is no longer taken). */
+    self->taken[head] = 0;
+    self->ntaken--;
+    PyObject *values[2] = {head_obj, length_obj};
+    size_t off = h->used_ring + (size_t)USED_ELEM_SIZE * (self->next_used & h->mask);
+    if (pack_into(used_pack_into, h, off, values, 2) < 0) {
+        return NULL;
     }
-    idx = (uint16_t)(idx + 1);
-    self->next_used = idx;
-    /* Release: the used element is visible before the index that covers it. */
-    st16_release(h, h->used_idx, idx);
+    publish_used(self);
     Py_RETURN_NONE;
 }
 
@@ -1538,24 +1584,8 @@ static PyObject *
 Device_set_notifications(Device *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
-    static const char *const names[] = {"enabled"};
-    PyObject *enabled;
-    if (nargs == 1 && kwnames == NULL) {
-        enabled = args[0];
-    }
-    else if (bind_args("VringDevice.set_notifications", args, nargs, kwnames, names, 1, 1,
-                       &enabled) < 0) {
-        return NULL;
-    }
-    REQUIRE_MEMORY(&self->h);
-    int on = PyObject_IsTrue(enabled);
-    if (on < 0) {
-        return NULL;
-    }
-    st16_relaxed(&self->h, self->h.used_flags, (uint16_t)(on ? 0 : USED_F_NO_NOTIFY));
-    /* Order the flag store before a following has_avail() (enable, then re-check). */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    Py_RETURN_NONE;
+    return set_suppression(&self->h, "VringDevice.set_notifications", args, nargs, kwnames,
+                           self->h.used_flags, USED_F_NO_NOTIFY);
 }
 
 static PyMethodDef Device_methods[] = {
@@ -1717,6 +1747,23 @@ write_message(unsigned char *p, uint32_t src, uint32_t dst, uint16_t flags,
 }
 
 /* (src, dst, flags, payload): a received message; the payload is copied from shared memory. */
+static PyObject *message_tuple(const RpmsgHdr *hdr, const unsigned char *payload);
+
+/* The received buffer of ``length`` bytes at ``p``: 1 when it cannot hold a header, 2 when
+ * the header claims more payload than the buffer holds, else (src, dst, flags, payload). */
+static PyObject *
+parse_message(const unsigned char *p, uint32_t length)
+{
+    if (length < RPMSG_HDR_SIZE) {
+        return PyLong_FromLong(1);
+    }
+    RpmsgHdr hdr = read_hdr(p);
+    if (hdr.len > length - RPMSG_HDR_SIZE) {
+        return PyLong_FromLong(2);
+    }
+    return message_tuple(&hdr, p + RPMSG_HDR_SIZE);
+}
+
 static PyObject *
 message_tuple(const RpmsgHdr *hdr, const unsigned char *payload)
 {
@@ -1783,18 +1830,7 @@ post_reserve(Driver *self, int keep_objects)
         PyErr_Format(RingFullError, "all %u descriptors are in flight", (unsigned)self->h.num);
         return -1;
     }
-    if (keep_objects && self->addr_obj == NULL) {
-        self->addr_obj = PyMem_Calloc(self->h.num, sizeof(PyObject *));
-        self->len_obj = PyMem_Calloc(self->h.num, sizeof(PyObject *));
-        if (self->addr_obj == NULL || self->len_obj == NULL) {
-            PyMem_Free(self->addr_obj);
-            PyMem_Free(self->len_obj);
-            self->addr_obj = self->len_obj = NULL;
-            PyErr_NoMemory();
-            return -1;
-        }
-    }
-    return 0;
+    return keep_objects ? ensure_kept_arrays(self) : 0;
 }
 
 /* The rest of post(addr, length, writable=writable), which cannot fail (right after
@@ -1815,13 +1851,7 @@ post_commit(Driver *self, uint64_t addr, uint32_t length, PyObject *addr_keep,
         Py_XSETREF(self->len_obj[head], Py_XNewRef(len_keep));
     }
     self->write[head] = writable ? 1 : 0;
-    self->in_flight[head] = 1;
-    uint16_t idx = self->next_avail;
-    st16_relaxed(h, h->avail_ring + 2 * (size_t)(idx & h->mask), (uint16_t)head);
-    idx = (uint16_t)(idx + 1);
-    self->next_avail = idx;
-    /* Release: the message, the descriptor and the avail slot before the index. */
-    st16_release(h, h->avail_idx, idx);
+    publish_avail(self, head);
 }
 
 static PyObject *
@@ -1941,19 +1971,7 @@ Driver_get_message(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObje
         PyErr_SetString(PyExc_ValueError, msg);
         goto done;
     }
-    const unsigned char *p = (const unsigned char *)mem.buf + (addr - base);
-    if (used_len < RPMSG_HDR_SIZE) {
-        result = PyLong_FromLong(1);
-    }
-    else {
-        RpmsgHdr hdr = read_hdr(p);
-        if (hdr.len > used_len - RPMSG_HDR_SIZE) {
-            result = PyLong_FromLong(2);
-        }
-        else {
-            result = message_tuple(&hdr, p + RPMSG_HDR_SIZE);
-        }
-    }
+    result = parse_message((const unsigned char *)mem.buf + (addr - base), used_len);
     /* Repost the buffer, after its payload was copied: post(addr, repost_len, writable=True),
      * also when building the result failed (the glue's `finally`; that error is kept). */
     PyObject *len_keep = PyLong_CheckExact(a[2]) ? NULL : a[2];
@@ -1979,25 +1997,6 @@ done:
 }
 
 /* ---- the device: give() of a taken head, take_message, put_message ----------------------- */
-
-/* give(head, length) for a head taken by this call: the same used element and publication. */
-static void
-give_taken(Device *self, uint32_t head, uint32_t length)
-{
-    Half *h = &self->h;
-    self->taken[head] = 0;
-    self->ntaken--;
-    uint16_t idx = self->next_used;
-    unsigned char raw[USED_ELEM_SIZE];
-    memcpy(raw, &head, 4);
-    memcpy(raw + 4, &length, 4);
-    memcpy(h->base + h->used_ring + (size_t)USED_ELEM_SIZE * (idx & h->mask), raw,
-           USED_ELEM_SIZE);
-    idx = (uint16_t)(idx + 1);
-    self->next_used = idx;
-    /* Release: the message (or our reads of it) and the used element before the index. */
-    st16_release(h, h->used_idx, idx);
-}
 
 static PyObject *
 Device_take_message(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -2029,19 +2028,7 @@ Device_take_message(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObj
         goto done;
     }
     /* take_core checked [d.addr, d.addr + d.len) against the pool. */
-    const unsigned char *p = (const unsigned char *)mem.buf + (d.addr - base);
-    if (d.len < RPMSG_HDR_SIZE) {
-        result = PyLong_FromLong(1);
-    }
-    else {
-        RpmsgHdr hdr = read_hdr(p);
-        if (hdr.len > d.len - RPMSG_HDR_SIZE) {
-            result = PyLong_FromLong(2);
-        }
-        else {
-            result = message_tuple(&hdr, p + RPMSG_HDR_SIZE);
-        }
-    }
+    result = parse_message((const unsigned char *)mem.buf + (d.addr - base), d.len);
     /* Given back after the payload was copied; also when building the result failed. */
     give_taken(self, head, d.len);
 done:
