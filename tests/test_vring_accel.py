@@ -229,6 +229,47 @@ desc_values = st.one_of(
     st.sampled_from([POOL[0], POOL[1] - 8, POOL[1], 2**64 - 16, *MAGIC]),
     st.sampled_from([0x10, 0x40000, 0xFFFFFFFF]),
 )
+
+
+def peer_pokes(desc_values: st.SearchStrategy[Any], used_lens: st.SearchStrategy[int]) -> Any:
+    """The hostile peer's writes: bump a shared index (and repair it), rewrite a ring slot, a
+    used length, a descriptor field (of a head likely in flight: k % num), make a descriptor
+    the head of a chain (NEXT set, next = nxt, out of range at times, and the next one's flags:
+    longer chains, loops), or scribble any bytes at all."""
+    return st.one_of(
+        st.tuples(
+            st.just("bump"),
+            st.sampled_from(["avail_idx", "used_idx", "avail_flags", "used_flags"]),
+            u16_delta,
+        ),
+        st.tuples(st.just("unbump")),
+        st.tuples(st.just("unbump")),
+        st.tuples(
+            st.just("slot"),
+            st.sampled_from(["avail", "used_id", "used_len"]),
+            st.integers(0, 15),
+            slot_values,
+        ),
+        st.tuples(st.just("slot"), st.just("used_len"), st.integers(0, 15), used_lens),
+        st.tuples(
+            st.just("desc"),
+            st.integers(0, 15),
+            st.sampled_from(["addr", "len", "flags", "next"]),
+            desc_values,
+        ),
+        st.tuples(
+            st.just("desc"), st.integers(0, 15), st.just("flags"), st.sampled_from([1, 3, 4])
+        ),
+        st.tuples(
+            st.just("chain"),
+            st.integers(0, 15),
+            st.one_of(st.integers(0, 9), st.just(0xFFFF)),
+            st.sampled_from([0, 1, 2, 3, 4]),
+        ),
+        st.tuples(st.just("scribble"), st.integers(0, 4096), st.binary(min_size=1, max_size=12)),
+    )
+
+
 ops = st.one_of(
     # Well-formed traffic, weighted up so that rings fill, drain and wrap.
     valid_post,
@@ -250,39 +291,9 @@ ops = st.one_of(
     st.tuples(st.just("post"), addrs, lengths, writables),
     st.tuples(st.just("give"), heads, lengths),
     st.tuples(st.just("buffer_of"), heads),
-    # The hostile peer: bump a shared index, rewrite a ring slot, a descriptor field (of a head
-    # likely in flight: k % num), a used element, or any bytes at all.
-    st.tuples(
-        st.just("bump"),
-        st.sampled_from(["avail_idx", "used_idx", "avail_flags", "used_flags"]),
-        u16_delta,
-    ),
-    st.tuples(st.just("unbump")),  # the peer repairs the indices it bumped
-    st.tuples(st.just("unbump")),
-    st.tuples(
-        st.just("slot"),
-        st.sampled_from(["avail", "used_id", "used_len"]),
-        st.integers(0, 15),
-        slot_values,
-    ),
-    st.tuples(
-        st.just("desc"),
-        st.integers(0, 15),
-        st.sampled_from(["addr", "len", "flags", "next"]),
-        desc_values,
-    ),
+    # The hostile peer (see peer_pokes), plus descriptor flags/next from the same values.
+    peer_pokes(desc_values, st.integers(0, 0x1000)),
     st.tuples(st.just("desc"), st.integers(0, 15), st.sampled_from(["flags", "next"]), desc_values),
-    st.tuples(st.just("desc"), st.integers(0, 15), st.just("flags"), st.sampled_from([1, 3, 4])),
-    st.tuples(st.just("slot"), st.just("used_len"), st.integers(0, 15), st.integers(0, 0x1000)),
-    # Turn descriptor k % num into the head of a chain: NEXT set, next = nxt (out of range at
-    # times), and the next descriptor's flags (NEXT again: longer chains, loops).
-    st.tuples(
-        st.just("chain"),
-        st.integers(0, 15),
-        st.one_of(st.integers(0, 9), st.just(0xFFFF)),
-        st.sampled_from([0, 1, 2, 3, 4]),
-    ),
-    st.tuples(st.just("scribble"), st.integers(0, 4096), st.binary(min_size=1, max_size=12)),
 )
 
 _FIELD = {"addr": ("<Q", 0), "len": ("<I", 8), "flags": ("<H", 12), "next": ("<H", 14)}
@@ -928,36 +939,7 @@ fused_desc_values = st.one_of(
     st.sampled_from([POOL_DA, POOL_DA - 1, POOL_DA + POOL_LEN - 16, POOL_DA + POOL_LEN]),
     st.sampled_from([2**64 - 16, 15, 16, SLOT, POOL_LEN, POOL_LEN + 1, 0xFFFFFFFF]),
 )
-ring_pokes = st.one_of(
-    st.tuples(
-        st.just("bump"),
-        st.sampled_from(["avail_idx", "used_idx", "avail_flags", "used_flags"]),
-        u16_delta,
-    ),
-    st.tuples(st.just("unbump")),
-    st.tuples(st.just("unbump")),
-    st.tuples(
-        st.just("slot"),
-        st.sampled_from(["avail", "used_id", "used_len"]),
-        st.integers(0, 15),
-        slot_values,
-    ),
-    st.tuples(st.just("slot"), st.just("used_len"), st.integers(0, 15), lengths_16),
-    st.tuples(
-        st.just("desc"),
-        st.integers(0, 15),
-        st.sampled_from(["addr", "len", "flags", "next"]),
-        fused_desc_values,
-    ),
-    st.tuples(st.just("desc"), st.integers(0, 15), st.just("flags"), st.sampled_from([1, 3, 4])),
-    st.tuples(
-        st.just("chain"),
-        st.integers(0, 15),
-        st.one_of(st.integers(0, 9), st.just(0xFFFF)),
-        st.sampled_from([0, 1, 2, 3, 4]),
-    ),
-    st.tuples(st.just("scribble"), st.integers(0, 4096), st.binary(min_size=1, max_size=12)),
-)
+ring_pokes = peer_pokes(fused_desc_values, lengths_16)
 
 
 def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
