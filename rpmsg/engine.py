@@ -69,6 +69,16 @@ _FUSED_DROPS = ("", "short_buffer", "bad_length")
 _PUT_NONE, _PUT_SENT, _PUT_KICK, _PUT_SKIPPED = -1, 0, 1, 2
 
 
+def _write_message(
+    mem: memoryview, off: int, src: int, dst: int, payload: bytes | memoryview, n: int, flags: int
+) -> None:
+    """Header and payload into the buffer at ``mem[off:]`` (already bounds-checked); the
+    pure-ring path (the C rings' fused methods do this themselves)."""
+    RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
+    off += HDR_SIZE
+    mem[off : off + n] = payload
+
+
 class _Skip(enum.Enum):
     """A ring entry that was consumed and dropped (counted); draining goes on."""
 
@@ -143,7 +153,7 @@ class RpmsgEngine:
         self._tx_whole = quirks.tx_len_whole_buffer
         # The C rings' one-call message operations (transports._vring_accel), when the rings
         # are the C classes and every buffer lies in the pool: header, payload and ring
-        # update in one call instead of four (see _fused()).
+        # update in one call instead of four (see _fused_rx() and the two send paths).
         self._add_message: Callable[..., bool] | None = None
         self._get_message: Callable[..., FusedRx] | None = None
         self._take_message: Callable[..., FusedRx] | None = None
@@ -357,10 +367,7 @@ class RpmsgEngine:
             return None
         head, addr, length, _flags = taken
         try:
-            if length < HDR_SIZE:
-                self.drops["short_buffer"] += 1
-                return _SKIP
-            mem, off = self._locate(addr, length)
+            mem, off = self._locate(addr, length)  # take() checked the buffer's region
             return self._parse(mem, off, length)
         finally:
             dev.give(head, length)
@@ -444,9 +451,7 @@ class RpmsgEngine:
             if add_message(addr, post_len, mem, off, src, dst, flags, payload):
                 self._kick(TX_VQ)
             return True
-        RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
-        off += HDR_SIZE
-        mem[off : off + n] = payload
+        _write_message(mem, off, src, dst, payload, n, flags)
         drv.post(addr, post_len, writable=False)
         if drv.kick_needed():
             self._kick(TX_VQ)
@@ -502,9 +507,7 @@ class RpmsgEngine:
                 dev.give(head, 0)
                 continue
             mem, off = self._locate(addr, HDR_SIZE + n)
-            RPMSG_HDR.pack_into(mem, off, src, dst, 0, n, flags)
-            off += HDR_SIZE
-            mem[off : off + n] = payload
+            _write_message(mem, off, src, dst, payload, n, flags)
             dev.give(head, HDR_SIZE + n)
             if dev.interrupt_needed():
                 self._kick(RX_VQ)
