@@ -188,7 +188,11 @@ class Endpoint:
                     raise RpmsgTimeoutError(
                         f"endpoint {self.addr}: nothing received in {timeout} s"
                     )
-        msg = queue.popleft()
+        return self._pop()
+
+    def _pop(self) -> Message:
+        """The oldest queued message; room now exists, so a stalled bus drains again."""
+        msg = self._queue.popleft()
         if self._stalled:
             self._stalled = False
             self.bus._resume()
@@ -223,11 +227,7 @@ class Endpoint:
             if self._closed is not None and not self._orderly:
                 raise self._closed_error()
             return None
-        msg = self._queue.popleft()
-        if self._stalled:
-            self._stalled = False
-            self.bus._resume()
-        return msg
+        return self._pop()
 
     def _closed_error(self) -> EndpointClosedError:
         exc = self._closed
@@ -251,11 +251,7 @@ class Endpoint:
                 if self._orderly:
                     raise StopAsyncIteration from None
                 raise
-        msg = queue.popleft()
-        if self._stalled:
-            self._stalled = False
-            self.bus._resume()
-        return msg
+        return self._pop()
 
     # -- send ---------------------------------------------------------------------------------
     def _default_dst(self) -> int:
