@@ -9,14 +9,21 @@ from .endpoint import DEFAULT, Endpoint, EndpointStatistics, Message, Overflow
 from .engine import DROP_REASONS, VdevSetupError
 from .errors import (
     AddressInUseError,
+    AddressTypeError,
+    ArgumentTypeError,
     BusClosedError,
     DriverError,
     EndpointClosedError,
+    ForeignEndpointError,
     InvalidAddressError,
+    InvalidArgumentError,
+    InvalidPayloadError,
+    InvalidServiceNameError,
     NoBufferError,
     PayloadTooLargeError,
     RpmsgError,
     RpmsgTimeoutError,
+    TransportInUseError,
 )
 from .wire import ADDR_ANY, HDR_SIZE, NS_ADDR, RESERVED_ADDRESSES, NsFlags
 
@@ -29,6 +36,8 @@ __all__ = [
     "NS_ADDR",
     "RESERVED_ADDRESSES",
     "AddressInUseError",
+    "AddressTypeError",
+    "ArgumentTypeError",
     "BusClosedError",
     "BusStatistics",
     "Channel",
@@ -37,7 +46,11 @@ __all__ = [
     "Endpoint",
     "EndpointClosedError",
     "EndpointStatistics",
+    "ForeignEndpointError",
     "InvalidAddressError",
+    "InvalidArgumentError",
+    "InvalidPayloadError",
+    "InvalidServiceNameError",
     "Message",
     "NoBufferError",
     "NsFlags",
@@ -46,5 +59,6 @@ __all__ = [
     "RpmsgBus",
     "RpmsgError",
     "RpmsgTimeoutError",
+    "TransportInUseError",
     "VdevSetupError",
 ]

@@ -10,10 +10,29 @@ from __future__ import annotations
 
 import heapq
 
-from .errors import AddressInUseError, InvalidAddressError
+from .errors import AddressInUseError, AddressTypeError, InvalidAddressError
 from .wire import ADDR_ANY, RESERVED_ADDRESSES
 
 MAX_ADDR = 0xFFFFFFFE  # ADDR_ANY itself is never an endpoint address
+
+
+def check_address(addr: int, what: str, *, any_ok: bool = False) -> int:
+    """``addr`` as a plain int, once checked: an ``int`` (an int subclass such as an IntEnum
+    member is accepted and converted; ``bool`` is refused) in ``0..MAX_ADDR``, or ADDR_ANY
+    when ``any_ok``. ``what`` names it in the error ("destination", ...).
+
+    Raises:
+        AddressTypeError: not an int.
+        InvalidAddressError: out of range.
+    """
+    if type(addr) is not int:
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise AddressTypeError(f"{what} address must be an int, not {type(addr).__name__}")
+        addr = int(addr)
+    if not 0 <= addr <= MAX_ADDR and not (any_ok and addr == ADDR_ANY):
+        allowed = " or ADDR_ANY" if any_ok else ""
+        raise InvalidAddressError(f"{what} address {addr:#x} is outside 0..{MAX_ADDR:#x}{allowed}")
+    return addr
 
 
 class AddressAllocator:
@@ -37,8 +56,10 @@ class AddressAllocator:
 
         Raises:
             AddressInUseError: ``addr`` is already bound.
+            AddressTypeError: ``addr`` is not an int.
             InvalidAddressError: ``addr`` is not a 32-bit address, or the space is exhausted.
         """
+        addr = check_address(addr, "local", any_ok=True)
         if addr == ADDR_ANY:
             while self._freed:
                 candidate = heapq.heappop(self._freed)
@@ -53,8 +74,6 @@ class AddressAllocator:
             self._next += 1
             self._bound.add(addr)
             return addr
-        if not 0 <= addr <= MAX_ADDR:
-            raise InvalidAddressError(f"address {addr:#x} is not a valid 32-bit address")
         if addr in self._bound:
             raise AddressInUseError(f"address {addr} is already bound")
         self._bound.add(addr)

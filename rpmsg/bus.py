@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import weakref
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
 import anyio.abc
@@ -31,19 +32,34 @@ import attrs
 from transports.base import Transport
 from transports.errors import TransportClosedError
 
-from .addresses import AddressAllocator
+from .addresses import AddressAllocator, check_address
 from .channel import Channel, Driver, Probe, Remove
-from .endpoint import DEFAULT, Endpoint, Message, Overflow, RxCallback, Timeout
+from .endpoint import (
+    DEFAULT,
+    Endpoint,
+    Message,
+    Overflow,
+    RxCallback,
+    Timeout,
+    check_queue,
+    check_timeout,
+)
 from .engine import DROP_REASONS, RpmsgEngine
 from .errors import (
+    ArgumentTypeError,
     BusClosedError,
     DriverError,
-    InvalidAddressError,
+    ForeignEndpointError,
+    InvalidServiceNameError,
     NoBufferError,
     RpmsgError,
     RpmsgTimeoutError,
+    TransportInUseError,
 )
-from .wire import ADDR_ANY, NS_ADDR, NsFlags, pack_ns, unpack_ns
+from .wire import ADDR_ANY, NS_ADDR, NsFlags, as_payload, encode_name, pack_ns, unpack_ns
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 log = logging.getLogger("rpmsg")
 
@@ -51,6 +67,30 @@ log = logging.getLogger("rpmsg")
 DEFAULT_SEND_TIMEOUT = 15.0
 #: Messages handled per receive pass before yielding to other tasks.
 _RX_BATCH = 256
+
+#: The bus driving each transport end, by ``id(transport)`` (see :func:`_claim`).
+_owners: dict[int, weakref.ref[RpmsgBus]] = {}
+
+
+def _claim(transport: Transport, bus: RpmsgBus) -> None:
+    """Make ``bus`` the one bus of ``transport``, or refuse: two buses on one end would both
+    drain its rings and kick its peer, and break each other silently. A closed bus's claim
+    has ended. The entry is weak (a bus dropped without closing frees the end) and keyed by
+    id: while its bus lives, that bus holds the transport, so the id names no other object."""
+    key = id(transport)
+    ref = _owners.get(key)
+    owner = ref() if ref is not None else None
+    if owner is not None and owner.transport is transport and not owner.closed:
+        raise TransportInUseError(
+            f"the {transport.role} end of {type(transport).__name__} is already driven by bus "
+            f"{owner.name!r}: one bus per transport end, until that bus is closed"
+        )
+
+    def forget(dead: weakref.ref[RpmsgBus]) -> None:
+        if _owners.get(key) is dead:
+            del _owners[key]
+
+    _owners[key] = weakref.ref(bus, forget)
 
 
 @attrs.frozen
@@ -136,16 +176,39 @@ class RpmsgBus:
         self._send_waits = self._send_timeouts = self._driver_errors = 0
         self._tx_waiting = 0  # senders inside _send waiting for a buffer
         self._kick_pending: Callable[[], bool] = transport.kick_pending
+        _claim(transport, self)  # last: a bus that failed to construct claims nothing
+
+    # Both deadlines are checked when set (None, or seconds >= 0; not NaN), at construction
+    # and later: the CLI sets ready_timeout after constructing the bus.
+    @property
+    def send_timeout(self) -> float | None:
+        return self._send_timeout
+
+    @send_timeout.setter
+    def send_timeout(self, value: float | None) -> None:
+        self._send_timeout = check_timeout(value, "send_timeout")
+
+    @property
+    def ready_timeout(self) -> float | None:
+        return self._ready_timeout
+
+    @ready_timeout.setter
+    def ready_timeout(self, value: float | None) -> None:
+        self._ready_timeout = check_timeout(value, "ready_timeout")
 
     # -- lifetime ------------------------------------------------------------------------------
+    # A transport end is driven by one bus: it claims the end when constructed and holds it
+    # until it closes (aclose, fail, or a start that failed).
     async def __aenter__(self) -> Self:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         try:
             await self.start(tg)
-        except BaseException as exc:
+        except BaseException:
             tg.cancel_scope.cancel()
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            # Not handed the error: the task group would raise it wrapped in an
+            # ExceptionGroup, and public APIs never raise one.
+            await tg.__aexit__(None, None, None)
             raise
         self._own_tg = tg
         return self
@@ -171,12 +234,17 @@ class RpmsgBus:
         """
         if self._started:
             raise RpmsgError("bus already started")
+        self._check_open()
         self._started = True
         self._ready = anyio.Event()
         self._stop = anyio.Event()
         self._finished = anyio.Event()
         if self.role == "host":
-            self.engine.host_start()
+            try:
+                self.engine.host_start()
+            except BaseException:
+                await self.aclose()  # frees the transport end for another bus
+                raise
             self._bring_up()
         # On asyncio, notifications drive receive passes straight from the event loop (no
         # listener task to wake: one task wake-up less per message); elsewhere a task waits.
@@ -477,12 +545,6 @@ class RpmsgBus:
         """Largest payload one message can carry (buffer size - 16)."""
         return self.engine.mtu
 
-    @staticmethod
-    def _check_addrs(src: int, dst: int) -> None:
-        for what, addr in (("source", src), ("destination", dst)):
-            if not 0 <= addr < ADDR_ANY:
-                raise InvalidAddressError(f"{what} address {addr:#x} is not a valid address")
-
     def _sent(self, ep: Endpoint | None, n: int) -> None:
         self._tx_messages += 1
         self._tx_bytes += n
@@ -490,39 +552,63 @@ class RpmsgBus:
             ep.tx_messages += 1
             ep.tx_bytes += n
 
-    def _send_now(self, ep: Endpoint, src: int, dst: int, data: bytes) -> bool:
+    def _send_now(self, ep: Endpoint, src: int, dst: int, data: Buffer) -> bool:
         """The send fast path: True if sent at once. False sends the caller to :meth:`_send`,
-        which waits for a buffer, queues behind waiting senders and raises the errors."""
+        which checks every argument, waits for a buffer, queues behind waiting senders and
+        raises the errors. Only plain ints in range pass here; the engine checks the payload
+        (its type and its size in bytes) before it takes a buffer."""
         if (
             self._tx_waiting
             or self._closed is not None
+            or ep._closed is not None
+            or type(src) is not int
+            or type(dst) is not int
             or not (0 <= src < ADDR_ANY and 0 <= dst < ADDR_ANY)
-            or not self.engine.try_send(src, dst, data)
         ):
+            return False
+        if type(data) is not bytes:
+            data = as_payload(data)  # len() is now its size in bytes
+        if not self.engine.try_send(src, dst, data):
             return False
         self._sent(ep, len(data))
         return True
 
-    def _try_send(self, ep: Endpoint | None, src: int, dst: int, data: bytes) -> None:
+    def _check_send(
+        self, ep: Endpoint | None, src: int, dst: int, data: Buffer
+    ) -> tuple[int, int, bytes | memoryview]:
+        """What a send checks before it touches a buffer: the payload (a C-contiguous buffer:
+        its bytes are sent; the engine checks the MTU), both addresses, then that the
+        endpoint and the bus are open. Returns the plain-int addresses and the flat payload."""
+        payload = as_payload(data)
+        src = check_address(src, "source")
+        dst = check_address(dst, "destination")
+        self._check_sendable(ep)
+        return src, dst, payload
+
+    def _check_sendable(self, ep: Endpoint | None) -> None:
         self._check_open()
-        self._check_addrs(src, dst)
-        if not self.engine.try_send(src, dst, data):
+        if ep is not None and ep._closed is not None:
+            raise ep._closed_error()  # its address may already be someone else's
+
+    def _try_send(self, ep: Endpoint | None, src: int, dst: int, data: Buffer) -> None:
+        src, dst, payload = self._check_send(ep, src, dst, data)
+        if not self.engine.try_send(src, dst, payload):
             raise NoBufferError(f"{self.name}: no free tx buffer")
-        self._sent(ep, len(data))
+        self._sent(ep, len(payload))
 
     async def _send(
-        self, ep: Endpoint | None, src: int, dst: int, data: bytes, timeout: Timeout
+        self, ep: Endpoint | None, src: int, dst: int, data: Buffer, timeout: Timeout
     ) -> None:
+        src, dst, payload = self._check_send(ep, src, dst, data)
         if self._tx_waiting:
             # Senders are queued for a freed buffer: let them go first. Without this a task
             # that sends in a loop refills every freed buffer before the woken waiters run,
             # and starves the bus's other senders for as long as it keeps sending.
             await anyio.lowlevel.checkpoint()
-        self._check_open()
-        self._check_addrs(src, dst)
+            self._check_sendable(ep)
         engine = self.engine
-        if engine.try_send(src, dst, data):
-            self._sent(ep, len(data))
+        if engine.try_send(src, dst, payload):
+            self._sent(ep, len(payload))
             return
         if timeout is DEFAULT:
             timeout = self.send_timeout
@@ -534,14 +620,14 @@ class RpmsgBus:
         try:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
                 while True:
-                    if engine.try_send(src, dst, data):
-                        self._sent(ep, len(data))
+                    if engine.try_send(src, dst, payload):
+                        self._sent(ep, len(payload))
                         return
                     event = self._tx_event
                     if event is None:
                         event = self._tx_event = anyio.Event()
                     await event.wait()
-                    self._check_open()
+                    self._check_sendable(ep)
         finally:
             self._tx_waiting -= 1
             engine.tx_wait_end()
@@ -560,11 +646,12 @@ class RpmsgBus:
         maxsize: int = 256,
         overflow: Overflow = Overflow.BLOCK,
     ) -> Endpoint:
-        addr = self._addrs.allocate(addr)
+        # The endpoint checks its own arguments before the address is taken.
         ep = Endpoint(
             self, addr, dst=dst, name=name, callback=callback, maxsize=maxsize, overflow=overflow
         )
-        self._endpoints[addr] = ep
+        ep.addr = self._addrs.allocate(addr)
+        self._endpoints[ep.addr] = ep
         return ep
 
     def create_endpoint(
@@ -582,11 +669,16 @@ class RpmsgBus:
         Args:
             addr: the local address; ANY picks the lowest free one from 1024. Reserved
                 addresses (< 1024) are bound only when asked for explicitly.
-            dst: default destination of :meth:`Endpoint.send`.
+            dst: default destination of :meth:`Endpoint.send` (ANY: none).
+            name: the service name :meth:`announce` uses (see :data:`~rpmsg.wire.NAME_RULE`).
             callback: called synchronously for each message instead of queueing it.
-            maxsize, overflow: the receive queue's bound and overflow policy.
+            maxsize, overflow: the receive queue's bound (an int >= 1) and overflow policy.
+
+        Addresses are ints (not bools). Every argument is checked before anything is bound.
         """
         self._check_open()
+        if name is not None:
+            encode_name(name)
         return self._bind(
             addr, dst=dst, name=name, callback=callback, maxsize=maxsize, overflow=overflow
         )
@@ -604,7 +696,9 @@ class RpmsgBus:
 
         Without the NS feature negotiated the endpoint is created but not announced.
         """
-        pack_ns(name, 0, NsFlags.CREATE)  # validate the name before binding anything
+        encode_name(name)  # check the arguments before anything is bound or unbound
+        check_queue(maxsize, overflow, callback)
+        self._check_open()
         adopted = self._adoptable(name) if addr == ADDR_ANY else None
         if adopted is not None:
             # The peer announced this name first and nobody used the channel yet: take over
@@ -628,10 +722,19 @@ class RpmsgBus:
         return ep
 
     async def announce(self, ep: Endpoint, name: str | None = None) -> None:
-        """Send NS CREATE for ``ep`` (under ``name`` or its own name)."""
-        name = name or ep.name
+        """Send NS CREATE for ``ep`` (under ``name`` or its own name).
+
+        Raises:
+            ForeignEndpointError: ``ep`` belongs to another bus.
+            EndpointClosedError: ``ep`` was closed (its address may be someone else's now).
+            InvalidServiceNameError: no name, or one the name field cannot carry.
+        """
+        self._check_own(ep)
+        name = name if name is not None else ep.name
         if name is None:
-            raise ValueError("announce needs a service name")
+            raise InvalidServiceNameError("announce needs a service name")
+        encode_name(name)
+        self._check_sendable(ep)
         ep.name = name
         if not self.engine.ns_enabled:
             return
@@ -664,8 +767,18 @@ class RpmsgBus:
         )
         self._unbind(channel.endpoint, None)
 
+    def _check_own(self, ep: Endpoint) -> None:
+        if ep.bus is not self:
+            raise ForeignEndpointError(f"{ep!r} belongs to bus {ep.bus.name!r}, not {self.name!r}")
+
     async def destroy_endpoint(self, ep: Endpoint) -> None:
-        """Unbind ``ep``; if it was announced, send NS DESTROY first (best effort)."""
+        """Unbind ``ep``; if it was announced, send NS DESTROY first (best effort). Destroying
+        a closed endpoint does nothing.
+
+        Raises:
+            ForeignEndpointError: ``ep`` belongs to another bus (nothing changes).
+        """
+        self._check_own(ep)
         if self._endpoints.get(ep.addr) is not ep:
             ep._close(None)
             return
@@ -679,11 +792,19 @@ class RpmsgBus:
         self._unbind(ep, None)
 
     def _unbind(self, ep: Endpoint, reason: BaseException | None) -> None:
-        if self._endpoints.get(ep.addr) is ep:
-            del self._endpoints[ep.addr]
-            self._addrs.release(ep.addr)
+        if self._endpoints.get(ep.addr) is not ep:
+            ep._close(reason)  # not bound (any more): nothing here is its
+            return
+        del self._endpoints[ep.addr]
+        self._addrs.release(ep.addr)
         ep._close(reason)
+        self._wake_tx_waiters()  # a send waiting on it fails now, not at its deadline
         if self._stalled is not None and self._stalled[1] == ep.addr:
+            # The message the bus stalled on was this endpoint's: it goes with it (counted),
+            # never to whoever binds the address next (that may happen before the resumed
+            # pass runs).
+            self._stalled = None
+            self._count_drop("unknown_dst")
             self._resume()
 
     def endpoint(self, addr: int) -> Endpoint | None:
@@ -785,9 +906,19 @@ class RpmsgBus:
         """Probe ``probe(channel)`` for every channel announced under one of ``names``,
         including announcements that arrived before this call."""
         self._check_open()
-        ids = frozenset([names] if isinstance(names, str) else names)
+        if isinstance(names, str):
+            ids = frozenset([names])
+        elif isinstance(names, Iterable) and not isinstance(names, bytes | bytearray):
+            ids = frozenset(names)
+        else:
+            raise ArgumentTypeError(
+                f"names must be a service name (a str) or an iterable of them, "
+                f"not {type(names).__name__}"
+            )
         if not ids:
             raise DriverError("a driver needs at least one service name")
+        for name in ids:
+            encode_name(name)  # a name no announcement can carry would never match
         for other in self._drivers:
             if other.names & ids:
                 raise DriverError(f"a driver for {sorted(other.names & ids)} already exists")
@@ -820,6 +951,8 @@ class RpmsgBus:
 
     async def wait_for_service(self, name: str, timeout: float | None = None) -> Channel:
         """The channel announced under ``name``, waiting up to ``timeout`` s for it."""
+        encode_name(name)  # a name no announcement can carry would be waited for in vain
+        timeout = check_timeout(timeout)
         with anyio.move_on_after(math.inf if timeout is None else timeout):
             while True:
                 self._check_open()

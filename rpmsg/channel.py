@@ -19,6 +19,8 @@ import attrs
 from .endpoint import Endpoint, Message
 
 if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
+
     from .bus import RpmsgBus
 
 Probe = Callable[["Channel"], Awaitable[None]]
@@ -47,8 +49,8 @@ class Channel:
     def removed(self) -> bool:
         return self.endpoint.closed
 
-    async def send(self, data: bytes) -> None:
-        """Send to the service, from the channel's endpoint."""
+    async def send(self, data: Buffer) -> None:
+        """Send to the service, from the channel's endpoint (see :meth:`Endpoint.send`)."""
         await self.endpoint.send(data)
 
     async def recv(self, timeout: float | None = None) -> Message:

@@ -18,6 +18,7 @@ Overflow policy of the queue (:class:`Overflow`), counted in ``statistics().queu
 from __future__ import annotations
 
 import enum
+import numbers
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
@@ -27,10 +28,19 @@ import attrs
 
 from transports.doorbell import Wakeup
 
-from .errors import EndpointClosedError, InvalidAddressError, RpmsgTimeoutError
+from .addresses import check_address
+from .errors import (
+    ArgumentTypeError,
+    EndpointClosedError,
+    InvalidAddressError,
+    InvalidArgumentError,
+    RpmsgTimeoutError,
+)
 from .wire import ADDR_ANY
 
 if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
+
     from .bus import RpmsgBus
 
 
@@ -68,6 +78,46 @@ DEFAULT: Final = _Default.TIMEOUT
 Timeout = float | None | _Default
 
 
+def check_timeout(timeout: float | None, what: str = "timeout") -> float | None:
+    """``timeout`` once checked: None (no deadline) or a real number of seconds >= 0 (``inf``
+    is no deadline too; 0 fails at once unless the call can complete without waiting).
+
+    Raises:
+        ArgumentTypeError: not a real number (a str, a bool).
+        InvalidArgumentError: NaN or negative.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise ArgumentTypeError(
+            f"{what} must be a number of seconds or None, not {type(timeout).__name__}"
+        )
+    if not timeout >= 0:  # also NaN
+        raise InvalidArgumentError(f"{what} must be >= 0 seconds or None, not {timeout!r}")
+    return float(timeout)
+
+
+def check_queue(maxsize: int, overflow: Overflow, callback: RxCallback | None) -> Overflow:
+    """The receive settings once checked; returns the policy as an :class:`Overflow` (its
+    value, such as ``"drop-oldest"``, is accepted too).
+
+    Raises:
+        ArgumentTypeError: maxsize not an int, callback neither callable nor None.
+        InvalidArgumentError: maxsize < 1, an unknown policy.
+    """
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+        raise ArgumentTypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
+    if maxsize < 1:
+        raise InvalidArgumentError(f"maxsize must be >= 1, not {maxsize}")
+    if callback is not None and not callable(callback):
+        raise ArgumentTypeError(f"callback must be callable or None, not {callback!r}")
+    try:
+        return Overflow(overflow)
+    except ValueError:
+        choices = ", ".join(f"Overflow.{o.name}" for o in Overflow)
+        raise InvalidArgumentError(f"overflow must be one of {choices}, not {overflow!r}") from None
+
+
 @attrs.frozen
 class EndpointStatistics:
     """A snapshot of one endpoint's counters."""
@@ -98,11 +148,10 @@ class Endpoint:
         maxsize: int = 256,
         overflow: Overflow = Overflow.BLOCK,
     ) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be >= 1")
+        overflow = check_queue(maxsize, overflow, callback)
         self.bus = bus
         self.addr = addr
-        self.dst = dst
+        self.dst = check_address(dst, "destination", any_ok=True)
         self.name = name
         self.callback = callback
         self.maxsize = maxsize
@@ -176,6 +225,8 @@ class Endpoint:
             RpmsgTimeoutError: nothing arrived in time.
             EndpointClosedError: the endpoint was closed and its queue is empty.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         queue = self._queue
         if not queue:
             if timeout is None:
@@ -254,39 +305,53 @@ class Endpoint:
         return self._pop()
 
     # -- send ---------------------------------------------------------------------------------
+    # Every form refuses, changing nothing: a payload that is not a C-contiguous buffer
+    # (InvalidPayloadError) or is over the MTU in bytes (PayloadTooLargeError), an address that
+    # is not an int (AddressTypeError) or out of range (InvalidAddressError), a bad timeout,
+    # and a closed endpoint (EndpointClosedError; BusClosedError when its bus closed): once
+    # closed, its address may already belong to a new endpoint, which would get the replies.
     def _default_dst(self) -> int:
+        if self._closed is not None:
+            self.bus._check_sendable(self)  # raises: BusClosedError first, as every send
         if self.dst == ADDR_ANY:
             raise InvalidAddressError(f"endpoint {self.addr} has no default destination")
         return self.dst
 
     # Each send tries the bus's non-waiting path first: one coroutine frame per message
     # instead of two while buffers are free.
-    async def send(self, data: bytes, *, timeout: Timeout = DEFAULT) -> None:
-        """Send to the endpoint's default destination (its channel's peer)."""
+    async def send(self, data: Buffer, *, timeout: Timeout = DEFAULT) -> None:
+        """Send ``data`` (any C-contiguous buffer: its raw bytes) to the endpoint's default
+        destination (its channel's peer), waiting up to ``timeout`` for a free buffer."""
+        if timeout is not DEFAULT:
+            timeout = check_timeout(timeout)
         dst = self._default_dst()
         if not self.bus._send_now(self, self.addr, dst, data):
             await self.bus._send(self, self.addr, dst, data, timeout)
 
-    async def send_to(self, dst: int, data: bytes, *, timeout: Timeout = DEFAULT) -> None:
+    async def send_to(self, dst: int, data: Buffer, *, timeout: Timeout = DEFAULT) -> None:
         """Send to ``dst`` from this endpoint's address."""
+        if timeout is not DEFAULT:
+            timeout = check_timeout(timeout)
         if not self.bus._send_now(self, self.addr, dst, data):
             await self.bus._send(self, self.addr, dst, data, timeout)
 
     async def send_offchannel(
-        self, src: int, dst: int, data: bytes, *, timeout: Timeout = DEFAULT
+        self, src: int, dst: int, data: Buffer, *, timeout: Timeout = DEFAULT
     ) -> None:
         """Send with an explicit source address (replies go to ``src``)."""
+        if timeout is not DEFAULT:
+            timeout = check_timeout(timeout)
         if not self.bus._send_now(self, src, dst, data):
             await self.bus._send(self, src, dst, data, timeout)
 
-    def try_send(self, data: bytes) -> None:
+    def try_send(self, data: Buffer) -> None:
         """Like :meth:`send` but never waits: raises NoBufferError if no buffer is free."""
         self.bus._try_send(self, self.addr, self._default_dst(), data)
 
-    def try_send_to(self, dst: int, data: bytes) -> None:
+    def try_send_to(self, dst: int, data: Buffer) -> None:
         self.bus._try_send(self, self.addr, dst, data)
 
-    def try_send_offchannel(self, src: int, dst: int, data: bytes) -> None:
+    def try_send_offchannel(self, src: int, dst: int, data: Buffer) -> None:
         self.bus._try_send(self, src, dst, data)
 
     @property

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from transports.errors import MemoryAccessError, RemoteProtocolError
 from transports.memory import DeviceMemory, Region
@@ -41,7 +42,10 @@ from transports.vdev import (
 from transports.vring import VRING_DESC_F_WRITE, VringDevice, VringDriver, VringLayout
 
 from .errors import PayloadTooLargeError, RpmsgError
-from .wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, RPMSG_HDR
+from .wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, RPMSG_HDR, as_payload
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 RX_VQ = 0  # remote -> host
 TX_VQ = 1  # host -> remote
@@ -164,6 +168,7 @@ class RpmsgEngine:
         self._rx_pending_give = False
         self._rx_reposted = False
         self._tx_waiters = 0
+        self._hdr_scratch = bytearray(HDR_SIZE)
         # Set when the receive ring's index itself is corrupt: rx_pending() then reports
         # nothing pending until the next drain attempt (the next notification), so the
         # bus does not spin on an entry it can neither consume nor skip.
@@ -417,12 +422,21 @@ class RpmsgEngine:
             self._rx_dev.set_notifications(enabled)
 
     # -- send -------------------------------------------------------------------------------
-    def try_send(self, src: int, dst: int, payload: bytes | memoryview, flags: int = 0) -> bool:
+    def try_send(self, src: int, dst: int, payload: Buffer, flags: int = 0) -> bool:
         """Send one message if a tx buffer is free; False if none is.
 
+        ``payload`` is any C-contiguous buffer; its raw bytes are sent and its size is its
+        byte count, never ``len()`` (an ``array('d')`` of 62 items is 496 bytes). It is
+        checked here, before a buffer is claimed, whoever the caller is: an argument the
+        header or the ring refuses gives the claimed buffer back, so a refused send never
+        consumes one.
+
         Raises:
-            PayloadTooLargeError: ``len(payload) > mtu``.
+            InvalidPayloadError: not a C-contiguous buffer.
+            PayloadTooLargeError: more than ``mtu`` bytes.
         """
+        if type(payload) is not bytes:
+            payload = as_payload(payload)  # a flat byte view: len() is now its byte count
         n = len(payload)
         if n > self.mtu:
             raise PayloadTooLargeError(f"payload of {n} bytes exceeds the MTU of {self.mtu}")
@@ -447,15 +461,25 @@ class RpmsgEngine:
         off = addr - self._pool_da
         post_len = self.buffer_size if self._tx_whole else HDR_SIZE + n
         add_message = self._add_message
-        if add_message is not None:
-            if add_message(addr, post_len, mem, off, src, dst, flags, payload):
-                self._kick(TX_VQ)
-            return True
-        _write_message(mem, off, src, dst, payload, n, flags)
-        drv.post(addr, post_len, writable=False)
-        if drv.kick_needed():
+        try:
+            if add_message is not None:
+                kick = add_message(addr, post_len, mem, off, src, dst, flags, payload)
+            else:
+                _write_message(mem, off, src, dst, payload, n, flags)
+                drv.post(addr, post_len, writable=False)
+                kick = drv.kick_needed()
+        except BaseException:
+            self._unclaim_tx(addr)  # nothing was posted (add_message checks all first)
+            raise
+        if kick:
             self._kick(TX_VQ)
         return True
+
+    def _unclaim_tx(self, addr: int) -> None:
+        """Give back a tx buffer claimed by a send that then failed: it becomes the next fresh
+        one (entries before ``_tx_fresh`` are never read again)."""
+        self._tx_fresh -= 1
+        self._tx_addrs[self._tx_fresh] = addr
 
     def _reclaim_tx(self) -> int | None:
         drv = self._tx_drv
@@ -478,6 +502,10 @@ class RpmsgEngine:
         dev = self._tx_dev
         assert dev is not None
         put_message = self._put_message
+        if put_message is None:
+            # The header's fields are checked before a buffer is taken (put_message checks
+            # them itself): once taken, a buffer can only go back as a counted drop.
+            RPMSG_HDR.pack_into(self._hdr_scratch, 0, src, dst, 0, n, flags)
         while True:
             try:
                 if put_message is not None:

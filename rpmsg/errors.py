@@ -1,9 +1,12 @@
 """Exception tree of the rpmsg package.
 
-A caller's mistake (payload over the MTU, binding a taken address) is a ``ValueError``; a bus
-that cannot deliver right now is a ``BlockingIOError`` or ``TimeoutError``; a channel or bus
-that went away is a ``ConnectionError``. The peer's bad bytes are never raised at callers: they
-are counted in ``statistics()`` and the bus keeps going.
+A caller's mistake is an :class:`InvalidArgumentError` (a ``ValueError``: payload over the MTU,
+an address out of range, a NaN timeout) or an :class:`ArgumentTypeError` (a ``TypeError``: a
+float address, a str payload), or one of the ``ValueError`` s below (binding a taken address, a
+second bus on one transport end, another bus's endpoint); each changes nothing. A bus that
+cannot deliver right now is a ``BlockingIOError`` or ``TimeoutError``; a channel or bus that
+went away is a ``ConnectionError``. The peer's bad bytes are never raised at callers: they are
+counted in ``statistics()`` and the bus keeps going.
 """
 
 from __future__ import annotations
@@ -13,17 +16,53 @@ class RpmsgError(Exception):
     """Root of every error raised by :mod:`rpmsg`."""
 
 
-class PayloadTooLargeError(RpmsgError, ValueError):
-    """The payload is larger than the bus MTU (``buffer_size - 16``); nothing is truncated."""
+class InvalidArgumentError(RpmsgError, ValueError):
+    """An argument of the right type with a value the API refuses (a NaN or negative timeout,
+    ``maxsize < 1``, an unknown overflow policy)."""
+
+
+class ArgumentTypeError(RpmsgError, TypeError):
+    """An argument of the wrong type (a service name that is not a str, a timeout that is not
+    a number)."""
+
+
+class PayloadTooLargeError(InvalidArgumentError):
+    """The payload's size in bytes is larger than the bus MTU (``buffer_size - 16``); nothing
+    is truncated."""
+
+
+class InvalidPayloadError(ArgumentTypeError):
+    """The payload is not a C-contiguous buffer (a str, an int, a strided view): rpmsg sends a
+    payload's raw bytes, and only a contiguous buffer has one unambiguous byte sequence."""
 
 
 class AddressInUseError(RpmsgError, ValueError):
     """The requested local address is already bound to an endpoint."""
 
 
-class InvalidAddressError(RpmsgError, ValueError):
+class InvalidAddressError(InvalidArgumentError):
     """An address outside the 32-bit range, ANY where a real address is needed, or a
     destination-less ``send()`` on an endpoint that has no default peer."""
+
+
+class AddressTypeError(InvalidAddressError, ArgumentTypeError):
+    """An address that is not an ``int`` (a float, a str; ``bool`` is refused too, as it is
+    almost always a mistake)."""
+
+
+class InvalidServiceNameError(InvalidArgumentError):
+    """A service name the name-service message cannot carry: ``struct rpmsg_ns_msg``'s
+    ``char name[32]`` is NUL-terminated (Linux forces the last byte to NUL), so a name is 1 to
+    31 ASCII characters without NUL."""
+
+
+class ForeignEndpointError(InvalidArgumentError):
+    """An endpoint handed to a bus it does not belong to."""
+
+
+class TransportInUseError(RpmsgError, ValueError):
+    """Another :class:`~rpmsg.RpmsgBus` already drives this transport end: two buses on one
+    end would drain each other's rings. The claim ends when that bus closes."""
 
 
 class NoBufferError(RpmsgError, BlockingIOError):
@@ -35,7 +74,8 @@ class RpmsgTimeoutError(RpmsgError, TimeoutError):
 
 
 class EndpointClosedError(RpmsgError, ConnectionError):
-    """The endpoint was destroyed, its channel removed, or its bus closed."""
+    """The endpoint was destroyed, its channel removed, or its bus closed; a closed endpoint
+    neither sends nor receives new messages (its address may already belong to another)."""
 
 
 class BusClosedError(EndpointClosedError):

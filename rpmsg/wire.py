@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import enum
 import struct
+from typing import TYPE_CHECKING
 
 from transports.vdev import ENDIAN
+
+from .errors import ArgumentTypeError, InvalidPayloadError, InvalidServiceNameError
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 #: struct rpmsg_hdr.
 RPMSG_HDR = struct.Struct(ENDIAN + "IIIHH")
@@ -61,11 +67,57 @@ def unpack_header(buf: memoryview | bytes) -> tuple[int, int, int, int]:
     return src, dst, length, flags
 
 
+def as_payload(data: Buffer) -> bytes | memoryview:
+    """The raw bytes a payload puts on the wire: ``bytes`` as they are, any other C-contiguous
+    buffer (bytearray, memoryview of any format or shape, array.array, a NumPy array) as a flat
+    unsigned-byte view of its memory, so that ``len()`` is its size in bytes and a slice
+    assignment copies it unchanged.
+
+    Raises:
+        InvalidPayloadError: ``data`` is not a buffer, or is not C-contiguous.
+    """
+    if type(data) is bytes:
+        return data
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise InvalidPayloadError(
+            "a payload must be a bytes-like object (bytes, bytearray, memoryview, array.array, "
+            f"...), not {type(data).__name__}"
+        ) from None
+    if not view.c_contiguous and view.nbytes:  # no bytes: contiguous, as C sees it
+        raise InvalidPayloadError(
+            "the payload is not C-contiguous (a strided view or a Fortran-ordered array): "
+            "its bytes are not one run of memory; send a contiguous copy, e.g. bytes(view)"
+        )
+    if view.format == "B" and view.ndim == 1:
+        return view
+    # cast() refuses a shape with a zero in it: such a view has no bytes at all.
+    return view.cast("B") if view.nbytes else b""
+
+
+#: What a service name may be: the rule behind every InvalidServiceNameError.
+NAME_RULE = (
+    f"1 to {RPMSG_NAME_SIZE - 1} ASCII characters without NUL (struct rpmsg_ns_msg's "
+    f"name[{RPMSG_NAME_SIZE}] is NUL-terminated)"
+)
+
+
 def encode_name(name: str) -> bytes:
-    """The NUL-padded 32-byte name field; the name must leave room for a NUL."""
-    raw = name.encode("ascii")
+    """The name field's bytes (``pack`` NUL-pads them); the name must leave room for a NUL.
+
+    Raises:
+        ArgumentTypeError: ``name`` is not a str.
+        InvalidServiceNameError: ``name`` breaks :data:`NAME_RULE`.
+    """
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"a service name is a str, not {type(name).__name__}")
+    try:
+        raw = name.encode("ascii")
+    except UnicodeEncodeError:
+        raw = b""
     if not raw or len(raw) >= RPMSG_NAME_SIZE or b"\0" in raw:
-        raise ValueError(f"service name {name!r} must be 1..31 ASCII characters without NUL")
+        raise InvalidServiceNameError(f"service name {name!r}: a name is {NAME_RULE}")
     return raw
 
 

@@ -715,24 +715,39 @@ POOL_DA = 0x20000  # device address of the pool's first byte
 MTU = SLOT - 16
 
 
+def raw_payload(payload: Any) -> bytes | memoryview:
+    """What the fused methods take of a payload: its raw bytes, whatever its format and shape,
+    sized in bytes (never len()); a strided buffer or one over the u16 header len is refused."""
+    view = memoryview(payload)
+    if not view.c_contiguous and view.nbytes:  # PyBuffer_IsContiguous: no bytes is contiguous
+        raise BufferError("payload is not C-contiguous: its bytes are not one run of memory")
+    if view.nbytes > 0xFFFF:
+        raise ValueError(
+            f"payload of {view.nbytes} bytes does not fit an rpmsg message (at most 65535 bytes)"
+        )
+    return view.cast("B") if view.nbytes else b""
+
+
 def pure_add_message(
     drv: Any, addr: Any, post_len: Any, mem: memoryview, off: int, src: int, dst: int, flags: int,
-    payload: bytes | memoryview,
+    payload: Any,
 ) -> bool:  # fmt: skip
-    n = len(payload)
     if drv.num_free == 0:
         raise RingFullError(f"all {drv.num} descriptors are in flight")
-    if n > 0xFFFF:
-        raise ValueError(
-            f"payload of {n} bytes does not fit an rpmsg message (at most 65535 bytes)"
-        )
+    raw = raw_payload(payload)
+    n = len(raw)
     if off < 0 or off + 16 + n > len(mem):
         raise ValueError(
             f"message of {16 + n} bytes at offset {off!r} does not fit the {len(mem)}-byte "
             "buffer pool"
         )
-    struct.pack_into(RPMSG_HDR_FMT, mem, off, src, dst, 0, n, flags)
-    mem[off + 16 : off + 16 + n] = payload
+    header = struct.pack(RPMSG_HDR_FMT, src, dst, 0, n, flags)
+    struct.pack("<Q", addr)  # post()'s argument errors, before anything is written
+    (length,) = struct.unpack("<I", struct.pack("<I", post_len))
+    if 16 + n > length:  # never write past the buffer the peer is told about
+        raise ValueError(f"message of {16 + n} bytes does not fit the posted length {length}")
+    mem[off : off + 16] = header
+    mem[off + 16 : off + 16 + n] = raw
     drv.post(addr, post_len, writable=False)
     return bool(drv.kick_needed())
 
@@ -781,14 +796,10 @@ def pure_take_message(
 
 
 def pure_put_message(
-    dev: Any, mem: memoryview, base_da: int, src: int, dst: int, flags: int,
-    payload: bytes | memoryview,
+    dev: Any, mem: memoryview, base_da: int, src: int, dst: int, flags: int, payload: Any,
 ) -> int:  # fmt: skip
-    n = len(payload)
-    if n > 0xFFFF:
-        raise ValueError(
-            f"payload of {n} bytes does not fit an rpmsg message (at most 65535 bytes)"
-        )
+    raw = raw_payload(payload)
+    n = len(raw)
     taken = dev.take()
     if taken is None:
         return -1
@@ -798,7 +809,7 @@ def pure_put_message(
         return 2
     off = addr - base_da
     struct.pack_into(RPMSG_HDR_FMT, mem, off, src, dst, 0, n, flags)
-    mem[off + 16 : off + 16 + n] = payload
+    mem[off + 16 : off + 16 + n] = raw
     dev.give(head, 16 + n)
     return 1 if dev.interrupt_needed() else 0
 
@@ -863,13 +874,34 @@ class FusedSide:
         self.region_calls.append((addr, length))
         return True
 
-    def payload(self, spec: tuple[Any, ...]) -> bytes | memoryview:
+    def payload(self, spec: tuple[Any, ...]) -> Any:
         if spec[0] == "bytes":
             data: bytes = spec[1]
             return data
+        if spec[0] == "typed":
+            return typed_payload(*spec[1:])
         # A view of the pool itself (possibly overlapping where the message goes).
         start = spec[1] % POOL_LEN
         return self.pool[start : start + spec[2]]
+
+
+CAST_FORMATS = "bBhHiIlLqQfd?cP"  # memoryview.cast's native single-character formats
+
+
+def typed_payload(kind: str, fmt: str, nbytes: int, seed: int) -> Any:
+    """A buffer of ``nbytes`` (rounded down to whole items) whose len() is not its size in
+    bytes: an array.array, a memoryview cast to a multi-byte format, a 2-D view, or a strided
+    (non-contiguous) view. ``fmt`` is an array typecode for "array", a cast format otherwise."""
+    size = (array.array(fmt) if kind == "array" else memoryview(b"").cast(fmt)).itemsize
+    items = nbytes // size
+    data = bytes((seed + i) % 256 for i in range(items * size))
+    if kind == "array":
+        return array.array(fmt, data)
+    if kind == "2d" and items >= 2 and items % 2 == 0:
+        return memoryview(data).cast(fmt, (2, items // 2))
+    if kind == "strided":
+        return memoryview(bytes(2 * len(data))).cast(fmt)[::2]
+    return memoryview(data).cast(fmt)
 
 
 def fused_outcome(side: FusedSide, fused: Callable[[], Any], pure: Callable[[], Any]) -> Any:
@@ -888,10 +920,23 @@ host_addrs = st.one_of(
 )
 u32s = st.one_of(st.integers(0, 3), st.just(0xFFFFFFFF), st.integers(0, 2**32 - 1))
 u16s = st.one_of(st.integers(0, 3), st.just(0xFFFF), st.integers(0, 0xFFFF))
+# Sizes in bytes around the MTU and small ones; for multi-byte formats len() is not the size.
+typed_sizes = st.one_of(st.integers(MTU - 8, MTU + 8), st.integers(0, 24), st.just(SLOT + 8))
+typed_payloads = st.one_of(
+    st.tuples(
+        st.just("typed"), st.just("array"), st.sampled_from(array.typecodes), typed_sizes,
+        st.integers(0, 255),
+    ),
+    st.tuples(
+        st.just("typed"), st.sampled_from(["cast", "2d", "strided"]),
+        st.sampled_from(CAST_FORMATS), typed_sizes, st.integers(0, 255),
+    ),
+)  # fmt: skip
 payloads = st.one_of(
     st.tuples(st.just("bytes"), st.binary(max_size=MTU + 2)),
     st.tuples(st.just("bytes"), st.sampled_from([b"", bytes(MTU), b"\xff" * (MTU + 1)])),
     st.tuples(st.just("alias"), st.integers(0, POOL_LEN), st.integers(0, MTU + 1)),
+    typed_payloads,
 )
 lengths_16 = st.one_of(
     st.sampled_from([0, 1, 15, 16, 17, 20, MTU, SLOT - 1, SLOT, SLOT + 1, 0x1000, 0xFFFFFFFF]),
@@ -1397,6 +1442,36 @@ def test_payload_limits(accel: VringImpl) -> None:
     assert big.snapshot() == before and dev3.has_avail()
 
 
+def test_fused_methods_size_a_payload_in_bytes(accel: VringImpl) -> None:
+    """A payload is its raw bytes, sized in bytes, whatever its format or shape, and a message
+    never spills past the buffer it is posted in. Regression: an array("d") of 6 items posted
+    as 16 + len() = 22 bytes was written whole (16 + 48 bytes), into the next pool buffer."""
+    layout = VringLayout(4, 16)
+    rig = Rig(layout)
+    drv = accel.driver(rig.ring, layout)
+    doubles = array.array("d", [1.5, -2.0, 3.25, 0.0, 1e300, -0.5])  # 48 bytes = the MTU
+    before = rig.snapshot()
+    with pytest.raises(ValueError, match="message of 64 bytes does not fit the posted length 22"):
+        drv.add_message(POOL_DA, 16 + len(doubles), rig.pool, 0, 1, 2, 0, doubles)
+    assert rig.snapshot() == before and drv.num_free == 4
+    drv.add_message(POOL_DA, SLOT, rig.pool, 0, 1, 2, 0, doubles)
+    grid = memoryview(bytes(range(24))).cast("i", (2, 3))
+    drv.add_message(POOL_DA + SLOT, 16 + grid.nbytes, rig.pool, SLOT, 1, 2, 0, grid)
+    dev = accel.device(rig.ring, layout)
+    assert dev.take_message(rig.pool, POOL_DA) == (1, 2, 0, doubles.tobytes())
+    assert dev.take_message(rig.pool, POOL_DA) == (1, 2, 0, bytes(range(24)))
+
+    rig2 = Rig(layout)
+    drv2, dev2 = accel.driver(rig2.ring, layout), accel.device(rig2.ring, layout)
+    drv2.post(POOL_DA, SLOT, writable=True)
+    drv2.post(POOL_DA + SLOT, SLOT, writable=True)
+    too_big = array.array("q", range(7))  # 56 bytes, len() 7
+    assert dev2.put_message(rig2.pool, POOL_DA, 5, 6, 0, too_big) == 2  # given back empty
+    assert dev2.put_message(rig2.pool, POOL_DA, 5, 6, 0, grid) == 1
+    assert drv2.get_message(rig2.pool, POOL_DA, SLOT) == 1  # used length 0: short
+    assert drv2.get_message(rig2.pool, POOL_DA, SLOT) == (5, 6, 0, bytes(range(24)))
+
+
 # -- argument errors: raised before anything changes --------------------------------------------
 
 _NONCONTIGUOUS = memoryview(bytearray(64))[::2]
@@ -1444,11 +1519,14 @@ def _arg_error_cases() -> list[Any]:
         add("add_message", "off", value, ValueError, "does not fit the 384-byte buffer pool")
     for value in (1.5, None, "0"):
         add("add_message", "off", value, TypeError)
+    for value in (0, 19, Idx(19)):  # the message is 20 bytes
+        add("add_message", "post_len", value, ValueError, "does not fit the posted length")
     for method in ("add_message", "put_message"):
         add(method, "payload", b"\0" * 0x10000, ValueError, "does not fit an rpmsg message")
         add(method, "payload", "text", TypeError)
         add(method, "payload", 5, TypeError)
-        add(method, "payload", _NONCONTIGUOUS, BufferError)
+        add(method, "payload", _NONCONTIGUOUS, BufferError, "payload is not C-contiguous")
+        add(method, "payload", memoryview(bytes(0x10000)).cast("i"), ValueError, "65536 bytes")
         add(method, "mem", b"\0" * POOL_LEN, BufferError)  # read-only
         add(method, "mem", memoryview(b"\0" * POOL_LEN), BufferError)
     for method in ("add_message", "get_message", "take_message", "put_message"):

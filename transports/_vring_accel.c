@@ -395,6 +395,26 @@ bind_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *
     return 0;
 }
 
+/* ---- buffers ------------------------------------------------------------------------------ */
+
+/* PyObject_GetBuffer(obj, view, flags) for a memory argument, plus our own check that the
+ * memory is one C-contiguous run: flags without PyBUF_STRIDES already ask for that, but the
+ * pointer arithmetic below relies on it, so an exporter that ignores the flags is refused too.
+ * 0, or -1 with an exception and nothing held. */
+static int
+get_contiguous(PyObject *obj, Py_buffer *view, int flags)
+{
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return -1;
+    }
+    if (!PyBuffer_IsContiguous(view, 'C')) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_BufferError, "memory is not C-contiguous");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- construction, GC, destruction ------------------------------------------------------- */
 
 static int
@@ -415,7 +435,7 @@ layout_attr(PyObject *layout, const char *name, Py_ssize_t *out)
 static int
 half_init(Half *h, PyObject *mem, PyObject *layout)
 {
-    if (PyObject_GetBuffer(mem, &h->view, PyBUF_WRITABLE) < 0) {
+    if (get_contiguous(mem, &h->view, PyBUF_WRITABLE) < 0) {
         return -1;
     }
     PyObject *size_obj = PyObject_GetAttrString(layout, "size");
@@ -1678,9 +1698,12 @@ static PyTypeObject DeviceType = {
  *
  * Common rules:
  * - mem is the buffer pool: any C-contiguous buffer, writable for add_message and put_message,
- *   whose byte i is at device address base_da + i. payload is any C-contiguous bytes-like
- *   object; its length is its size in bytes. Both are held (PyObject_GetBuffer) for the
- *   duration of the call only.
+ *   whose byte i is at device address base_da + i. payload is any C-contiguous buffer of any
+ *   format and shape (get_payload; a strided one is a BufferError); its length is its size in
+ *   BYTES, taken from the buffer itself, never from a length the caller passes. Both are held
+ *   (PyObject_GetBuffer) for the duration of the call only.
+ * - A message is written only into the buffer it goes out in: add_message refuses one longer
+ *   than post_len (ValueError), put_message gives back a buffer shorter than it (result 2).
  * - Integer arguments are converted as struct's "<Q" (addr, base_da), "<I" (post_len,
  *   repost_len, src, dst) and "<H" (flags) would convert them: out of range or not an integer
  *   raises the same struct.error as post() does for its addr and length. off (add_message) is
@@ -1807,13 +1830,28 @@ int_arg(PyObject *v, PyObject *pack, unsigned nbytes, uint64_t *out)
     return 0;
 }
 
+/* Hold the payload's buffer: any exporter, any format and shape, as long as its memory is one
+ * C-contiguous run; payload->len is then its size in BYTES (never the item count len() gives)
+ * and the only length the caller may use. A strided buffer is refused here with our own
+ * message, whatever its exporter would say (the format and strides are requested so that no
+ * exporter refuses first). 0, or -1 with an exception and nothing held. */
 static int
-check_payload_size(const Py_buffer *payload)
+get_payload(PyObject *obj, Py_buffer *payload)
 {
+    if (PyObject_GetBuffer(obj, payload, PyBUF_FULL_RO) < 0) {
+        return -1;
+    }
+    if (!PyBuffer_IsContiguous(payload, 'C')) {
+        PyBuffer_Release(payload);
+        PyErr_SetString(PyExc_BufferError,
+                        "payload is not C-contiguous: its bytes are not one run of memory");
+        return -1;
+    }
     if (payload->len > RPMSG_MAX_PAYLOAD) {
         PyErr_Format(PyExc_ValueError,
                      "payload of %zd bytes does not fit an rpmsg message (at most %d bytes)",
                      payload->len, RPMSG_MAX_PAYLOAD);
+        PyBuffer_Release(payload);
         return -1;
     }
     return 0;
@@ -1875,17 +1913,14 @@ Driver_add_message(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObje
     PyObject *result = NULL;
     Py_buffer payload, mem;
     int have_mem = 0;
-    if (PyObject_GetBuffer(a[7], &payload, PyBUF_SIMPLE) < 0) {
+    if (get_payload(a[7], &payload) < 0) {
         return NULL;
-    }
-    if (check_payload_size(&payload) < 0) {
-        goto done;
     }
     Py_ssize_t off = PyNumber_AsSsize_t(a[3], NULL);  /* clamped: out of range below */
     if (off == -1 && PyErr_Occurred()) {
         goto done;
     }
-    if (PyObject_GetBuffer(a[2], &mem, PyBUF_WRITABLE) < 0) {
+    if (get_contiguous(a[2], &mem, PyBUF_WRITABLE) < 0) {
         goto done;
     }
     have_mem = 1;
@@ -1900,6 +1935,14 @@ Driver_add_message(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObje
     if (int_arg(a[4], pack_u32, 4, &src) < 0 || int_arg(a[5], pack_u32, 4, &dst) < 0 ||
         int_arg(a[6], pack_u16, 2, &flags) < 0 || int_arg(a[0], pack_u64, 8, &addr) < 0 ||
         int_arg(a[1], pack_u32, 4, &post_len) < 0) {
+        goto done;
+    }
+    /* The message must fit the buffer it is posted as: never write past what the peer is
+     * told it may read (a too-long payload would spill into the next pool buffer). */
+    if ((uint64_t)(RPMSG_HDR_SIZE + payload.len) > post_len) {
+        PyErr_Format(PyExc_ValueError,
+                     "message of %zd bytes does not fit the posted length %lu",
+                     RPMSG_HDR_SIZE + payload.len, (unsigned long)post_len);
         goto done;
     }
     PyObject *addr_keep = PyLong_CheckExact(a[0]) ? NULL : a[0];
@@ -1938,7 +1981,7 @@ Driver_get_message(Driver *self, PyObject *const *args, Py_ssize_t nargs, PyObje
         return NULL;
     }
     Py_buffer mem;
-    if (PyObject_GetBuffer(a[0], &mem, PyBUF_SIMPLE) < 0) {
+    if (get_contiguous(a[0], &mem, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     PyObject *result = NULL, *addr_keep = NULL;
@@ -2015,7 +2058,7 @@ Device_take_message(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObj
         return NULL;
     }
     Py_buffer mem;
-    if (PyObject_GetBuffer(a[0], &mem, PyBUF_SIMPLE) < 0) {
+    if (get_contiguous(a[0], &mem, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     PyObject *result;
@@ -2052,18 +2095,15 @@ Device_put_message(Device *self, PyObject *const *args, Py_ssize_t nargs, PyObje
     PyObject *result = NULL;
     Py_buffer payload, mem;
     int have_mem = 0;
-    if (PyObject_GetBuffer(a[5], &payload, PyBUF_SIMPLE) < 0) {
+    if (get_payload(a[5], &payload) < 0) {
         return NULL;
-    }
-    if (check_payload_size(&payload) < 0) {
-        goto done;
     }
     uint64_t base, src, dst, flags;
     if (int_arg(a[1], pack_u64, 8, &base) < 0 || int_arg(a[2], pack_u32, 4, &src) < 0 ||
         int_arg(a[3], pack_u32, 4, &dst) < 0 || int_arg(a[4], pack_u16, 2, &flags) < 0) {
         goto done;
     }
-    if (PyObject_GetBuffer(a[0], &mem, PyBUF_WRITABLE) < 0) {
+    if (get_contiguous(a[0], &mem, PyBUF_WRITABLE) < 0) {
         goto done;
     }
     have_mem = 1;

@@ -1,6 +1,8 @@
 """Typed interface of the C accelerator: the same as PyVringDriver / PyVringDevice, plus the
 fused rpmsg message methods below, which only the C classes have."""
 
+from typing_extensions import Buffer
+
 from .vring import RegionCheck, VringLayout
 
 class VringDriver:
@@ -33,10 +35,12 @@ class VringDriver:
     # pack/unpack, payload copy, address arithmetic). Each equals a sequence of the pure
     # methods plus that glue (see the section's comment in _vring_accel.c and the differential
     # tests in tests/test_vring_accel.py). mem is the buffer pool, its byte i at device address
-    # base_da + i. Every argument is checked before anything changes: ints as struct's
+    # base_da + i. A payload is any C-contiguous buffer of any format and shape: its raw bytes
+    # are sent and its size is its byte count (the buffer's own, never len()); a strided one is
+    # a BufferError. Every argument is checked before anything changes: ints as struct's
     # "<Q" (addr, base_da) / "<I" (post_len, repost_len, src, dst) / "<H" (flags) formats
-    # (struct.error); a payload over 0xFFFF bytes, or a message not fitting mem at off, is a
-    # ValueError.
+    # (struct.error); a payload over 0xFFFF bytes, or a message not fitting mem at off or
+    # (add_message) not fitting post_len, is a ValueError.
     def add_message(
         self,
         addr: int,
@@ -46,10 +50,11 @@ class VringDriver:
         src: int,
         dst: int,
         flags: int,
-        payload: bytes | bytearray | memoryview,
+        payload: Buffer,
     ) -> bool:
-        """Write header (src, dst, 0, len(payload), flags) and payload at ``mem[off:]``, then
-        ``post(addr, post_len, writable=False)``; returns ``kick_needed()``.
+        """Write header (src, dst, 0, n, flags) and the payload's n bytes at ``mem[off:]``,
+        then ``post(addr, post_len, writable=False)``; returns ``kick_needed()``. ValueError
+        when ``16 + n > post_len``: a message never spills past the buffer it is posted as.
 
         Raises RingFullError (before anything is written) when every descriptor is in flight.
         """
@@ -102,9 +107,9 @@ class VringDevice:
         src: int,
         dst: int,
         flags: int,
-        payload: bytes | bytearray | memoryview,
+        payload: Buffer,
     ) -> int:
         """``take()`` a buffer and write the message into it: -1 when the ring is empty; 2
-        when the buffer is shorter than 16 + len(payload) or read-only (given back with
-        length 0: count a drop and call again); else given back with 16 + len(payload) and
-        1 if ``interrupt_needed()``, 0 if not. RemoteProtocolError as from ``take()``."""
+        when the buffer is shorter than 16 + n (n: the payload's size in bytes) or read-only
+        (given back with length 0: count a drop and call again); else given back with 16 + n
+        and 1 if ``interrupt_needed()``, 0 if not. RemoteProtocolError as from ``take()``."""
