@@ -128,7 +128,6 @@ async def recover(rproc: RemoteProc, step: Step) -> None:
         if not isinstance(exc, Exception):
             raise  # cancelled (the manager is going away) or interrupted
         return
-    rproc._up_since = anyio.current_time()
     rproc._publish(rproc._sm.recovery_succeeded())
 
 

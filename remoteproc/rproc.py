@@ -108,7 +108,7 @@ class RemoteProc:
         self._detached = False  # the last teardown was a detach: keep the core's mappings
         self.last_crash: str | None = None
         self._last_report: CrashReport | None = None
-        self._up_since: float | None = None  # when the core last started (event-loop clock)
+        self._up_since: float | None = None  # the core's last release from reset (loop clock)
         self._backoff_scope: anyio.CancelScope | None = None
         self._stops_waiting = 0  # callers a recovery backoff gives way to (crash.py)
         platform.bind(self)
@@ -260,7 +260,6 @@ class RemoteProc:
                     await self._best_effort(dep.shutdown(), f"shutdown of {dep.name}")
             self._publish(failed)
             raise
-        self._up_since = anyio.current_time()
         self._publish(self._sm.boot_succeeded())
 
     async def shutdown(self) -> None:
@@ -324,6 +323,7 @@ class RemoteProc:
         elif action is Action.START:
             loaded = self._require_loaded()
             assert loaded.image is not None
+            self._up_since = anyio.current_time()  # a crash during the start ran ~0 s
             await self.platform.start(loaded.image.entry)
             await self._vdevs.start(loaded, self._manager.task_group)
         elif action is Action.STOP:
@@ -341,6 +341,7 @@ class RemoteProc:
             self._detached = False
             self._up_since = None
         elif action is Action.ATTACH:
+            self._up_since = anyio.current_time()
             await self.platform.attach()
             self._loaded = self._attach_resources()
             await self._vdevs.start(self._loaded, self._manager.task_group)
