@@ -84,6 +84,8 @@ async def handle_crash(rproc: RemoteProc, report: CrashReport, uptime: float) ->
     async with AsyncExitStack() as stack:
         for dep in group:  # lock order: dependents before dependencies, as boot()
             await stack.enter_async_context(dep._lock)
+            dep._held_by = rproc
+            stack.callback(setattr, dep, "_held_by", None)
         await stack.enter_async_context(rproc._lock)
         step = rproc._sm.crashed(reason, uptime=uptime)
         if not step.transitions:
@@ -151,7 +153,7 @@ async def _recovery_failed(rproc: RemoteProc, exc: BaseException) -> None:
 
 async def _backoff(rproc: RemoteProc, delay: float) -> None:
     gave_way = _GaveWay("a shutdown, removal or the manager closing came during the backoff")
-    if rproc._stops_waiting:
+    if rproc._stops_waiting or rproc._manager.closing:
         raise gave_way
     with anyio.CancelScope() as scope:
         rproc._backoff_scope = scope
@@ -165,15 +167,24 @@ async def _backoff(rproc: RemoteProc, delay: float) -> None:
 
 @contextmanager
 def backoff_gives_way(rproc: RemoteProc, *, when: bool = True) -> Iterator[None]:
-    """While the caller waits for ``rproc``'s lock (``when`` it is a last shutdown, a removal
-    without owners or the manager closing), a recovery backoff stops waiting and gives up."""
+    """While the caller waits for ``rproc``'s lock (``when`` it is a last shutdown or a
+    removal without owners), the recovery backoff holding that lock stops and gives up: its
+    own, or that of the dependency whose crash took it down."""
     if not when:
         yield
         return
-    rproc._stops_waiting += 1
-    if rproc._backoff_scope is not None:
-        rproc._backoff_scope.cancel()
+    holders = {rproc, rproc._held_by or rproc}
+    for proc in holders:
+        proc._stops_waiting += 1
+        cut_backoff(proc)
     try:
         yield
     finally:
-        rproc._stops_waiting -= 1
+        for proc in holders:
+            proc._stops_waiting -= 1
+
+
+def cut_backoff(rproc: RemoteProc) -> None:
+    """End the backoff ``rproc`` is waiting out now, if any: its recovery is abandoned."""
+    if rproc._backoff_scope is not None:
+        rproc._backoff_scope.cancel()

@@ -22,7 +22,7 @@ from typing import Self
 import anyio
 import anyio.abc
 
-from . import arguments
+from . import arguments, crash
 from ._tasks import raise_one
 from .errors import ProcessorNotFoundError, RegistrationError, RemoteprocError
 from .platform import PlatformDriver
@@ -40,11 +40,17 @@ class RemoteprocManager:
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
+        self._closing = False
 
     @property
     def closed(self) -> bool:
         """True once the manager was left: its processors are all offline and unusable."""
         return self._closed
+
+    @property
+    def closing(self) -> bool:
+        """True while :meth:`aclose` runs: recovery backoffs give way to it."""
+        return self._closing
 
     async def __aenter__(self) -> Self:
         if self._tg is not None:
@@ -162,7 +168,17 @@ class RemoteprocManager:
             self._procs.pop(name, None)
 
     async def aclose(self) -> None:
-        """Shut down every processor, dependents before their dependencies."""
+        """Shut down every processor, dependents before their dependencies. A recovery
+        waiting out its backoff is abandoned, not waited for (the processor goes offline)."""
+        self._closing = True
+        try:
+            await self._shutdown_all()
+        finally:
+            self._closing = False
+
+    async def _shutdown_all(self) -> None:
+        for rproc in self._procs.values():
+            crash.cut_backoff(rproc)
         remaining = list(self._procs.values())
         while remaining:
             leaves = [p for p in remaining if not any(p in q.depends_on for q in remaining)]

@@ -111,6 +111,7 @@ class RemoteProc:
         self._up_since: float | None = None  # the core's last release from reset (loop clock)
         self._backoff_scope: anyio.CancelScope | None = None
         self._stops_waiting = 0  # callers a recovery backoff gives way to (crash.py)
+        self._held_by: RemoteProc | None = None  # whose crash handler holds our lock
         platform.bind(self)
 
     def __repr__(self) -> str:
@@ -279,10 +280,9 @@ class RemoteProc:
                         await self._best_effort(dep.shutdown(), f"shutdown of {dep.name}")
 
     async def _power_off(self) -> None:
-        """Drop every power reference (the manager closing); a recovery backoff gives way."""
-        with crash.backoff_gives_way(self):
-            while self.power > 0:
-                await self.shutdown()
+        """Drop every power reference (the manager closing)."""
+        while self.power > 0:
+            await self.shutdown()
 
     @asynccontextmanager
     async def powered(self) -> AsyncIterator[RemoteProc]:

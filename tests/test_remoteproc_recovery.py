@@ -161,7 +161,7 @@ async def test_wait_for_service_times_out_plainly_during_a_long_backoff() -> Non
             await rp.shutdown()
         stats = rp.statistics().lifecycle
         assert (rp.state_name, stats.recoveries, stats.recovery_failures) == ("offline", 1, 1)
-        assert "backoff" in (stats.last_failure or "")
+        assert "came during the backoff" in (stats.last_failure or "")
         assert sim.physical.in_use == 0
 
 
@@ -171,6 +171,8 @@ async def test_leaving_the_manager_abandons_a_backoff() -> None:
             await rp.boot()  # two power references: closing drops both
             await _wait(lambda: rp.statistics().lifecycle.crashes == 2)
     assert (rp.state_name, rp.power, sim.physical.in_use) == ("offline", 0, 0)
+    # Given way to the close, not cancelled by the 30 s guard (the close itself is shielded).
+    assert "came during the backoff" in (rp.statistics().lifecycle.last_failure or "")
 
 
 async def test_a_shutdown_that_is_not_the_last_leaves_the_backoff_alone() -> None:
@@ -235,3 +237,22 @@ async def test_a_raising_program_logs_its_traceback_once(caplog: pytest.LogCaptu
         ("platforms.sim", "p: firmware program raised")
     ]
     assert sum(r.name == "remoteproc" for r in _problems(caplog)) == 4  # one line per crash
+
+
+@pytest.mark.parametrize("how", ["dependent-shutdown", "manager-exit"])
+async def test_a_dependency_in_backoff_does_not_hold_its_group_up(how: str) -> None:
+    """The crash handler of ``dep`` holds its dependent's lock through the backoff too: the
+    dependent's last shutdown, or leaving the manager, cuts that backoff short."""
+    echo = build_sample_image("rpmsg-echo")
+    with anyio.fail_after(30):  # the backoff is an hour
+        async with RemoteprocManager() as mgr:
+            dep = mgr.add(SimPlatform("dep", faults=CRASH_LOOP), firmware=CLIENT, recovery=PATIENT)
+            top = mgr.add(SimPlatform("top"), firmware=echo, depends_on=[dep])
+            await top.boot()
+            await _wait(lambda: dep.statistics().lifecycle.crashes == 2)  # in the backoff
+            if how == "dependent-shutdown":
+                await top.shutdown()
+                assert (top.state_name, dep.state_name) == ("offline", "offline")
+    for proc in (dep, top):
+        assert (proc.state_name, proc.platform.physical.in_use) == ("offline", 0)
+    assert "came during the backoff" in (dep.statistics().lifecycle.last_failure or "")
