@@ -6,6 +6,11 @@ Each error mixes in the matching builtin so generic handlers work: a malformed i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .states import CrashKind
+
 
 class RemoteprocError(Exception):
     """Root of every error raised by :mod:`remoteproc`."""
@@ -54,7 +59,43 @@ class BootError(RemoteprocError, RuntimeError):
 
 
 class CrashedError(RemoteprocError, ConnectionError):
-    """The processor crashed and recovery is disabled (or failed)."""
+    """The processor crashed and is not recovering: recovery is disabled, failed, or gave up
+    (see :class:`~remoteproc.recovery.RecoveryPolicy`). Its ``__cause__`` is the
+    :class:`CrashReport` of the last crash."""
+
+
+class CrashReport(RemoteprocError):
+    """What the platform reported about one crash (never raised by itself): the ``__cause__``
+    of :class:`CrashedError`, so a handler can tell what happened from why nothing recovers it.
+
+    Attributes:
+        processor: the processor's name.
+        kind: the :class:`~remoteproc.platform.CrashKind` reported.
+        detail: the platform's description.
+    """
+
+    def __init__(self, processor: str, kind: CrashKind, detail: str) -> None:
+        super().__init__(f"{processor} crashed: {kind.value}: {detail}")
+        self.processor = processor
+        self.kind = kind
+        self.detail = detail
+
+
+class ArgumentTypeError(RemoteprocError, TypeError):
+    """An argument of a type the API does not take; the message says what it accepts."""
+
+
+class FirmwareSourceError(ArgumentTypeError):
+    """The firmware source is not a path, bytes-like image, FirmwareImage or callable."""
+
+
+class RegistrationError(RemoteprocError, ValueError):
+    """The manager refused to register a processor: its name or its platform instance is
+    taken, or a dependency is listed twice, unknown or another manager's."""
+
+
+class RecoveryPolicyError(RemoteprocError, ValueError):
+    """A :class:`~remoteproc.recovery.RecoveryPolicy` value is out of range."""
 
 
 class ProcessorNotFoundError(RemoteprocError, LookupError):

@@ -53,6 +53,11 @@ Decisions (where Linux is silent or the brief left a choice):
 * Recovery is ``STOP, RELOAD, START`` keeping the allocated resources; success goes to RUNNING
   (also for a crashed ATTACHED core: the host now owns the firmware). A failed recovery leaves
   the core CRASHED until :meth:`~Lifecycle.recover` or the last shutdown.
+* Automatic recovery follows the :class:`~remoteproc.recovery.RecoveryPolicy`: the shell passes
+  how long the core ran (``crashed(reason, uptime=...)``), the machine numbers the crash within
+  its streak and either inserts ``BACKOFF`` (sleep ``Step.delay``, cancellable) after ``STOP``
+  or gives up: the core stays CRASHED, with :attr:`~Lifecycle.stuck` saying why, until
+  :meth:`~Lifecycle.recover` (which starts a new streak) or the last shutdown.
 * Deletion is a flag, not a state: :meth:`~Lifecycle.delete` refuses new owners and new boots;
   existing users may still shut down, put, crash and recover. :meth:`~Lifecycle.finish_delete`
   needs no owners; power references left without an owner (e.g. an auto-boot reference) are
@@ -61,13 +66,22 @@ Decisions (where Linux is silent or the brief left a choice):
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
+import math
 from typing import Final, NoReturn
 
 import attrs
 
 from remoteproc.errors import CrashedError, StateError
+from remoteproc.recovery import RecoveryPolicy
+from remoteproc.states import (
+    STATE_NAMES,
+    Action,
+    LifecycleStatistics,
+    Operation,
+    State,
+    Step,
+    Transition,
+)
 
 __all__ = [
     "STATE_NAMES",
@@ -75,112 +89,15 @@ __all__ = [
     "Lifecycle",
     "LifecycleStatistics",
     "Operation",
+    "RecoveryPolicy",
     "State",
     "Step",
     "Transition",
 ]
 
-
-class State(enum.Enum):
-    """Processor states; values mirror Linux's ``enum rproc_state`` (for sysfs interop)."""
-
-    OFFLINE = 0
-    SUSPENDED = 1
-    RUNNING = 2
-    CRASHED = 3
-    DELETED = 4
-    ATTACHED = 5
-    DETACHED = 6
-
-    @property
-    def label(self) -> str:
-        """The name Linux prints for this state (``rproc_state_string``)."""
-        return STATE_NAMES[self]
-
-    @classmethod
-    def from_label(cls, label: str) -> State:
-        """Parse a label such as ``/sys/class/remoteproc/*/state`` prints it."""
-        for state, name in STATE_NAMES.items():
-            if name == label:
-                return state
-        raise ValueError(f"unknown remoteproc state label {label!r}")
-
-
-STATE_NAMES: Final[Mapping[State, str]] = {
-    State.OFFLINE: "offline",
-    State.SUSPENDED: "suspended",
-    State.RUNNING: "running",
-    State.CRASHED: "crashed",
-    State.DELETED: "deleted",
-    State.ATTACHED: "attached",
-    State.DETACHED: "detached",
-}
-
-
-class Action(enum.Enum):
-    """Work the shell performs for the core, in the order given."""
-
-    LOAD = "load"  # allocate resources from the table and copy the firmware segments in
-    START = "start"  # release the core from reset (platform start)
-    STOP = "stop"  # stop subdevices, then put the core in reset (platform stop)
-    RELOAD = "reload"  # copy the firmware segments again into the already allocated memory
-    ATTACH = "attach"  # adopt a core that already runs: map its resources, no load, no start
-    DETACH = "detach"  # stop using the core and leave it running (platform detach)
-    SUSPEND = "suspend"
-    RESUME = "resume"
-    RELEASE_RESOURCES = "release-resources"  # host-side only: vdevs, mappings, carveouts
-
-
-class Operation(enum.Enum):
-    """A two-phase operation waiting for the shell's verdict (see the module docstring)."""
-
-    BOOT = "boot"
-    ATTACH = "attach"
-    RECOVER = "recover"
-    SUSPEND = "suspend"
-    RESUME = "resume"
-
-
-@attrs.frozen
-class Transition:
-    """One change of ``state``; ``cause`` says why, for logs and the shell's stream."""
-
-    old: State
-    new: State
-    cause: str
-
-
-@attrs.frozen
-class Step:
-    """What one call asks of the shell: actions to perform and the transitions it caused."""
-
-    actions: tuple[Action, ...] = ()
-    transitions: tuple[Transition, ...] = ()
-    graceful: bool = True  # False: tearing down a crashed core, do not wait for the peer
-
-
 _NOTHING: Final = Step()
 _RECOVERY: Final = (Action.STOP, Action.RELOAD, Action.START)
 _TEARDOWN: Final = (Action.STOP, Action.RELEASE_RESOURCES)
-
-
-@attrs.frozen
-class LifecycleStatistics:
-    """Snapshot of the counters; nothing the core refuses or ignores goes uncounted."""
-
-    state: State
-    power: int
-    owners: int
-    pending: Operation | None
-    deleting: bool
-    boots: int
-    attaches: int
-    boot_failures: int
-    crashes: int
-    spurious_crashes: int
-    recoveries: int
-    recovery_failures: int
-    last_failure: str | None
 
 
 def _initial_state(_instance: object, _attribute: object, value: State) -> None:
@@ -196,12 +113,14 @@ class Lifecycle:
         name: used in error messages only.
         recovery_enabled: restart automatically on a crash (Linux's ``recovery`` debugfs knob);
             may be changed at any time.
+        recovery_policy: how soon and how often (backoff, limit); may be changed at any time.
         initial_state: OFFLINE, or DETACHED when the platform reports the core already runs
             (booted by a bootloader): the first ``boot()`` then attaches.
     """
 
     name: str = "remoteproc"
     recovery_enabled: bool = True
+    recovery_policy: RecoveryPolicy = attrs.field(factory=RecoveryPolicy)
     _state: State = attrs.field(
         default=State.OFFLINE,
         alias="initial_state",
@@ -219,6 +138,9 @@ class Lifecycle:
     _spurious_crashes: int = attrs.field(default=0, init=False)
     _recoveries: int = attrs.field(default=0, init=False)
     _recovery_failures: int = attrs.field(default=0, init=False)
+    _consecutive: int = attrs.field(default=0, init=False)
+    _give_ups: int = attrs.field(default=0, init=False)
+    _stuck: str | None = attrs.field(default=None, init=False)
     _last_failure: str | None = attrs.field(default=None, init=False)
 
     # -- read-only view -------------------------------------------------------------------
@@ -250,6 +172,17 @@ class Lifecycle:
         return self._recoveries
 
     @property
+    def consecutive_crashes(self) -> int:
+        """Crashes in the current streak (see :class:`~remoteproc.recovery.RecoveryPolicy`)."""
+        return self._consecutive
+
+    @property
+    def stuck(self) -> str | None:
+        """Why a CRASHED core is not recovering (disabled, failed, the policy gave up), or
+        None while it is not crashed or a recovery is pending."""
+        return self._stuck if self._state is State.CRASHED and self._pending is None else None
+
+    @property
     def can_finish_delete(self) -> bool:
         """True once :meth:`delete` was called and the last owner is gone."""
         return (
@@ -273,6 +206,8 @@ class Lifecycle:
             spurious_crashes=self._spurious_crashes,
             recoveries=self._recoveries,
             recovery_failures=self._recovery_failures,
+            consecutive_crashes=self._consecutive,
+            recovery_give_ups=self._give_ups,
             last_failure=self._last_failure,
         )
 
@@ -283,13 +218,14 @@ class Lifecycle:
         self._check_idle("boot")
         self._check_not_deleting("boot")
         if self._power == 0:
+            self._consecutive = 0
             if self._state is State.DETACHED:
                 return self._begin(Operation.ATTACH, (Action.ATTACH,))
             return self._begin(Operation.BOOT, (Action.LOAD, Action.START))
         if self._state is State.CRASHED:
             raise CrashedError(
-                f"{self._who}: cannot boot while {self._describe()}: "
-                "the processor crashed and is not recovering; call recover() or shut it down"
+                f"{self._who}: cannot boot while {self._describe()}: the processor crashed and "
+                f"is not recovering ({self._stuck}); call recover() or shut it down"
             )
         self._power += 1
         return _NOTHING
@@ -360,6 +296,7 @@ class Lifecycle:
         if op is Operation.RECOVER:
             # Keep the resources: the core stays CRASHED until recover() or the last shutdown.
             self._recovery_failures += 1
+            self._stuck = f"recovery failed: {reason}"
         return _NOTHING  # suspend/resume failed: the core stays where it was
 
     def boot_succeeded(self) -> Step:
@@ -381,25 +318,39 @@ class Lifecycle:
 
     # -- crash and recovery ---------------------------------------------------------------
 
-    def crashed(self, reason: str) -> Step:
-        """The platform reports a crash (watchdog, MMU fault); recovers if enabled."""
+    def crashed(self, reason: str, *, uptime: float = math.inf) -> Step:
+        """The platform reports a crash (watchdog, MMU fault) after the core ran ``uptime``
+        seconds; recovers if enabled and the :attr:`recovery_policy` allows it."""
         self._check_idle("handle a crash")
         if self._state not in (State.RUNNING, State.ATTACHED, State.SUSPENDED):
             self._spurious_crashes += 1
             return _NOTHING
         self._crashes += 1
+        policy = self.recovery_policy
+        self._consecutive = self._consecutive + 1 if policy.continues_streak(uptime) else 1
         transition = self._move(State.CRASHED, f"crash: {reason}")
         if not self.recovery_enabled:
+            self._stuck = "recovery is disabled"
+            return Step(transitions=(transition,))
+        delay = policy.delay(self._consecutive)
+        if delay is None:
+            self._give_ups += 1
+            self._stuck = policy.describe_limit()
             return Step(transitions=(transition,))
         self._pending = Operation.RECOVER
-        return Step(_RECOVERY, (transition,), graceful=False)
+        if delay == 0:
+            return Step(_RECOVERY, (transition,), graceful=False)
+        actions = (Action.STOP, Action.BACKOFF, Action.RELOAD, Action.START)
+        return Step(actions, (transition,), graceful=False, delay=delay)
 
     def recover(self) -> Step:
-        """Manual recovery of a CRASHED core (recovery disabled, or an earlier one failed)."""
+        """Manual recovery of a CRASHED core (recovery disabled, failed, or given up): at once,
+        and it starts a new streak for the recovery policy."""
         self._check_idle("recover")
         if self._state is not State.CRASHED:
             self._refuse("recover", "only a crashed processor can be recovered")
         self._pending = Operation.RECOVER
+        self._consecutive = 0
         return Step(_RECOVERY, graceful=False)
 
     # -- suspend / resume -----------------------------------------------------------------

@@ -6,6 +6,9 @@ Theory of operation: a :class:`RemoteprocManager` is entered once by the applica
 processor's rpmsg buses and crash handling, so ``boot()`` and ``shutdown()`` may be called from
 any task. Leaving the manager shuts every processor down (dependents before their
 dependencies); use :meth:`RemoteprocManager.remove` to delete one (it waits for its owners).
+
+Leaving the manager raises one exception, never an ExceptionGroup: the body's own exception
+if it raised one, else the first failure of a background task (the others are logged).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from typing import Self
 import anyio
 import anyio.abc
 
-from .errors import ProcessorNotFoundError, RemoteprocError
+from . import arguments, crash
+from ._tasks import raise_one
+from .errors import ProcessorNotFoundError, RegistrationError, RemoteprocError
 from .platform import PlatformDriver
+from .recovery import RecoveryPolicy
 from .rproc import FirmwareSource, RemoteProc
 
 log = logging.getLogger("remoteproc")
@@ -33,8 +39,23 @@ class RemoteprocManager:
         self._procs: dict[str, RemoteProc] = {}
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
+        self._closed = False
+        self._closing = False
+
+    @property
+    def closed(self) -> bool:
+        """True once the manager was left: its processors are all offline and unusable."""
+        return self._closed
+
+    @property
+    def closing(self) -> bool:
+        """True while :meth:`aclose` runs: recovery backoffs give way to it."""
+        return self._closing
 
     async def __aenter__(self) -> Self:
+        if self._tg is not None:
+            raise RemoteprocError("this RemoteprocManager is already running")
+        self._closed = False
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         return self
@@ -50,9 +71,13 @@ class RemoteprocManager:
                 await self.aclose()
         finally:
             tg, self._tg = self._tg, None
+            self._closed = True
             assert tg is not None
             tg.cancel_scope.cancel()
-            result = await tg.__aexit__(exc_type, exc, tb)
+            try:
+                result = await tg.__aexit__(exc_type, exc, tb)
+            except BaseExceptionGroup as group:
+                raise_one(group, keep=exc)
         return result
 
     @property
@@ -70,16 +95,31 @@ class RemoteprocManager:
         platform: PlatformDriver,
         *,
         firmware: FirmwareSource | None = None,
-        recovery: bool = True,
-        depends_on: Iterable[RemoteProc | str] = (),
+        recovery: bool | RecoveryPolicy = True,
+        depends_on: Iterable[RemoteProc | str] | RemoteProc | str = (),
         send_timeout: float | None = 15.0,
         name: str | None = None,
     ) -> RemoteProc:
-        """Register a processor driven by ``platform``."""
-        name = name or platform.name
-        if name in self._procs:
-            raise RemoteprocError(f"a processor named {name!r} is already registered")
-        deps = [self[d] if isinstance(d, str) else d for d in depends_on]
+        """Register a processor driven by ``platform``. Every argument is checked first: a
+        refused one raises a :class:`RemoteprocError` (also a ``TypeError``, ``ValueError`` or
+        ``LookupError``) and registers nothing.
+
+        Args:
+            platform: its driver; one platform instance drives one processor at a time.
+            firmware: a path, the image's bytes, a ``FirmwareImage`` or a callable returning
+                bytes (see :mod:`remoteproc.source`); None for a core that is only attached.
+            recovery: True (recover crashes with the default
+                :class:`~remoteproc.recovery.RecoveryPolicy`), False (stay crashed), or a
+                policy (backoff, limit of consecutive recoveries).
+            depends_on: processors (or their names) of this manager booted before this one
+                and shut down after it; each once.
+            send_timeout: default deadline of sends on its rpmsg buses (None: wait forever).
+            name: registry key (default ``platform.name``).
+        """
+        name = platform.name if name is None and isinstance(platform, PlatformDriver) else name
+        if isinstance(name, str) and name in self._procs:
+            raise RegistrationError(f"a processor named {name!r} is already registered")
+        deps = arguments.dependencies(depends_on, self.__getitem__)
         rproc = RemoteProc(
             self,
             platform,
@@ -128,15 +168,23 @@ class RemoteprocManager:
             self._procs.pop(name, None)
 
     async def aclose(self) -> None:
-        """Shut down every processor, dependents before their dependencies."""
+        """Shut down every processor, dependents before their dependencies. A recovery
+        waiting out its backoff is abandoned, not waited for (the processor goes offline)."""
+        self._closing = True
+        try:
+            await self._shutdown_all()
+        finally:
+            self._closing = False
+
+    async def _shutdown_all(self) -> None:
+        for rproc in self._procs.values():
+            crash.cut_backoff(rproc)
         remaining = list(self._procs.values())
         while remaining:
             leaves = [p for p in remaining if not any(p in q.depends_on for q in remaining)]
             for rproc in leaves or remaining:
-                while (rproc.power > 0 and rproc.state.label != "crashed") or rproc.power > 0:
-                    try:
-                        await rproc.shutdown()
-                    except RemoteprocError as exc:
-                        log.warning("%s: shutdown on close failed: %s", rproc.name, exc)
-                        break
+                try:
+                    await rproc._power_off()
+                except RemoteprocError as exc:
+                    log.warning("%s: shutdown on close failed: %s", rproc.name, exc)
                 remaining.remove(rproc)

@@ -15,7 +15,6 @@ Theory of operation: :class:`~remoteproc.rproc.RemoteProc` is generic; a
 from __future__ import annotations
 
 import abc
-import enum
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
@@ -24,14 +23,9 @@ from transports.memory import Region
 from .errors import BootError, DevmemNotAllowedError
 from .firmware import FirmwareImage
 from .memory import PhysicalMemory
+from .states import CrashKind
 
-
-class CrashKind(enum.Enum):
-    """``enum rproc_crash_type``."""
-
-    MMUFAULT = "mmu fault"
-    WATCHDOG = "watchdog"
-    FATAL_ERROR = "fatal error"
+__all__ = ["CrashKind", "PlatformDriver", "RprocEvents"]
 
 
 class RprocEvents(Protocol):

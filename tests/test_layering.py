@@ -43,6 +43,8 @@ PURE = {
     "rpmsg.errors",
     "remoteproc.rsc_table",
     "remoteproc.lifecycle",
+    "remoteproc.recovery",
+    "remoteproc.states",
     "remoteproc.errors",
 }
 IO_MODULES = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import pytest
 from hypothesis import settings
@@ -23,6 +25,7 @@ from remoteproc.lifecycle import (
     Step,
     Transition,
 )
+from remoteproc.recovery import RecoveryPolicy
 
 A = Action
 S = State
@@ -468,6 +471,8 @@ class FakeCore:
             assert self.core == "off" and self.held
         elif action is A.STOP:
             self.core = "off"
+        elif action is A.BACKOFF:
+            assert self.core == "off" and self.held, "backoff before the crashed core stopped"
         elif action is A.ATTACH:
             assert self.core == "on" and not self.held
             self.held = True
@@ -485,6 +490,7 @@ class FakeCore:
 
 
 UP = (S.RUNNING, S.ATTACHED, S.SUSPENDED)
+MODEL_POLICY = RecoveryPolicy(max_consecutive=2, backoff_initial=1.0, stable_after=5.0)
 
 
 class LifecycleModel(RuleBasedStateMachine):
@@ -492,8 +498,9 @@ class LifecycleModel(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sm = Lifecycle(name="model")
+        self.sm = Lifecycle(name="model", recovery_policy=MODEL_POLICY)
         self.hw = FakeCore()
+        self.streak = 0  # crashes in a row, as the model counts them
         self.power = 0
         self.owners = 0
         self.state = S.OFFLINE
@@ -504,7 +511,9 @@ class LifecycleModel(RuleBasedStateMachine):
     @initialize(detached=st.booleans())
     def start(self, detached: bool) -> None:
         if detached:
-            self.sm = Lifecycle(name="model", initial_state=S.DETACHED)
+            self.sm = Lifecycle(
+                name="model", recovery_policy=MODEL_POLICY, initial_state=S.DETACHED
+            )
             self.hw = FakeCore(core="on")
             self.state = S.DETACHED
 
@@ -539,6 +548,7 @@ class LifecycleModel(RuleBasedStateMachine):
             self.refused(self.sm.boot)
         elif self.power == 0:
             step = self.sm.boot()
+            self.streak = 0
             if self.state is S.DETACHED:
                 assert step.actions == (A.ATTACH,)
                 self.begin(step, Operation.ATTACH, S.DETACHED)
@@ -617,11 +627,11 @@ class LifecycleModel(RuleBasedStateMachine):
         else:
             self.expect(step, S.RUNNING)
 
-    @rule(enabled=st.booleans())
-    def crash(self, enabled: bool) -> None:
+    @rule(enabled=st.booleans(), uptime=st.sampled_from([0.0, 4.9, 5.0, math.inf]))
+    def crash(self, enabled: bool, uptime: float) -> None:
         self.sm.recovery_enabled = enabled
         if self.pending:
-            self.refused(lambda: self.sm.crashed("wdt"))
+            self.refused(lambda: self.sm.crashed("wdt", uptime=uptime))
             return
         before = self.sm.statistics()
         if self.state not in UP:
@@ -631,14 +641,21 @@ class LifecycleModel(RuleBasedStateMachine):
             assert after.crashes == before.crashes
             return
         self.hw.core = "crashed"
-        step = self.sm.crashed("wdt")
-        if enabled:
-            assert step.actions == (A.STOP, A.RELOAD, A.START)
-            assert not step.graceful
+        step = self.sm.crashed("wdt", uptime=uptime)
+        self.streak = self.streak + 1 if uptime < MODEL_POLICY.stable_after else 1
+        delay = MODEL_POLICY.delay(self.streak)
+        if enabled and delay is not None:
+            backoff = (A.BACKOFF,) if delay else ()
+            assert step.actions == (A.STOP, *backoff, A.RELOAD, A.START)
+            assert step.delay == delay and not step.graceful
             self.begin(step, Operation.RECOVER, S.CRASHED)
         else:
             assert step.actions == ()
             self.expect(step, S.CRASHED)
+            assert self.sm.stuck is not None
+            given_up = before.recovery_give_ups + (enabled and delay is None)
+            assert self.sm.statistics().recovery_give_ups == given_up
+        assert self.sm.consecutive_crashes == self.streak
 
     @rule()
     def recover(self) -> None:
@@ -646,6 +663,7 @@ class LifecycleModel(RuleBasedStateMachine):
             self.refused(self.sm.recover)
         else:
             self.begin(self.sm.recover(), Operation.RECOVER, S.CRASHED)
+            self.streak = 0
 
     @rule(resume=st.booleans())
     def suspend(self, resume: bool) -> None:

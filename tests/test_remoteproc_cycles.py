@@ -15,6 +15,7 @@ import pytest
 from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
 from remoteproc.manager import RemoteprocManager
+from remoteproc.recovery import RecoveryPolicy
 from remoteproc.rproc import RemoteProc
 
 ECHO = build_sample_image("rpmsg-echo")
@@ -115,10 +116,12 @@ async def test_add_boot_remove_cycles() -> None:
 
 
 async def test_crash_recovery_cycles() -> None:
-    """Repeated crashes and recoveries keep the same memory and leave no task behind."""
+    """Repeated crashes and recoveries keep the same memory and leave no task behind (a
+    policy without limit or backoff: the crashes come faster than any stable run)."""
     sim = SimPlatform("crashy")
     async with RemoteprocManager() as mgr:
-        rp = mgr.add(sim, firmware=ECHO)
+        tireless = RecoveryPolicy(max_consecutive=None, backoff_initial=0.0)
+        rp = mgr.add(sim, firmware=ECHO, recovery=tireless)
         await rp.boot()
         in_use = sim.physical.in_use
         await _exchange(rp, 0)

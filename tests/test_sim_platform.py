@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import anyio
 import pytest
 
-from platforms.sim import FirmwareContext, SimPlatform, get_program, program_names, register_program
+from platforms.sim import (
+    MAX_PROGRAM_NAME,
+    FirmwareContext,
+    ProgramNameError,
+    SimPlatform,
+    check_program_name,
+    get_program,
+    program_names,
+    register_program,
+)
 from platforms.sim import programs as sim_programs
 from platforms.sim.images import DATA_DA, RSC_TABLE_DA, build_sample_image
-from remoteproc.errors import BootError
+from remoteproc.errors import ArgumentTypeError, BootError, RemoteprocError
+from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
 from remoteproc.platform import CrashKind
 from remoteproc.rsc_table import parse_resource_table
@@ -64,11 +75,46 @@ def test_register_get_duplicate_replace_unknown() -> None:
     assert get_program("no-such-program") is None
 
 
-@pytest.mark.parametrize("name", ["", "x" * 64])
-def test_register_bad_names(name: str) -> None:
-    with pytest.raises(ValueError, match=r"1\.\.63 characters"):
+BAD_NAMES = [
+    pytest.param("", "1..63 bytes", id="empty"),
+    pytest.param("x" * 64, "64 bytes", id="64-bytes"),
+    pytest.param("caf\u00e9", "visible ASCII", id="non-ascii"),
+    pytest.param("a\0b", "visible ASCII", id="nul"),  # would end the name early in the image
+    pytest.param("a\nb", "visible ASCII", id="control"),
+    pytest.param("my program", "no spaces", id="space"),
+]
+
+
+@pytest.mark.parametrize(("name", "why"), BAD_NAMES)
+def test_register_bad_names(name: str, why: str) -> None:
+    before = program_names()
+    with pytest.raises(ProgramNameError, match=re.escape(why)) as info:
         register_program(name, _idle)
-    assert get_program(name) is None
+    assert isinstance(info.value, ValueError) and isinstance(info.value, RemoteprocError)
+    assert get_program(name) is None and program_names() == before
+
+
+@pytest.mark.parametrize(("name", "why"), BAD_NAMES)
+def test_the_image_builder_refuses_what_the_registry_refuses(name: str, why: str) -> None:
+    """One rule for both: no image is built whose program could never be registered (or
+    whose name the firmware parser would read differently)."""
+    with pytest.raises(ProgramNameError, match=re.escape(why)):
+        build_sample_image(name)
+
+
+def test_the_longest_name_builds_registers_and_round_trips() -> None:
+    name = "p" * MAX_PROGRAM_NAME
+    assert check_program_name(name) == name
+    register_program(name, _idle)
+    assert load_firmware(build_sample_image(name)).program == name
+
+
+def test_program_name_and_program_types_are_checked() -> None:
+    with pytest.raises(ArgumentTypeError, match="a program name is a str, not bytes"):
+        register_program(b"bytes-name", _idle)  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match="async callable, not int"):
+        register_program("test-int", 42)  # type: ignore[arg-type]
+    assert get_program("test-int") is None
 
 
 def test_registry_is_isolated_between_tests() -> None:

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POS
 
 
 def _shm_entries() -> set[str]:
-    return set(os.listdir("/dev/shm"))
+    """This test process's entries in /dev/shm (the sim names them ``aioamp-sim-PID-N``):
+    other test runs on the machine create and remove their own meanwhile."""
+    return {e for e in os.listdir("/dev/shm") if e.startswith(f"aioamp-sim-{os.getpid()}-")}
 
 
 async def test_separate_process_runs_the_sample_and_leaves_nothing() -> None:

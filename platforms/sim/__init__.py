@@ -3,7 +3,10 @@
 from .context import Faults, FirmwareContext, FirmwareCrash, FirmwareTransport
 from .platform import SimPlatform
 from .programs import (
+    MAX_PROGRAM_NAME,
     Program,
+    ProgramNameError,
+    check_program_name,
     get_program,
     program_names,
     register_program,
@@ -11,12 +14,15 @@ from .programs import (
 )
 
 __all__ = [
+    "MAX_PROGRAM_NAME",
     "Faults",
     "FirmwareContext",
     "FirmwareCrash",
     "FirmwareTransport",
     "Program",
+    "ProgramNameError",
     "SimPlatform",
+    "check_program_name",
     "get_program",
     "program_names",
     "register_program",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import mmap
 import socket
 import sys
@@ -24,6 +25,8 @@ from transports.memory import DeviceMemory, Region
 from .context import Faults, FirmwareContext, run_firmware
 from .process import FrameReader, crash_frame, kick_frame
 from .programs import get_program
+
+log = logging.getLogger("platforms.sim")
 
 
 def _ignore_result(func: Callable[[int], object]) -> Callable[[int], None]:
@@ -86,7 +89,9 @@ async def _run(cfg: dict[str, Any], sock: socket.socket, memory: DeviceMemory) -
             nonlocal status
             crash = await run_firmware(program, ctx)
             if crash is not None:
-                send(crash_frame(crash[0].value, crash[1]))
+                if crash.error is not None:  # one run per process: its traceback, once
+                    log.error("%s: firmware program raised", ctx.name, exc_info=crash.error)
+                send(crash_frame(crash.kind.value, crash.detail))
                 status = 3
             tg.cancel_scope.cancel()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Literal, NoReturn
+from typing import Literal, NamedTuple, NoReturn
 
 import anyio
 import attrs
@@ -207,11 +207,21 @@ def _find_crash(exc: BaseException) -> FirmwareCrash | None:
     return None
 
 
+class Crash(NamedTuple):
+    """How a program run ended in a crash; ``error`` is the program's own exception (a bug in
+    the program, whose traceback its author wants) or None for a FirmwareCrash."""
+
+    kind: CrashKind
+    detail: str
+    error: Exception | None = None
+
+
 async def run_firmware(
     program: Callable[[FirmwareContext], Awaitable[None]], ctx: FirmwareContext
-) -> tuple[CrashKind, str] | None:
+) -> Crash | None:
     """Run ``program`` as the core would, in this process or a core process; returns the
-    crash it ended with (injected, a FirmwareCrash, or any other exception), or None."""
+    crash it ended with (injected, a FirmwareCrash, or any other exception), or None. Nothing
+    is logged here: the caller decides how often a repeated traceback is worth showing."""
     try:
         if ctx.faults.crash_on_start:
             ctx.crash(CrashKind.WATCHDOG, "injected crash on start")
@@ -219,7 +229,6 @@ async def run_firmware(
     except Exception as exc:
         crash = _find_crash(exc)
         if crash is not None:
-            return crash.kind, crash.detail
-        log.exception("%s: firmware program raised", ctx.name)
-        return CrashKind.FATAL_ERROR, f"program raised {exc!r}"
+            return Crash(crash.kind, crash.detail)
+        return Crash(CrashKind.FATAL_ERROR, f"program raised {exc!r}", exc)
     return None

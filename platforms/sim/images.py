@@ -21,6 +21,8 @@ from remoteproc.rsc_table import (
 )
 from transports.vdev import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS, VringInfo
 
+from .programs import check_program_name
+
 TEXT_DA = 0x0
 TEXT_LEN = 0x10000
 DATA_DA = 0x20000
@@ -58,7 +60,13 @@ def build_sample_image(
     entries: list[Entry] | None = None,
     code: bytes | None = None,
 ) -> bytes:
-    """A bootable 32-bit ARM ELF for the simulator running ``program``."""
+    """A bootable 32-bit ARM ELF for the simulator running ``program``.
+
+    Raises:
+        ProgramNameError: ``program`` breaks :func:`~platforms.sim.programs.check_program_name`
+            (checked first: no image is built that the registry or the parser would refuse).
+    """
+    check_program_name(program)
     table = build_resource_table(entries if entries is not None else sample_resource_entries())
     text = code if code is not None else bytes(0x2000)
     data = b"aioamp sample data\0".ljust(0x100, b"\0")

@@ -33,7 +33,7 @@ from remoteproc.memory import PhysicalMemory
 from remoteproc.platform import CrashKind, PlatformDriver
 from transports.memory import DeviceMemory, Region
 
-from .context import Faults, FirmwareContext, run_firmware
+from .context import Crash, Faults, FirmwareContext, run_firmware
 from .process import FrameReader, kick_frame
 from .programs import get_program, program_names
 
@@ -134,6 +134,7 @@ class SimPlatform(PlatformDriver):
         self.starts = self.stops = 0
         self.running = False
         self.dropped_kicks = 0
+        self._last_program_error: str | None = None
 
     # -- memory -------------------------------------------------------------------------------
     def internal_memory(self) -> list[Region]:
@@ -215,7 +216,8 @@ class SimPlatform(PlatformDriver):
                 with scope:
                     crash = await run_firmware(program, ctx)
                     if crash is not None:
-                        self._crashed(*crash)  # also consumes one-shot faults
+                        self._log_program_error(crash)
+                        self._crashed(crash.kind, crash.detail)  # also consumes one-shot faults
             finally:
                 done.set()
 
@@ -330,6 +332,17 @@ class SimPlatform(PlatformDriver):
 
     async def detach(self) -> None:
         """Nothing to do: the core keeps running and keeps its memory."""
+
+    def _log_program_error(self, crash: Crash) -> None:
+        """A program that raised is a bug in the program: its author gets the traceback once
+        per distinct error, not once per recovery (remoteproc logs each crash in one line)."""
+        if crash.error is None:
+            return
+        if crash.detail == self._last_program_error:
+            log.debug("%s: firmware program raised again", self.name, exc_info=crash.error)
+        else:
+            log.warning("%s: firmware program raised", self.name, exc_info=crash.error)
+        self._last_program_error = crash.detail
 
     def _consume_faults(self) -> None:
         if self.faults.one_shot:

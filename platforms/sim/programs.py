@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from remoteproc.errors import ArgumentTypeError, RemoteprocError
 from rpmsg.samples import DEFAULT_COUNT, SERVICE_NAME
 
 if TYPE_CHECKING:
@@ -27,11 +28,43 @@ Program = Callable[["FirmwareContext"], Awaitable[None]]
 
 _PROGRAMS: dict[str, Program] = {}
 
+#: The longest program name, in bytes (the section holds it plus a NUL).
+MAX_PROGRAM_NAME = 63
+
+
+class ProgramNameError(RemoteprocError, ValueError):
+    """A firmware program name that no image could carry or the registry hold."""
+
+
+def check_program_name(name: object) -> str:
+    """``name`` if it is a valid program name, else :class:`ProgramNameError` saying why.
+
+    The one rule for the registry and the image builders: 1 to 63 bytes of visible ASCII
+    (``!`` to ``~``: no space, control character or NUL, which would end the name early in
+    the ``.aioamp.program`` section; the parser reads ASCII only)."""
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"a program name is a str, not {type(name).__name__}")
+    bad = sorted({ch for ch in name if not "!" <= ch <= "~"})
+    if bad:
+        raise ProgramNameError(
+            f"program name {name!r} has {', '.join(map(repr, bad))}: names are visible ASCII "
+            "('!' to '~', no spaces)"
+        )
+    if not 1 <= len(name) <= MAX_PROGRAM_NAME:
+        raise ProgramNameError(
+            f"program name {name!r} is {len(name)} bytes; names are 1..{MAX_PROGRAM_NAME} bytes"
+        )
+    return name
+
 
 def register_program(name: str, program: Program, *, replace: bool = False) -> None:
-    """Make ``program`` bootable by images whose ``.aioamp.program`` is ``name``."""
-    if not name or len(name) > 63:
-        raise ValueError("program names are 1..63 characters")
+    """Make ``program`` bootable by images whose ``.aioamp.program`` is ``name`` (see
+    :func:`check_program_name`)."""
+    check_program_name(name)
+    if not callable(program):
+        raise ArgumentTypeError(
+            f"a firmware program is an async callable, not {type(program).__name__}"
+        )
     if name in _PROGRAMS and not replace:
         raise ValueError(f"a firmware program named {name!r} is already registered")
     _PROGRAMS[name] = program
