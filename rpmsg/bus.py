@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Self
@@ -40,6 +41,7 @@ from .errors import (
     DriverError,
     InvalidAddressError,
     NoBufferError,
+    PayloadTooLargeError,
     RpmsgError,
     RpmsgTimeoutError,
 )
@@ -51,6 +53,15 @@ log = logging.getLogger("rpmsg")
 DEFAULT_SEND_TIMEOUT = 15.0
 #: Messages handled per receive pass before yielding to other tasks.
 _RX_BATCH = 256
+
+
+class _TxTurn:
+    """A sender waiting in :meth:`RpmsgBus._send`; ``event`` is set when it may try again."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
 
 
 @attrs.frozen
@@ -123,7 +134,6 @@ class RpmsgBus:
         self._stop: anyio.Event | None = None
         self._finished: anyio.Event | None = None
         self._ready: anyio.Event | None = None  # created in start(), inside the loop
-        self._tx_event: anyio.Event | None = None
         self._service_event: anyio.Event | None = None
         self._processing = False
         self._again = False
@@ -134,7 +144,7 @@ class RpmsgBus:
         self._tx_messages = self._tx_bytes = 0
         self._rx_messages = self._rx_bytes = 0
         self._send_waits = self._send_timeouts = self._driver_errors = 0
-        self._tx_waiting = 0  # senders inside _send waiting for a buffer
+        self._tx_waiting: deque[_TxTurn] = deque()  # senders waiting for a buffer, in order
         self._kick_pending: Callable[[], bool] = transport.kick_pending
 
     # -- lifetime ------------------------------------------------------------------------------
@@ -466,10 +476,10 @@ class RpmsgBus:
         log.exception("%s: rx callback of endpoint %d raised", self.name, ep.addr)
 
     def _wake_tx_waiters(self) -> None:
-        event = self._tx_event
-        if event is not None:
-            self._tx_event = None
-            event.set()
+        """Buffers may have come back (or the bus closed): the first waiting sender looks,
+        and hands the turn on when it leaves."""
+        if self._tx_waiting:
+            self._tx_waiting[0].event.set()
 
     # -- sending ---------------------------------------------------------------------------------
     @property
@@ -513,15 +523,19 @@ class RpmsgBus:
     async def _send(
         self, ep: Endpoint | None, src: int, dst: int, data: bytes, timeout: Timeout
     ) -> None:
-        if self._tx_waiting:
-            # Senders are queued for a freed buffer: let them go first. Without this a task
-            # that sends in a loop refills every freed buffer before the woken waiters run,
-            # and starves the bus's other senders for as long as it keeps sending.
-            await anyio.lowlevel.checkpoint()
         self._check_open()
         self._check_addrs(src, dst)
         engine = self.engine
-        if engine.try_send(src, dst, data):
+        waiting = self._tx_waiting
+        # Waiting senders are served first come, first served: one that finds others waiting
+        # queues behind them without trying, and only the first tries. Otherwise a task that
+        # sends in a loop takes each freed buffer before the woken waiter runs (one buffer in
+        # flight: for as long as it keeps sending).
+        if waiting:
+            n = memoryview(data).nbytes  # no buffer can hold it: refused now, not in its turn
+            if n > engine.mtu:
+                raise PayloadTooLargeError(f"payload of {n} bytes exceeds the MTU of {engine.mtu}")
+        elif engine.try_send(src, dst, data):
             self._sent(ep, len(data))
             return
         if timeout is DEFAULT:
@@ -530,21 +544,23 @@ class RpmsgBus:
         if ep is not None:
             ep.send_waits += 1
         engine.tx_wait_begin()
-        self._tx_waiting += 1
+        turn = _TxTurn()
+        waiting.append(turn)
         try:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
                 while True:
-                    if engine.try_send(src, dst, data):
+                    if waiting[0] is turn and engine.try_send(src, dst, data):
                         self._sent(ep, len(data))
                         return
-                    event = self._tx_event
-                    if event is None:
-                        event = self._tx_event = anyio.Event()
-                    await event.wait()
+                    await turn.event.wait()
+                    turn.event = anyio.Event()
                     self._check_open()
         finally:
-            self._tx_waiting -= 1
+            first = waiting[0] is turn
+            waiting.remove(turn)
             engine.tx_wait_end()
+            if first and waiting:
+                waiting[0].event.set()  # the next may find a buffer that came back meanwhile
         if scope.cancelled_caught:
             self._send_timeouts += 1
             raise RpmsgTimeoutError(f"{self.name}: no tx buffer freed within {timeout} s")
