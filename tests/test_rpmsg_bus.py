@@ -270,7 +270,7 @@ async def test_recv_timeout(bus_pair) -> None:
         start = anyio.current_time()
         with pytest.raises(RpmsgTimeoutError):
             await ep.recv(timeout=0.1)
-        assert 0.08 <= anyio.current_time() - start < 1.0
+        assert anyio.current_time() - start >= 0.08  # not early (a busy machine is only later)
         assert issubclass(RpmsgTimeoutError, TimeoutError)
         assert not ep.closed
 
@@ -485,7 +485,7 @@ async def test_wait_for_service_before_after_and_timeout(bus_pair) -> None:
         start = anyio.current_time()
         with pytest.raises(RpmsgTimeoutError):
             await host.wait_for_service("nobody", timeout=0.1)
-        assert 0.08 <= anyio.current_time() - start < 1.0
+        assert anyio.current_time() - start >= 0.08  # not early (a busy machine is only later)
 
 
 async def test_ns_destroy_ends_the_drivers_iteration(bus_pair, wait_until) -> None:
@@ -599,12 +599,13 @@ async def test_remote_transport_closing_fails_the_host_promptly(bus_pair) -> Non
         async with anyio.create_task_group() as tg:
             tg.start_soon(reader)
             await anyio.sleep(0.01)
-            start = anyio.current_time()
             await remote_t.aclose()
-            with anyio.fail_after(1):
-                while not errors:
-                    await anyio.sleep(0.001)
-            assert anyio.current_time() - start < 0.5
+            # Promptly: within a few event-loop turns, no timer or poll in between.
+            turns = 0
+            while not errors:
+                assert turns < 20, "the close did not reach the reader"
+                await anyio.lowlevel.checkpoint()
+                turns += 1
 
         assert isinstance(errors[0], BusClosedError)
         assert isinstance(errors[0].__cause__, TransportClosedError)
@@ -663,13 +664,12 @@ async def _exhaust(tx, dst: int, sent: list[int], bus: RpmsgBus) -> None:
             break
         sent.append(len(sent))
     assert len(sent) == SMALL_TX
-    start = anyio.current_time()
-    with pytest.raises(NoBufferError):
+    with pytest.raises(NoBufferError):  # try_send never waits: it is not even a coroutine
         tx.try_send_to(dst, seq(len(sent)))
-    assert anyio.current_time() - start < 0.05
+    start = anyio.current_time()
     with pytest.raises(RpmsgTimeoutError):
         await tx.send_to(dst, seq(len(sent)), timeout=0.2)
-    assert 0.15 <= anyio.current_time() - start <= 2.0
+    assert anyio.current_time() - start >= 0.15  # not early (a busy machine is only later)
     with pytest.raises(NoBufferError):
         tx.try_send_to(dst, seq(len(sent)))
     stats = bus.statistics()
