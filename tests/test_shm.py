@@ -166,6 +166,7 @@ async def two_process_run(link: Link, sender_role: Role, count: int) -> float:
     return elapsed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sender_role", ["host", "remote"])
 async def test_two_processes_100k_messages(link: Link, sender_role: Role) -> None:
     elapsed = await two_process_run(link, sender_role, 100_000)
