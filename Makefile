@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PKGS   := transports rpmsg remoteproc platforms aioamp
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test test-slow lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ typecheck: $(VENV)/.test-installed
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The soak tests (marked slow): 100k messages per direction, in-process and between processes.
+test-slow: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -q -m slow
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

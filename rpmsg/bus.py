@@ -20,6 +20,7 @@ import asyncio
 import logging
 import math
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -52,6 +53,7 @@ from .errors import (
     ForeignEndpointError,
     InvalidServiceNameError,
     NoBufferError,
+    PayloadTooLargeError,
     RpmsgError,
     RpmsgTimeoutError,
     TransportInUseError,
@@ -91,6 +93,15 @@ def _claim(transport: Transport, bus: RpmsgBus) -> None:
             del _owners[key]
 
     _owners[key] = weakref.ref(bus, forget)
+
+
+class _TxTurn:
+    """A sender waiting in :meth:`RpmsgBus._send`; ``event`` is set when it may try again."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
 
 
 @attrs.frozen
@@ -163,7 +174,6 @@ class RpmsgBus:
         self._stop: anyio.Event | None = None
         self._finished: anyio.Event | None = None
         self._ready: anyio.Event | None = None  # created in start(), inside the loop
-        self._tx_event: anyio.Event | None = None
         self._service_event: anyio.Event | None = None
         self._processing = False
         self._again = False
@@ -174,7 +184,7 @@ class RpmsgBus:
         self._tx_messages = self._tx_bytes = 0
         self._rx_messages = self._rx_bytes = 0
         self._send_waits = self._send_timeouts = self._driver_errors = 0
-        self._tx_waiting = 0  # senders inside _send waiting for a buffer
+        self._tx_waiting: deque[_TxTurn] = deque()  # senders waiting for a buffer, in order
         self._kick_pending: Callable[[], bool] = transport.kick_pending
         _claim(transport, self)  # last: a bus that failed to construct claims nothing
 
@@ -534,10 +544,10 @@ class RpmsgBus:
         log.exception("%s: rx callback of endpoint %d raised", self.name, ep.addr)
 
     def _wake_tx_waiters(self) -> None:
-        event = self._tx_event
-        if event is not None:
-            self._tx_event = None
-            event.set()
+        """Buffers may have come back (or the bus closed): the first waiting sender looks,
+        and hands the turn on when it leaves."""
+        if self._tx_waiting:
+            self._tx_waiting[0].event.set()
 
     # -- sending ---------------------------------------------------------------------------------
     @property
@@ -600,14 +610,17 @@ class RpmsgBus:
         self, ep: Endpoint | None, src: int, dst: int, data: Buffer, timeout: Timeout
     ) -> None:
         src, dst, payload = self._check_send(ep, src, dst, data)
-        if self._tx_waiting:
-            # Senders are queued for a freed buffer: let them go first. Without this a task
-            # that sends in a loop refills every freed buffer before the woken waiters run,
-            # and starves the bus's other senders for as long as it keeps sending.
-            await anyio.lowlevel.checkpoint()
-            self._check_sendable(ep)
         engine = self.engine
-        if engine.try_send(src, dst, payload):
+        waiting = self._tx_waiting
+        # Waiting senders are served first come, first served: one that finds others waiting
+        # queues behind them without trying, and only the first tries. Otherwise a task that
+        # sends in a loop takes each freed buffer before the woken waiter runs (one buffer in
+        # flight: for as long as it keeps sending).
+        if waiting:
+            n = len(payload)  # a flat byte view: no buffer can hold it, refused now
+            if n > engine.mtu:
+                raise PayloadTooLargeError(f"payload of {n} bytes exceeds the MTU of {engine.mtu}")
+        elif engine.try_send(src, dst, payload):
             self._sent(ep, len(payload))
             return
         if timeout is DEFAULT:
@@ -616,21 +629,23 @@ class RpmsgBus:
         if ep is not None:
             ep.send_waits += 1
         engine.tx_wait_begin()
-        self._tx_waiting += 1
+        turn = _TxTurn()
+        waiting.append(turn)
         try:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
                 while True:
-                    if engine.try_send(src, dst, payload):
+                    if waiting[0] is turn and engine.try_send(src, dst, payload):
                         self._sent(ep, len(payload))
                         return
-                    event = self._tx_event
-                    if event is None:
-                        event = self._tx_event = anyio.Event()
-                    await event.wait()
+                    await turn.event.wait()
+                    turn.event = anyio.Event()
                     self._check_sendable(ep)
         finally:
-            self._tx_waiting -= 1
+            first = waiting[0] is turn
+            waiting.remove(turn)
             engine.tx_wait_end()
+            if first and waiting:
+                waiting[0].event.set()  # the next may find a buffer that came back meanwhile
         if scope.cancelled_caught:
             self._send_timeouts += 1
             raise RpmsgTimeoutError(f"{self.name}: no tx buffer freed within {timeout} s")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -172,11 +171,15 @@ async def test_full_fifo_waits_without_spinning_and_notfull_wakes() -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(sender)
-            cpu = time.process_time()
-            await anyio.sleep(0.5)
-            assert time.process_time() - cpu < 0.05  # blocked, not polling
+            turns = 0
+            while not model.enabled[CFG.user] & CFG.notfull_bit(0):  # waiting for NOTFULL
+                assert turns < 20, "the sender did not enable NOTFULL"
+                await anyio.lowlevel.checkpoint()
+                turns += 1
+            reads = len(model.reads)
+            await anyio.sleep(0.2)  # a poller (by timer or by yielding) reads FIFOSTATUS here
+            assert model.reads[reads:] == []  # blocked on NOTFULL, not polling
             assert not done.is_set()
-            assert model.enabled[CFG.user] & CFG.notfull_bit(0)  # waiting for NOTFULL
             assert model.read32(CFG.message(0)) == 0  # the remote pops one
             with anyio.fail_after(2):
                 await done.wait()

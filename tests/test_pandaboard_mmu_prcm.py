@@ -84,21 +84,27 @@ async def test_boot_programs_every_carveout_and_devmem_translation() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "error"),
     [
-        Devmem(da=0xB000_0000, pa=0x8000_0000, len=MiB, name="ddr"),  # kernel RAM
-        Devmem(da=0xB000_0000, pa=0x4AFF_F000, len=0x2000, name="straddles"),
-        Carveout(da=0xB000_0000, pa=0x9000_0000, len=0x1000, name="outside"),
+        (Devmem(da=0xB000_0000, pa=0x8000_0000, len=MiB, name="ddr"), DevmemNotAllowedError),
+        (
+            Devmem(da=0xB000_0000, pa=0x4AFF_F000, len=0x2000, name="straddles"),
+            DevmemNotAllowedError,
+        ),
+        (Carveout(da=0xB000_0000, pa=0x9000_0000, len=0x1000, name="outside"), MemoryMapError),
     ],
+    ids=["ddr", "straddles", "outside"],
 )
-async def test_allowlist_violations_touch_nothing(bad: Devmem | Carveout) -> None:
+async def test_allowlist_violations_touch_nothing(
+    bad: Devmem | Carveout, error: type[Exception]
+) -> None:
     image = load_firmware(build_ipu_image(entries=ipu_entries(devmem=(bad,))), name="bad.elf")
     async with OmapModel() as model:
         model.core("ipu").install(image)
         plat = model.board().platform("ipu")
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=image)
-            with pytest.raises((DevmemNotAllowedError, MemoryMapError)):
+            with pytest.raises(error, match=bad.name):
                 await rp.boot()
             assert rp.state_name == "offline"
         assert model.bus.writes == []  # not one register write

@@ -424,7 +424,7 @@ async def test_wait_for_service_times_out_when_never_announced() -> None:
             RpmsgTimeoutError, match=r"service 'rpmsg-echo' not announced in 0\.3 s"
         ):
             await rp.wait_for_service("rpmsg-echo", timeout=0.3)
-        assert 0.25 <= anyio.current_time() - before < 2
+        assert anyio.current_time() - before >= 0.25  # not early (a busy machine is only later)
         assert "created, not announced (fault)" in rp.trace(0)
         with pytest.raises(TimeoutError):  # also a builtin TimeoutError
             await rp.wait_for_service("other", timeout=0.05)

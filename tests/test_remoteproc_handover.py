@@ -66,7 +66,7 @@ async def test_services_survive_detach_and_attach() -> None:
             assert sim.physical.in_use == 0 and sim.iommu == {}
 
 
-async def test_a_remote_sender_waits_through_a_reset_then_completes() -> None:
+async def test_a_remote_sender_waits_through_a_reset_then_completes(wait_until) -> None:
     """While no host drives the device a remote's sends wait for buffers (try_send says so,
     send honours its deadline) instead of failing; a new host's bring-up releases them, and
     the remote's service is announced to that host."""
@@ -83,8 +83,8 @@ async def test_a_remote_sender_waits_through_a_reset_then_completes() -> None:
             first.reset_peer()
             await first.aclose()
             await first.wait_closed()
-            await anyio.sleep(0.01)  # the remote sees status 0
-            assert not remote.engine.ready and remote.engine.resets == 1
+            await wait_until(lambda: remote.engine.resets == 1)  # the remote sees status 0
+            assert not remote.engine.ready
             assert remote.channels == []  # the old host's channels are gone
             with pytest.raises(NoBufferError):
                 service.try_send_to(channel.src, b"nobody home")

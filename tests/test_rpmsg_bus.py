@@ -19,6 +19,7 @@ from rpmsg import (
     AddressInUseError,
     BusClosedError,
     Channel,
+    Endpoint,
     EndpointClosedError,
     InvalidAddressError,
     Message,
@@ -269,7 +270,7 @@ async def test_recv_timeout(bus_pair) -> None:
         start = anyio.current_time()
         with pytest.raises(RpmsgTimeoutError):
             await ep.recv(timeout=0.1)
-        assert 0.08 <= anyio.current_time() - start < 1.0
+        assert anyio.current_time() - start >= 0.08  # not early (a busy machine is only later)
         assert issubclass(RpmsgTimeoutError, TimeoutError)
         assert not ep.closed
 
@@ -312,32 +313,114 @@ async def test_block_stall_does_not_stop_our_own_sends(bus_pair, wait_until) -> 
 
 
 @BOTH_LOOPS
-async def test_a_streaming_sender_does_not_starve_another(bus_pair, wait_until) -> None:
-    """Two senders share 8 tx buffers. One streams 2000 messages; one sent later by the other
-    must not wait for the whole stream (nor time out while buffers keep coming back)."""
-    async with bus_pair(SMALL) as (host, remote, _ht, _rt):
+@pytest.mark.parametrize("num", [1, SMALL_TX])
+async def test_a_streaming_sender_does_not_starve_another(bus_pair, wait_until, num) -> None:
+    """Two senders share ``num`` tx buffers. One streams 2000 messages; each message the other
+    sends meanwhile waits for at most one of the stream's, on any event loop.
+
+    Why one: senders that must wait for a buffer are served first come, first served, and a
+    sender that finds others waiting queues behind them (``RpmsgBus._send``). A control send
+    starting while the stream waits queues behind it; the stream gets the next freed buffer,
+    and its following send queues behind the control sender.
+
+    The bound is on send order, never on time. The old bound, the control's position in the
+    whole stream (<= 200), also counted what the stream sent while ``wait_until`` slept (8 to
+    216 messages, by timer granularity and load) and failed under uvloop. The real defect was
+    elsewhere: senders only yielded once before taking a freed buffer, so a woken waiter
+    found it gone whenever buffers came back one at a time (``num=1``: the whole stream).
+    """
+    async with bus_pair(SharedLayout(num=num)) as (host, remote, _ht, _rt):
         arrivals: list[bytes] = []
         sink = remote.create_endpoint(callback=lambda _ep, msg: arrivals.append(msg.payload))
         bulk, control = host.create_endpoint(), host.create_endpoint()
+        streamed = 0  # the stream's sends so far (updated in the step that sends)
 
         async def stream() -> None:
+            nonlocal streamed
             for i in range(2000):
                 await bulk.send_to(sink.addr, seq(i), timeout=5)
+                streamed = i + 1
 
+        marks: list[int] = []  # the stream's sends before each control message was sent
         async with anyio.create_task_group() as tg:
             tg.start_soon(stream)
             await wait_until(lambda: host.statistics().send_waits > 0)  # the stream is waiting
-            for i in range(5):
-                await control.send_to(sink.addr, b"control %d" % i, timeout=1)
-            position = len(arrivals)
-        assert len(arrivals) == 2005
-        assert [p for p in arrivals if p.startswith(b"control")] == [
-            b"control %d" % i for i in range(5)
-        ]
+            for i in range(8):
+                before = streamed
+                await control.send_to(sink.addr, b"control %d" % i, timeout=5)
+                marks.append(streamed)
+                assert streamed - before <= 1, f"control {i} waited for {streamed - before}"
+                for _ in range(i):  # start the next control send at another point of the cycle
+                    await anyio.lowlevel.checkpoint()
+        assert len(arrivals) == 2008
+        # Arrival order is send order: control i follows exactly the stream's first marks[i].
+        assert [arrivals.index(b"control %d" % i) - i for i in range(8)] == marks
         assert [unseq(p) for p in arrivals if not p.startswith(b"control")] == list(range(2000))
-        # Each control message got a share of the next few batches of freed buffers (without
-        # that share, all 5 land after the whole stream: position 2000).
-        assert position <= 25 * SMALL_TX
+
+
+async def _stall_tx(host: RpmsgBus, remote: RpmsgBus, wait_until) -> tuple[Endpoint, Endpoint]:
+    """``(out, sink)``: the remote's BLOCK endpoint ``sink`` holds 8 messages from ``out`` and
+    has stalled the remote on a ninth, and the remote holds every host tx buffer."""
+    sink = remote.create_endpoint(maxsize=SMALL_TX)
+    out = host.create_endpoint()
+    for i in range(SMALL_TX + 1):
+        await out.send_to(sink.addr, seq(i), timeout=5)
+    await wait_until(lambda: sink.statistics().queue_stalls == 1)
+    with pytest.raises(NoBufferError):
+        for i in range(SMALL_TX + 1, 3 * SMALL_TX):
+            out.try_send_to(sink.addr, seq(i))
+    return out, sink
+
+
+@BOTH_LOOPS
+async def test_buffers_back_in_one_notification_serve_every_waiting_sender(
+    bus_pair, wait_until
+) -> None:
+    """One notification wakes only the first waiting sender; each one that gets a buffer
+    hands the turn on, so the others take the rest of the buffers that came back, in the
+    order they began to wait (no further notification comes: the remote stalls again)."""
+    async with bus_pair(SMALL) as (host, remote, _ht, _rt):
+        out, sink = await _stall_tx(host, remote, wait_until)
+        waits = host.statistics().send_waits
+        order: list[int] = []
+
+        async def waiter(n: int) -> None:
+            await out.send_to(sink.addr, seq(1000 + n), timeout=5)
+            order.append(n)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(3):
+                tg.start_soon(waiter, n)
+            await wait_until(lambda: host.statistics().send_waits == waits + 3)
+            with pytest.raises(PayloadTooLargeError):  # at once, not after its turn
+                await out.send_to(sink.addr, bytes(out.mtu + 1), timeout=5)
+            # Room for SMALL_TX messages at once: the remote takes them in one pass and
+            # returns their buffers with one notification, then stalls again.
+            assert [unseq(sink.try_recv().payload) for _ in range(SMALL_TX)] == list(range(8))
+        assert order == [0, 1, 2]
+        assert host.statistics().send_timeouts == 0
+
+
+@BOTH_LOOPS
+async def test_closing_the_bus_fails_every_waiting_sender(bus_pair, wait_until) -> None:
+    async with bus_pair(SMALL) as (host, remote, _ht, _rt):
+        out, sink = await _stall_tx(host, remote, wait_until)
+        waits = host.statistics().send_waits
+        errors: list[BaseException] = []
+
+        async def waiter() -> None:
+            try:
+                await out.send_to(sink.addr, b"never", timeout=5)
+            except BusClosedError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(waiter)
+            await wait_until(lambda: host.statistics().send_waits == waits + 3)
+            await host.aclose()
+        assert len(errors) == 3
+        assert host.statistics().send_timeouts == 0
 
 
 # -- name service, channels, drivers -----------------------------------------------------------
@@ -402,7 +485,7 @@ async def test_wait_for_service_before_after_and_timeout(bus_pair) -> None:
         start = anyio.current_time()
         with pytest.raises(RpmsgTimeoutError):
             await host.wait_for_service("nobody", timeout=0.1)
-        assert 0.08 <= anyio.current_time() - start < 1.0
+        assert anyio.current_time() - start >= 0.08  # not early (a busy machine is only later)
 
 
 async def test_ns_destroy_ends_the_drivers_iteration(bus_pair, wait_until) -> None:
@@ -516,12 +599,13 @@ async def test_remote_transport_closing_fails_the_host_promptly(bus_pair) -> Non
         async with anyio.create_task_group() as tg:
             tg.start_soon(reader)
             await anyio.sleep(0.01)
-            start = anyio.current_time()
             await remote_t.aclose()
-            with anyio.fail_after(1):
-                while not errors:
-                    await anyio.sleep(0.001)
-            assert anyio.current_time() - start < 0.5
+            # Promptly: within a few event-loop turns, no timer or poll in between.
+            turns = 0
+            while not errors:
+                assert turns < 20, "the close did not reach the reader"
+                await anyio.lowlevel.checkpoint()
+                turns += 1
 
         assert isinstance(errors[0], BusClosedError)
         assert isinstance(errors[0].__cause__, TransportClosedError)
@@ -580,13 +664,12 @@ async def _exhaust(tx, dst: int, sent: list[int], bus: RpmsgBus) -> None:
             break
         sent.append(len(sent))
     assert len(sent) == SMALL_TX
-    start = anyio.current_time()
-    with pytest.raises(NoBufferError):
+    with pytest.raises(NoBufferError):  # try_send never waits: it is not even a coroutine
         tx.try_send_to(dst, seq(len(sent)))
-    assert anyio.current_time() - start < 0.05
+    start = anyio.current_time()
     with pytest.raises(RpmsgTimeoutError):
         await tx.send_to(dst, seq(len(sent)), timeout=0.2)
-    assert 0.15 <= anyio.current_time() - start <= 2.0
+    assert anyio.current_time() - start >= 0.15  # not early (a busy machine is only later)
     with pytest.raises(NoBufferError):
         tx.try_send_to(dst, seq(len(sent)))
     stats = bus.statistics()

@@ -29,6 +29,7 @@ def pad(seq: int) -> int:
     return seq % 64
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])
 @pytest.mark.parametrize("sender_role", ["host", "remote"])
 async def test_soak_100k_messages(bus_pair, sender_role) -> None:

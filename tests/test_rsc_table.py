@@ -355,6 +355,28 @@ MALFORMED = [
         0x18,
         "entry bytes [0x18, 0x50) overlap entry 0 at [0x18, 0x50)",
     ),
+    (
+        # A VDEV owns its vrings and config space too, not only its fixed header.
+        "vdev vrings under next entry",
+        u32(1, 2, 0, 0, 0x18, 0x34)
+        + u32(3, 7, 0, 0, 0, 0)  # VDEV at 0x18, one vring: [0x18, 0x48)
+        + bytes([0, 1, 0, 0])
+        + u32(0, 0x1000, 16, 0x100, 0, 0)  # CARVEOUT at 0x34 (also vring 0: align 4K, num 16)
+        + name32(b"c"),
+        1,
+        0x34,
+        "entry bytes [0x34, 0x6c) overlap entry 0 at [0x18, 0x48)",
+    ),
+    (
+        "vdev config under earlier entry",
+        u32(1, 2, 0, 0, 0x34, 0x18)
+        + u32(3, 7, 0, 0, 0, 8)  # VDEV at 0x18, no vrings, 8 config bytes: [0x18, 0x3c)
+        + bytes([0, 0, 0, 0])
+        + carveout(0x1000, 0x100),  # CARVEOUT at 0x34, entry 0
+        1,
+        0x18,
+        "entry bytes [0x18, 0x3c) overlap entry 0 at [0x34, 0x6c)",
+    ),
 ]
 
 

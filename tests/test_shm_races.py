@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from pathlib import Path
 
 import anyio
@@ -46,15 +45,13 @@ async def test_death_found_by_a_kick_closes_the_bus(tmp_path: Path, survivor_rol
         # The peer "dies": its end of the socket goes away without its bus noticing first.
         peer._sock.close()
         # Our very next kick finds the broken pipe (no event-loop turn in between).
-        started = time.monotonic()
         with contextlib.suppress(BusClosedError):
             channel.endpoint.try_send(b"into the void")
         assert bus.closed, "a kick that found the peer gone must close the bus"
-        with pytest.raises(EndpointClosedError):
+        with pytest.raises(EndpointClosedError):  # not RpmsgTimeoutError: no waiting
             await channel.recv(timeout=5)
         with pytest.raises(BusClosedError):
             await channel.send(b"late")
-        assert time.monotonic() - started < 1.0
     await survivor.aclose()
     await peer.aclose()
     assert not (Path("/dev/shm") / name).exists()
