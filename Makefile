@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PKGS   := transports rpmsg remoteproc platforms aioamp
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test lint typecheck clean kernel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ typecheck: $(VENV)/.test-installed
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The User-Mode Linux kernel the `kernel` tests boot (build/uml/linux; docs/kernel.md). Needs
+# Debian's linux-source-6.12 flex bison bc kmod; reuses a build whose inputs have not changed.
+kernel:
+	kernel/build.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
