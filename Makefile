@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PKGS   := transports rpmsg remoteproc platforms aioamp
 
-.PHONY: demo test test-slow lint typecheck clean
+.PHONY: demo test test-slow lint typecheck clean kernel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: lint typecheck
 # The soak tests (marked slow): 100k messages per direction, in-process and between processes.
 test-slow: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -m slow
+
+# The User-Mode Linux kernel the `kernel` tests boot (build/uml/linux; docs/kernel.md). Needs
+# Debian's linux-source-6.12 flex bison bc kmod; reuses a build whose inputs have not changed.
+kernel:
+	kernel/build.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
