@@ -41,12 +41,13 @@ import anyio
 
 from .base import Role, Transport
 from .doorbell import NotifyHandler
-from .errors import TransportClosedError, TransportError
+from .errors import TransportClosedError, TransportError, TransportURLError
 from .layout import SharedLayout
 from .memory import DeviceMemory, Region
 from .vdev import LINUX_QUIRKS, VirtioQuirks, single_vdev_view
 
 SHM_DIR = Path("/dev/shm")
+_NAME_MAX = 255
 KICK = b"\x01"
 #: Linux SIOCOUTQ (== TIOCOUTQ): unread bytes of a unix stream socket; 0 where unknown.
 _SIOCOUTQ = getattr(termios, "TIOCOUTQ", 0) if sys.platform == "linux" else 0
@@ -54,8 +55,11 @@ _SIOCOUTQ = getattr(termios, "TIOCOUTQ", 0) if sys.platform == "linux" else 0
 
 def shm_path(name: str) -> Path:
     """``/dev/shm/NAME``; names are single path components."""
-    if not name or "/" in name or name in (".", ".."):
-        raise TransportError(f"invalid shared-memory object name {name!r}")
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if not 0 < size <= _NAME_MAX or "/" in name or "\0" in name or name in (".", ".."):
+        raise TransportURLError(
+            f"invalid shared-memory object name {name!r} (1..{_NAME_MAX} bytes, no '/' or NUL)"
+        )
     return SHM_DIR / name
 
 
