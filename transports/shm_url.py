@@ -45,6 +45,9 @@ class ShmConfig:
     socket: str
     timeout: float
     quirks: VirtioQuirks
+    #: Whether the peer must say hello (see :func:`~transports.shm.open_shm`): only where
+    #: both ends are aioamp; OpenAMP's C code sends no hello.
+    handshake: bool
 
 
 def _config(
@@ -58,6 +61,7 @@ def _config(
         socket=socket_option(query, "socket", socket),
         timeout=seconds_option(query, "timeout", 10.0),
         quirks=OPENAMP_QUIRKS if openamp else LINUX_QUIRKS,
+        handshake=not openamp,
     )
 
 
@@ -89,6 +93,7 @@ async def _open(config: ShmConfig, role: Role) -> Transport:
         socket_path=config.socket,
         connect_timeout=config.timeout,
         quirks=config.quirks,
+        handshake=config.handshake,
     )
 
 
