@@ -34,7 +34,7 @@ from remoteproc.platform import CrashKind, PlatformDriver
 from transports.memory import DeviceMemory, Region
 
 from .context import Crash, Faults, FirmwareContext, run_firmware
-from .process import FrameReader, kick_frame
+from .process import FrameReader, forwarded_level, kick_frame
 from .programs import get_program, program_names
 
 log = logging.getLogger("platforms.sim")
@@ -241,6 +241,7 @@ class SimPlatform(PlatformDriver):
             "faults": attrs.asdict(self.faults),
             "args": self.args,
             "uvloop": _uvloop_available(),
+            "log_level": forwarded_level(),
         }
         try:
             proc = await anyio.open_process(
