@@ -25,7 +25,7 @@ from rpmsg.samples import (
     run_service,
 )
 from transports import loopback_pair
-from transports.vdev import VIRTIO_CONFIG_S_DRIVER_OK
+from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK
 
 from .loop import run
 from .options import integer

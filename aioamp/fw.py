@@ -31,7 +31,8 @@ from remoteproc.rsc_table import (
     entry_to_dict,
     inspect_resource_table,
 )
-from transports.vdev import ENDIAN, RSC_TABLE_HDR
+from transports.virtio.constants import ENDIAN
+from transports.virtio.vdev import RSC_TABLE_HDR
 
 __all__ = [
     "Inspection",

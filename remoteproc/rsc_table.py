@@ -11,7 +11,7 @@ bus). Linux walks it in ``rproc_handle_resources()``; aioamp does the same in th
 2. The loader allocates carveouts and vrings, then writes the assigned addresses back *in place*
    in the table copy the remote will read (:func:`write_carveout_addresses`,
    :func:`write_vring_da`, :func:`write_vring_notifyid`), and wraps each VDEV body in a
-   :class:`transports.vdev.VdevView` at :func:`vdev_entry_view_offset` for live negotiation.
+   :class:`transports.virtio.vdev.VdevView` at :func:`vdev_entry_view_offset` for live negotiation.
 3. :func:`build_resource_table` lays out a table from entries (simulated firmware, tests); it
    validates its own output with the parser, so it never emits a table the parser rejects.
 
@@ -34,7 +34,7 @@ Decisions (where Linux is silent or lax):
 * A vendor entry (types 128..512, inclusive as in Linux) spans from its type word to the next
   entry's offset (or the table end) and is kept opaque unless a vendor handler is registered.
 
-Layouts (little-endian, include/linux/remoteproc.h) beyond those in :mod:`transports.vdev`::
+Layouts (little-endian, include/linux/remoteproc.h) beyond those in :mod:`transports.virtio.vdev`::
 
     struct fw_rsc_carveout { u32 da; u32 pa; u32 len; u32 flags; u32 reserved; u8 name[32]; }
     struct fw_rsc_devmem   { u32 da; u32 pa; u32 len; u32 flags; u32 reserved; u8 name[32]; }
@@ -51,15 +51,8 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
-from transports.vdev import (
-    ENDIAN,
-    FW_RSC_VDEV,
-    FW_RSC_VDEV_VRING,
-    RSC_HDR,
-    RSC_TABLE_HDR,
-    VIRTIO_ID_RPMSG,
-    VringInfo,
-)
+from transports.virtio.constants import ENDIAN, VIRTIO_ID_RPMSG
+from transports.virtio.vdev import FW_RSC_VDEV, FW_RSC_VDEV_VRING, RSC_HDR, RSC_TABLE_HDR, VringInfo
 
 from .errors import ResourceTableError
 
@@ -787,7 +780,7 @@ def write_vring_notifyid(
 
 def vdev_entry_view_offset(entry: Vdev) -> int:
     """Where the ``fw_rsc_vdev`` body starts (after the type word): wrap
-    ``table_mem[vdev_entry_view_offset(e):]`` in :class:`transports.vdev.VdevView`."""
+    ``table_mem[vdev_entry_view_offset(e):]`` in :class:`transports.virtio.vdev.VdevView`."""
     if entry.offset is None:
         raise ValueError("Vdev has no table offset (not from a parsed table)")
     return entry.offset + RSC_HDR.size

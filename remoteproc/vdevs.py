@@ -26,8 +26,8 @@ from rpmsg.bus import RpmsgBus
 from rpmsg.channel import Channel, Probe, Remove
 from rpmsg.errors import BusClosedError
 from transports.base import DoorbellTransport
-from transports.memory import DeviceMemory, Region
-from transports.vdev import VdevView
+from transports.virtio.memory import DeviceMemory, Region
+from transports.virtio.vdev import VdevView
 
 from ._tasks import first_of
 

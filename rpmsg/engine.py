@@ -27,19 +27,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from transports.errors import MemoryAccessError, RemoteProtocolError
-from transports.memory import DeviceMemory, Region
-from transports.vdev import (
-    LINUX_QUIRKS,
+from transports.virtio.constants import (
     VIRTIO_CONFIG_S_ACKNOWLEDGE,
     VIRTIO_CONFIG_S_DRIVER,
     VIRTIO_CONFIG_S_DRIVER_OK,
     VIRTIO_CONFIG_S_NEEDS_RESET,
     VIRTIO_ID_RPMSG,
     VIRTIO_RPMSG_F_NS,
-    VdevView,
-    VirtioQuirks,
 )
-from transports.vring import VRING_DESC_F_WRITE, VringDevice, VringDriver, VringLayout
+from transports.virtio.memory import DeviceMemory, Region
+from transports.virtio.vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
+from transports.virtio.vring import VRING_DESC_F_WRITE, VringDevice, VringDriver, VringLayout
 
 from .errors import PayloadTooLargeError, RpmsgError
 from .wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, RPMSG_HDR, as_payload

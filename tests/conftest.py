@@ -23,7 +23,7 @@ import pytest
 import rpmsg.engine
 from rpmsg import RpmsgBus
 from transports import LoopbackTransport, SharedLayout, loopback_pair
-from transports.vring import PyVringDevice, PyVringDriver
+from transports.virtio.vring import PyVringDevice, PyVringDriver
 
 try:
     import uvloop

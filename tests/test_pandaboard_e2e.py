@@ -8,6 +8,7 @@ from collections.abc import Callable
 import anyio
 
 from platforms.pandaboard import config as C
+from platforms.pandaboard.hw import OmapMessage
 from platforms.pandaboard.images import build_ipu_image
 from platforms.pandaboard.model import OmapModel
 from platforms.sim import Faults
@@ -15,7 +16,6 @@ from remoteproc.firmware import load_firmware
 from remoteproc.lifecycle import Transition
 from remoteproc.manager import RemoteprocManager
 from rpmsg.samples import client_driver
-from transports.omap4 import OmapMessage
 
 CLIENT = load_firmware(build_ipu_image("rpmsg-client-sample"), name="ipu.elf")
 ECHO = load_firmware(build_ipu_image("rpmsg-echo"), name="echo.elf")

@@ -19,7 +19,8 @@ from remoteproc.rsc_table import FW_RSC_ADDR_ANY, RSC_NOTIFY_ID_ANY, Vdev, parse
 from rpmsg.channel import Channel, Probe
 from rpmsg.errors import RpmsgTimeoutError
 from rpmsg.samples import MESSAGE
-from transports.vdev import VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_ID_RPMSG, VringInfo
+from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_ID_RPMSG
+from transports.virtio.vdev import VringInfo
 
 DDR = 0x8000_0000
 DDR_SIZE = 8 << 20

@@ -39,7 +39,7 @@ from remoteproc.rsc_table import (
     write_vring_da,
     write_vring_notifyid,
 )
-from transports.vdev import VdevView, VringInfo
+from transports.virtio.vdev import VdevView, VringInfo
 
 ANY = 0xFFFFFFFF
 

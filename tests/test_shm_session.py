@@ -17,12 +17,12 @@ import anyio
 import pytest
 from peers import SHM_DIR, Link
 
-import transports.shm_socket
+import transports.backends.shm.session
 from rpmsg import BusClosedError, RpmsgBus
 from transports import RoleClashError, TransportError, open_transport
+from transports.backends.shm.session import PeerHello, ServerLock
 from transports.base import Role, Transport
-from transports.layout import SharedLayout
-from transports.shm_socket import PeerHello, ServerLock
+from transports.virtio.layout import SharedLayout
 
 SERVICE = "rpmsg-openamp-demo-channel"
 
@@ -252,7 +252,7 @@ def test_lock_taken_while_the_holder_leaves_is_retaken(
             a.release()  # A leaves between B's open and B's flock
         real_flock(fd, op)
 
-    monkeypatch.setattr(transports.shm_socket.fcntl, "flock", flock_after_a_leaves)
+    monkeypatch.setattr(transports.backends.shm.session.fcntl, "flock", flock_after_a_leaves)
     b = ServerLock.take(sock)
     monkeypatch.undo()
     assert b is not None and len(calls) == 2  # the first lock was on the removed file: retried
@@ -265,7 +265,7 @@ def test_lock_taken_while_the_holder_leaves_is_retaken(
 def test_peer_hello_is_found_in_any_split_and_kicks_pass() -> None:
     """openamp: the first bytes are either a hello (possibly split over reads, possibly
     followed by kicks in the same read) or kicks from OpenAMP's C code."""
-    remote_hello = bytearray(transports.shm_socket.hello("remote"))
+    remote_hello = bytearray(transports.backends.shm.session.hello("remote"))
     for split in range(1, len(remote_hello)):
         scan = PeerHello("host", "x")
         assert scan.take(remote_hello[:split], split) == split and not scan.done

@@ -15,8 +15,8 @@ from transports import (
     TransportURLError,
     open_transport,
 )
-from transports.layout import OPENAMP_LAYOUT
 from transports.registry import check_transport_url
+from transports.virtio.layout import OPENAMP_LAYOUT
 
 BAD_URLS = {
     # unknown options, listed with the known ones

@@ -3,7 +3,7 @@ fused rpmsg message methods below, which only the C classes have."""
 
 from typing_extensions import Buffer
 
-from .vring import RegionCheck, VringLayout
+from .virtio.vring import RegionCheck, VringLayout
 
 class VringDriver:
     def __init__(

@@ -24,8 +24,8 @@ import attrs
 
 from .doorbell import Doorbell, NotifyHandler, Wakeup
 from .errors import TransportClosedError
-from .memory import DeviceMemory, Region
-from .vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
+from .virtio.memory import DeviceMemory, Region
+from .virtio.vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
 
 Role = Literal["host", "remote"]
 

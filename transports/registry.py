@@ -19,23 +19,23 @@ from urllib.parse import SplitResult, urlsplit
 
 from .base import Role, Transport
 from .errors import TransportURLError
-from .layout import SharedLayout
 from .url import parse_query
+from .virtio.layout import SharedLayout
 
 Factory = Callable[[SplitResult, dict[str, str], Role], Awaitable[Transport]]
 
 # scheme -> "module:function", resolved lazily.
 _BUILTIN: dict[str, str] = {
-    "loop": "transports.loopback_url:open_loopback_url",
-    "shm": "transports.shm_url:open_shm_url",
-    "openamp": "transports.shm_url:open_openamp_url",
+    "loop": "transports.backends.loopback:open_loopback_url",
+    "shm": "transports.backends.shm.url:open_shm_url",
+    "openamp": "transports.backends.shm.url:open_openamp_url",
 }
 _FACTORIES: dict[str, Factory] = {}
 # scheme -> "module:function" parsing a built-in scheme's URL into its configuration.
 _CONFIGS: dict[str, str] = {
-    "loop": "transports.loopback_url:loop_config",
-    "shm": "transports.shm_url:shm_config",
-    "openamp": "transports.shm_url:openamp_config",
+    "loop": "transports.backends.loopback:loop_config",
+    "shm": "transports.backends.shm.url:shm_config",
+    "openamp": "transports.backends.shm.url:openamp_config",
 }
 
 

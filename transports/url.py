@@ -14,7 +14,7 @@ from collections.abc import Collection
 from urllib.parse import SplitResult, parse_qsl
 
 from .errors import TransportURLError
-from .layout import SharedLayout, default_buffer_count
+from .virtio.layout import SharedLayout, default_buffer_count
 
 #: The options of :func:`layout_from_query`, shared by ``loop://`` and ``shm://``.
 LAYOUT_OPTIONS = ("num", "align", "buffer_size", "buffers")

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 
 from remoteproc.platform import CrashKind
-from transports.memory import DeviceMemory, Region
+from transports.virtio.memory import DeviceMemory, Region
 
 from .context import Faults, FirmwareContext, run_firmware
 from .process import FrameReader, crash_frame, kick_frame, log_frame

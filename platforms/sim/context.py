@@ -22,8 +22,9 @@ from remoteproc.platform import CrashKind
 from remoteproc.rsc_table import ResourceTable, parse_resource_table, vdev_entry_view_offset
 from rpmsg.bus import RpmsgBus
 from transports.base import DoorbellTransport
-from transports.memory import DeviceMemory
-from transports.vdev import VIRTIO_ID_RPMSG, VdevView
+from transports.virtio.constants import VIRTIO_ID_RPMSG
+from transports.virtio.memory import DeviceMemory
+from transports.virtio.vdev import VdevView
 
 log = logging.getLogger("platforms.sim")
 

@@ -19,7 +19,8 @@ from remoteproc.rsc_table import (
     Vdev,
     build_resource_table,
 )
-from transports.vdev import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS, VringInfo
+from transports.virtio.constants import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
+from transports.virtio.vdev import VringInfo
 
 from .programs import check_program_name
 

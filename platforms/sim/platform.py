@@ -31,7 +31,7 @@ from remoteproc.errors import BootError
 from remoteproc.firmware import FirmwareImage
 from remoteproc.memory import PhysicalMemory
 from remoteproc.platform import CrashKind, PlatformDriver
-from transports.memory import DeviceMemory, Region
+from transports.virtio.memory import DeviceMemory, Region
 
 from .context import Crash, Faults, FirmwareContext, run_firmware
 from .process import FrameReader, forwarded_level, kick_frame

@@ -17,7 +17,7 @@ from typing import Self
 import anyio
 import anyio.abc
 
-from transports.omap4 import UioDevice
+from platforms.pandaboard.hw import UioDevice
 
 from ..config import PANDABOARD, BoardConfig
 from ..driver import PandaBoard

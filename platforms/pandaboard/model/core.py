@@ -22,11 +22,11 @@ import logging
 import anyio
 import anyio.abc
 
+from platforms.pandaboard.hw import OmapMessage
 from platforms.sim.context import Faults, FirmwareContext, FirmwareCrash
 from platforms.sim.programs import get_program
 from remoteproc.firmware import FirmwareImage
-from transports.memory import DeviceMemory, Region
-from transports.omap4 import OmapMessage
+from transports.virtio.memory import DeviceMemory, Region
 
 from ..config import ProcessorConfig
 from .bus import ModelBus

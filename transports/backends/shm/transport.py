@@ -2,7 +2,7 @@
 
 Theory of operation: the vrings, the buffer pool and the resource table (vdev config) live in
 one POSIX shared-memory object (an mmap of ``/dev/shm/NAME``), laid out by
-:class:`~transports.layout.SharedLayout`. Notifications travel over a unix stream socket: a
+:class:`~transports.virtio.layout.SharedLayout`. Notifications travel over a unix stream socket: a
 kick is one byte (0x01, as OpenAMP's Linux port sends it) and carries no queue id, so the
 receiver rescans both rings; many kicks queued in the socket cost one wake-up. Kicks are
 further suppressed with the ring flags while the peer is busy draining (the engine does that).
@@ -44,12 +44,13 @@ from pathlib import Path
 
 import anyio
 
-from .base import Role, Transport
-from .doorbell import NotifyHandler
-from .errors import TransportClosedError, TransportError, TransportURLError
-from .layout import SharedLayout
-from .memory import DeviceMemory, Region
-from .shm_socket import (
+from ...base import Role, Transport
+from ...doorbell import NotifyHandler
+from ...errors import TransportClosedError, TransportError, TransportURLError
+from ...virtio.layout import SharedLayout
+from ...virtio.memory import DeviceMemory, Region
+from ...virtio.vdev import LINUX_QUIRKS, VirtioQuirks, single_vdev_view
+from .session import (
     GOODBYE,
     KICK,
     PeerHello,
@@ -60,7 +61,6 @@ from .shm_socket import (
     serve,
     try_connect,
 )
-from .vdev import LINUX_QUIRKS, VirtioQuirks, single_vdev_view
 
 SHM_DIR = Path("/dev/shm")
 _NAME_MAX = 255

@@ -1,4 +1,4 @@
-"""``shm://NAME`` and ``openamp:`` URLs for :func:`transports.shm.open_shm`.
+"""``shm://NAME`` and ``openamp:`` URLs for :func:`transports.backends.shm.open_shm`.
 
 Common query options: ``listen=1`` (be the socket server) or ``listen=0`` (connect to one;
 default: whichever side starts first serves), ``socket=PATH`` (the doorbell socket),
@@ -16,11 +16,9 @@ from urllib.parse import SplitResult
 
 import attrs
 
-from .base import Role, Transport
-from .errors import TransportURLError
-from .layout import OPENAMP_LAYOUT, SharedLayout
-from .shm import open_shm, shm_path
-from .url import (
+from ...base import Role, Transport
+from ...errors import TransportURLError
+from ...url import (
     LAYOUT_OPTIONS,
     flag_option,
     layout_from_query,
@@ -28,7 +26,9 @@ from .url import (
     seconds_option,
     socket_option,
 )
-from .vdev import LINUX_QUIRKS, OPENAMP_QUIRKS, VirtioQuirks
+from ...virtio.layout import OPENAMP_LAYOUT, SharedLayout
+from ...virtio.vdev import LINUX_QUIRKS, OPENAMP_QUIRKS, VirtioQuirks
+from .transport import open_shm, shm_path
 
 OPENAMP_SHM = "openamp.shm"
 OPENAMP_SOCKET = "/tmp/openamp.event.0"
@@ -45,7 +45,7 @@ class ShmConfig:
     socket: str
     timeout: float
     quirks: VirtioQuirks
-    #: Whether the peer must say hello (see :func:`~transports.shm.open_shm`): only where
+    #: Whether the peer must say hello (see :func:`~transports.backends.shm.open_shm`): only where
     #: both ends are aioamp; OpenAMP's C code sends no hello.
     handshake: bool
 

@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .errors import RemoteProtocolError, RingFullError
-from .vdev import ENDIAN
+from ..errors import RemoteProtocolError, RingFullError
+from .constants import ENDIAN
 
 #: struct vring_desc { __virtio64 addr; __virtio32 len; __virtio16 flags; __virtio16 next; }
 VRING_DESC = struct.Struct(ENDIAN + "QIHH")
@@ -475,7 +475,7 @@ class PyVringDevice(_Half):
 # AIOAMP_PURE_PYTHON itself and refuses to import when that asks for the pure classes.
 _accel: ModuleType | None
 try:
-    from . import _vring_accel as _accel
+    from .. import _vring_accel as _accel
 except ImportError:
     _accel = None
 #: Whether :data:`VringDriver` and :data:`VringDevice` are the C accelerator's classes.

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import anyio
 
-from .base import Role
-from .errors import RoleClashError, TransportError
+from ...base import Role
+from ...errors import RoleClashError, TransportError
 
 KICK = b"\x01"
 GOODBYE = 0x04
