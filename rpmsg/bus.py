@@ -31,6 +31,7 @@ import anyio.lowlevel
 import attrs
 
 from transports.base import Transport
+from transports import errors as transports_errors
 from transports.errors import TransportClosedError
 
 from .addresses import AddressAllocator, check_address
@@ -69,31 +70,6 @@ log = logging.getLogger("rpmsg")
 DEFAULT_SEND_TIMEOUT = 15.0
 #: Messages handled per receive pass before yielding to other tasks.
 _RX_BATCH = 256
-
-#: The bus driving each transport end, by ``id(transport)`` (see :func:`_claim`).
-_owners: dict[int, weakref.ref[RpmsgBus]] = {}
-
-
-def _claim(transport: Transport, bus: RpmsgBus) -> None:
-    """Make ``bus`` the one bus of ``transport``, or refuse: two buses on one end would both
-    drain its rings and kick its peer, and break each other silently. A closed bus's claim
-    has ended. The entry is weak (a bus dropped without closing frees the end) and keyed by
-    id: while its bus lives, that bus holds the transport, so the id names no other object."""
-    key = id(transport)
-    ref = _owners.get(key)
-    owner = ref() if ref is not None else None
-    if owner is not None and owner.transport is transport and not owner.closed:
-        raise TransportInUseError(
-            f"the {transport.role} end of {type(transport).__name__} is already driven by bus "
-            f"{owner.name!r}: one bus per transport end, until that bus is closed"
-        )
-
-    def forget(dead: weakref.ref[RpmsgBus]) -> None:
-        if _owners.get(key) is dead:
-            del _owners[key]
-
-    _owners[key] = weakref.ref(bus, forget)
-
 
 class _TxTurn:
     """A sender waiting in :meth:`RpmsgBus._send`; ``event`` is set when it may try again."""
@@ -186,7 +162,13 @@ class RpmsgBus:
         self._send_waits = self._send_timeouts = self._driver_errors = 0
         self._tx_waiting: deque[_TxTurn] = deque()  # senders waiting for a buffer, in order
         self._kick_pending: Callable[[], bool] = transport.kick_pending
-        _claim(transport, self)  # last: a bus that failed to construct claims nothing
+        # Last: a bus that failed to construct claims nothing. A bus dropped unclosed lets go
+        # when it is collected.
+        try:
+            token = transport.claim(f"bus {name!r}")
+        except transports_errors.TransportInUseError as exc:
+            raise TransportInUseError(str(exc)) from None
+        self._release = weakref.finalize(self, transport.release, token)
 
     # Both deadlines are checked when set (None, or seconds >= 0; not NaN), at construction
     # and later: the CLI sets ready_timeout after constructing the bus.
@@ -359,6 +341,7 @@ class RpmsgBus:
                 log.debug("%s: detaching the notify handler failed", self.name, exc_info=True)
 
     def _close_all(self, reason: BaseException | None) -> None:
+        self._release()  # the transport end is free for another bus
         self._detach()
         for ep in list(self._endpoints.values()):
             ep._close(reason)

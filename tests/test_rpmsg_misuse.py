@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
+import transports.errors
 from rpmsg import (
     ADDR_ANY,
     AddressTypeError,
@@ -76,6 +77,24 @@ async def test_a_second_bus_on_one_transport_end_is_refused(bus_pair) -> None:
     del unclosed
     gc.collect()
     RpmsgBus(remote_t)  # a bus dropped without aclose frees its end too
+
+
+def test_the_claim_lives_on_the_transport_end() -> None:
+    """Any user of a transport end claims it there (not only a bus); a stale token releases
+    nothing, so a dropped bus's late finalizer cannot free its successor's claim."""
+    host_t, _remote_t = loopback_pair()
+    first = host_t.claim("a test")
+    with pytest.raises(TransportInUseError, match="already driven by a test"):
+        RpmsgBus(host_t)
+    with pytest.raises(transports.errors.TransportInUseError):
+        host_t.claim("another test")
+    host_t.release(first)
+    second = host_t.claim("the second")
+    host_t.release(first)  # stale
+    with pytest.raises(transports.errors.TransportInUseError, match="by the second"):
+        host_t.claim("a third")
+    host_t.release(second)
+    RpmsgBus(host_t)
 
 
 async def test_a_bus_whose_start_failed_frees_its_end() -> None:

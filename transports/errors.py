@@ -24,6 +24,10 @@ class TransportClosedError(TransportError, ConnectionError):
     """The transport was closed, or the peer went away."""
 
 
+class TransportInUseError(TransportError, ValueError):
+    """A transport end already has its one user (see :meth:`Transport.claim`)."""
+
+
 class RemoteProtocolError(TransportError, ValueError):
     """The peer wrote something invalid into shared memory.
 
