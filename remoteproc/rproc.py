@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from rpmsg.bus import RpmsgBus
+from rpmsg.vring_bus import RpmsgBus
 from rpmsg.channel import Channel, Probe, Remove
 from rpmsg.errors import RpmsgTimeoutError
 

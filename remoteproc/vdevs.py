@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from rpmsg.bus import RpmsgBus
+from rpmsg.vring_bus import RpmsgBus
 from rpmsg.channel import Channel, Probe, Remove
 from rpmsg.errors import BusClosedError
 from transports.base import DoorbellTransport

@@ -68,6 +68,11 @@ class TransportInUseError(RpmsgError, transports.errors.TransportInUseError):
     :class:`transports.errors.TransportInUseError` (a ``ValueError``)."""
 
 
+class VdevSetupError(RpmsgError, ValueError):
+    """The vdev entry cannot carry rpmsg (wrong device id, vring count, rings outside memory,
+    a pool too small for two buffers)."""
+
+
 class NoBufferError(RpmsgError, BlockingIOError):
     """``try_send``: every tx buffer is in flight right now."""
 

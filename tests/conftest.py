@@ -7,7 +7,7 @@ other async test keeps the single stock asyncio loop.
 
 A test (or module, with ``pytestmark = pytest.mark.usefixtures("vring_impl")``) that uses the
 ``vring_impl`` fixture runs once with the pure vring classes and once with the C accelerator's,
-which the rpmsg engine then uses; the accelerator run is skipped where it is not built.
+which the rpmsg rings then use; the accelerator run is skipped where it is not built.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 import anyio
 import pytest
 
-import rpmsg.engine
+import rpmsg.rings.host
+import rpmsg.rings.remote
 from rpmsg import RpmsgBus
 from transports import LoopbackTransport, SharedLayout, loopback_pair
 from transports.vring import PyVringDevice, PyVringDriver
@@ -66,10 +67,10 @@ VRING_IMPLS = [
 
 @pytest.fixture(params=VRING_IMPLS)
 def vring_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> VringImpl:
-    """Each vring implementation in turn, installed as the one the rpmsg engine constructs."""
+    """Each vring implementation in turn, installed as the one the rpmsg rings construct."""
     impl: VringImpl = request.param
-    monkeypatch.setattr(rpmsg.engine, "VringDriver", impl.driver)
-    monkeypatch.setattr(rpmsg.engine, "VringDevice", impl.device)
+    monkeypatch.setattr(rpmsg.rings.host, "VringDriver", impl.driver)
+    monkeypatch.setattr(rpmsg.rings.remote, "VringDevice", impl.device)
     return impl
 
 

@@ -33,7 +33,7 @@ from rpmsg import (
     RpmsgTimeoutError,
     TransportInUseError,
 )
-from rpmsg.engine import RpmsgEngine
+from rpmsg.rings import Rings
 from transports import SharedLayout, loopback_pair
 
 SMALL = SharedLayout(num=8)
@@ -442,7 +442,7 @@ async def test_an_engine_send_the_header_refuses_gives_its_buffer_back(
     async with bus_pair(SMALL) as (host, remote, host_t, _rt):
         sender, receiver = (host, remote) if sender_role == "host" else (remote, host)
         rx = receiver.create_endpoint()
-        engine: RpmsgEngine = sender.engine
+        engine: Rings = sender.rings
         memory = bytes(host_t.link.buffer)
         for _ in range(3 * 8):
             with pytest.raises(Exception) as info:

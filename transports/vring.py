@@ -155,6 +155,7 @@ _RPMSG_HDR = struct.Struct(ENDIAN + "IIIHH")
 _HDR = _RPMSG_HDR.size
 _U64 = struct.Struct(ENDIAN + "Q")
 _U32 = struct.Struct(ENDIAN + "I")
+_U16 = struct.Struct(ENDIAN + "H")
 #: get_message / take_message: the buffer cannot hold a header / its header claims more
 #: payload than the buffer holds (the buffer is recycled all the same).
 MSG_SHORT, MSG_BAD_LENGTH = 1, 2
@@ -227,6 +228,19 @@ def _in_pool(base: int, size: int) -> RegionCheck:
     """The region check of the per-message methods: inside ``[base, base + size)``."""
     end = base + size
     return lambda addr, length: base <= addr and addr + length <= end
+
+
+def first_posted(mem: memoryview, layout: VringLayout) -> int | None:
+    """The device address of the buffer a driver published in the first avail slot of a fresh
+    ring (indices from 0), or None when it published none or the entry is invalid (an index
+    moved by more than ``num``, a descriptor id ``>= num``). Read only: a device learns from
+    it where the driver's buffers lie before it takes any."""
+    (avail_idx,) = _U16.unpack_from(mem, layout.avail + 2)
+    (head,) = _U16.unpack_from(mem, layout.avail_ring)
+    if not 0 < avail_idx <= layout.num or head >= layout.num:
+        return None
+    addr: int = VRING_DESC.unpack_from(mem, _DESC_SIZE * head)[0]
+    return addr
 
 
 class _Half:

@@ -20,7 +20,7 @@ import attrs
 
 from remoteproc.platform import CrashKind
 from remoteproc.rsc_table import ResourceTable, parse_resource_table, vdev_entry_view_offset
-from rpmsg.bus import RpmsgBus
+from rpmsg.vring_bus import RpmsgBus
 from transports.base import DoorbellTransport
 from transports.memory import DeviceMemory
 from transports.vdev import VIRTIO_ID_RPMSG, VdevView
