@@ -32,12 +32,13 @@ from transports.base import Transport
 from transports.errors import TransportClosedError
 
 from .core import RpmsgCore
-from .rings import RawMessage, Rings
+from .rings import Poll, RawMessage, Rings
 
 log = logging.getLogger("rpmsg")
 
 #: Messages handled per receive pass before yielding to other tasks.
 _RX_BATCH = 256
+_READY = Poll.READY
 
 
 class RxPasses:
@@ -46,8 +47,8 @@ class RxPasses:
     Args:
         rings: the bus's rings; core: its core (routing, drop counts); transport: where the
             notifications come from.
-        vdev_ready: called before each pass: whether the rings run (it starts or stops them
-            with the peer).
+        link_changed: called when :meth:`Rings.poll` (before each pass) finds the rings not
+            simply running: whether to run the pass (the bus starts or stops with the peer).
         wake_senders: called after each pass: tx buffers may have come back.
         fail: closes the bus (the transport closed, or a pass failed).
         name: the bus's, for logs.
@@ -59,7 +60,7 @@ class RxPasses:
         core: RpmsgCore,
         transport: Transport,
         *,
-        vdev_ready: Callable[[], bool],
+        link_changed: Callable[[Poll], bool],
         wake_senders: Callable[[], None],
         fail: Callable[[BaseException], None],
         name: str,
@@ -67,7 +68,7 @@ class RxPasses:
         self._rings = rings
         self._core = core
         self._transport = transport
-        self._vdev_ready = vdev_ready
+        self._link_changed = link_changed
         self._wake_senders = wake_senders
         self._fail = fail
         self._name = name
@@ -170,7 +171,8 @@ class RxPasses:
     def _step(self) -> bool:
         """One pass, then one notification of the peer and a wake-up of waiting senders.
         True if it stopped at the batch limit."""
-        if not self._vdev_ready():
+        state = self._rings.poll()
+        if state is not _READY and not self._link_changed(state):
             return False
         stalled = self._stalled
         if stalled is not None:

@@ -85,16 +85,16 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             buffer_size=transport.buffer_size if buffer_size is None else buffer_size,
             quirks=transport.quirks,
         )
+        self._port = VringPort(self, self.rings, self.core, transport, resume=self._resume)
         self._rx = RxPasses(
             self.rings,
             self.core,
             transport,
-            vdev_ready=self._vdev_ready,
-            wake_senders=self._wake_senders,
+            link_changed=self._link_changed,
+            wake_senders=self._port.wake_senders,
             fail=self.fail,
             name=name,
         )
-        self._port = VringPort(self, self.rings, self.core, self._rx, transport)
         self._started = False
         # Made in start(), inside the loop.
         self._stop: anyio.Event | None = None
@@ -201,9 +201,9 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         if self._finished is not None:
             await self._finished.wait()
 
-    def _vdev_ready(self) -> bool:
-        """Before each receive pass: start or stop with the peer."""
-        state = self.rings.poll()
+    def _link_changed(self, state: Poll) -> bool:
+        """Before a receive pass, the rings were found not running as before: start or stop
+        with the peer. Whether to run the pass."""
         if state is Poll.STARTED:
             self._bring_up()
         elif state is Poll.RESET:
@@ -212,7 +212,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             log.info("%s: the host reset the device; waiting for DRIVER_OK again", self.name)
             self._rx.reset()
             self._perform(self.core.reset())
-        return state is Poll.READY or state is Poll.STARTED
+        return state is Poll.STARTED
 
     def _bring_up(self) -> None:
         rings = self.rings
@@ -288,6 +288,9 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
 
     def _wake_senders(self) -> None:
         self._port.wake_senders()
+
+    def _resume(self) -> None:
+        self._rx.resume()
 
     # -- what CoreBus needs from the link ------------------------------------------------------
     @property

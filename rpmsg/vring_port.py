@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -23,14 +24,11 @@ from .addresses import check_address
 from .core import RpmsgCore
 from .errors import BusClosedError, NoBufferError, PayloadTooLargeError, RpmsgTimeoutError
 from .message import DEFAULT, Timeout
-from .receive import RxPasses
 from .rings import Rings
 from .wire import ADDR_ANY, as_payload
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
-
-    from transports.doorbell import Wakeup
 
     from .endpoint import Endpoint
     from .vring_bus import RpmsgBus
@@ -51,13 +49,23 @@ class VringPort:
     """What the endpoints of one :class:`~rpmsg.vring_bus.RpmsgBus` call."""
 
     def __init__(
-        self, bus: RpmsgBus, rings: Rings, core: RpmsgCore, rx: RxPasses, transport: Transport
+        self,
+        bus: RpmsgBus,
+        rings: Rings,
+        core: RpmsgCore,
+        transport: Transport,
+        *,
+        resume: Callable[[], None],
     ) -> None:
         self._bus = bus
         self._rings = rings
         self._core = core
-        self._rx = rx
-        self._transport = transport
+        #: Run a receive pass again (after a BLOCK stall).
+        self.resume = resume
+        # A receiver about to sleep lets the transport's next notification wake it directly
+        # (Transport.park): the transport's own methods, no frame of ours in between.
+        self.park = transport.park
+        self.unpark = transport.unpark
         #: The bus's closed error, once it closed: every send raises it.
         self.closed: BusClosedError | None = None
         self.send_waits = self.send_timeouts = 0
@@ -160,18 +168,9 @@ class VringPort:
         if self._waiting:
             self._waiting[0].event.set()
 
-    def resume(self) -> None:
-        self._rx.resume()
-
     def count_drop(self, reason: str) -> None:
         self._core.count_drop(reason)
 
     def callback_failed(self, ep: Endpoint) -> None:
         self._core.count_drop("callback_error")
         log.exception("%s: rx callback of endpoint %d raised", self._bus.name, ep.addr)
-
-    def park(self, wakeup: Wakeup) -> None:
-        self._transport.park(wakeup)
-
-    def unpark(self, wakeup: Wakeup, *, run: bool) -> None:
-        self._transport.unpark(wakeup, run=run)
