@@ -77,16 +77,6 @@ class Transport(abc.ABC):
         if self._closed:
             raise TransportClosedError(self._close_reason)
 
-    def buffer_ok(self, addr: int, length: int) -> bool:
-        """Whether a buffer the peer posted lies where buffers may live.
-
-        With a known pool the buffer must be inside it (a host that points a descriptor at
-        the vrings or the resource table is refused); otherwise anywhere in shared memory.
-        """
-        if self.pool is not None:
-            return self.pool.contains(addr, length)
-        return self.memory.contains(addr, length)
-
     def claim(self, owner: str) -> object:
         """Make ``owner`` (a label such as ``"bus 'host'"``) the one user of this end until it
         calls :meth:`release` with the token returned: two rpmsg buses on one end would both
