@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .channel import Channel, Driver
+    from .core_bus import DEFAULT_SEND_TIMEOUT
     from .endpoint import Endpoint
     from .errors import (
         AddressInUseError,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from .open import open_bus, register_bus
     from .protocol import Bus, EndpointPort
     from .stats import DROP_REASONS, BusStatistics, EndpointStatistics
-    from .vring_bus import DEFAULT_SEND_TIMEOUT, RpmsgBus
+    from .vring_bus import RpmsgBus
     from .wire import ADDR_ANY, HDR_SIZE, NS_ADDR, RESERVED_ADDRESSES, NsFlags
 
 __all__ = [
@@ -91,7 +92,8 @@ _MODULES = {
     "open": ("open_bus", "register_bus"),
     "protocol": ("Bus", "EndpointPort"),
     "stats": ("DROP_REASONS", "BusStatistics", "EndpointStatistics"),
-    "vring_bus": ("DEFAULT_SEND_TIMEOUT", "RpmsgBus"),
+    "core_bus": ("DEFAULT_SEND_TIMEOUT",),
+    "vring_bus": ("RpmsgBus",),
     "wire": ("ADDR_ANY", "HDR_SIZE", "NS_ADDR", "RESERVED_ADDRESSES", "NsFlags"),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}

@@ -46,6 +46,9 @@ from .wire import ADDR_ANY, NS_ADDR, encode_name
 
 log = logging.getLogger("rpmsg")
 
+#: Linux virtio_rpmsg_bus: a sender waits at most 15 s for a free tx buffer.
+DEFAULT_SEND_TIMEOUT = 15.0
+
 
 class CoreBus(abc.ABC):
     """The endpoint, service, channel and driver half of a bus (see module docstring)."""
@@ -55,10 +58,21 @@ class CoreBus(abc.ABC):
     #: The task group driver probes run in, while the bus runs.
     _tasks: anyio.abc.TaskGroup | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, send_timeout: float | None = DEFAULT_SEND_TIMEOUT) -> None:
+        self.name = name
+        self.send_timeout = send_timeout
         self.core = RpmsgCore(self._make_endpoint)
         self._service_event: anyio.Event | None = None
         self._driver_errors = 0
+
+    @property
+    def send_timeout(self) -> float | None:
+        """Default deadline of a send waiting for a buffer (None: none); checked when set."""
+        return self._send_timeout
+
+    @send_timeout.setter
+    def send_timeout(self, value: float | None) -> None:
+        self._send_timeout = check_timeout(value, "send_timeout")
 
     def _make_endpoint(self, binding: Binding, options: EndpointOptions) -> Endpoint:
         return Endpoint(self, self._port, binding, options)

@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 from transports.base import Role
 from transports.registry import open_transport, resolve_lazily
 
+from .core_bus import DEFAULT_SEND_TIMEOUT
 from .errors import RpmsgError
 from .protocol import Bus
-from .vring_bus import DEFAULT_SEND_TIMEOUT, RpmsgBus
+from .vring_bus import RpmsgBus
 
 #: The entry-point group naming bus factories by URL scheme.
 GROUP = "aioamp.buses"

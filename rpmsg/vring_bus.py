@@ -1,16 +1,13 @@
 """The vring bus: rpmsg over a vring transport, either role; the shell around core and rings.
 
-Theory of operation: one bus per rpmsg vdev (one transport end). It only connects its parts:
-the rings (:mod:`rpmsg.rings`: the vrings and buffers, one class per role), the core and the
-Bus API over it (:mod:`rpmsg.core`, :mod:`rpmsg.core_bus`: endpoints, name service, channels,
-drivers), the receive passes run on each notification (:mod:`rpmsg.receive`) and the sending
-side of its endpoints (:mod:`rpmsg.vring_port`). Itself, it owns the lifetime (a task group),
-starts and stops with the peer, and sends the kicks the rings ask for (:meth:`RpmsgBus._kick`).
-
-Failures of the peer never raise into the bus's tasks: bad rings and headers are counted in
-:meth:`RpmsgBus.statistics`. A closed transport (peer died) or :meth:`RpmsgBus.fail` (the
-processor crashed) closes the bus: every waiting and later call raises
-:class:`~rpmsg.errors.BusClosedError` carrying the cause.
+Theory of operation: one bus per rpmsg vdev (one transport end). It connects its parts: the
+rings (:mod:`rpmsg.rings`, one class per role), the core and the Bus API over it
+(:mod:`rpmsg.core`, :mod:`rpmsg.core_bus`), the receive passes run on each notification
+(:mod:`rpmsg.receive`) and its endpoints' sending side (:mod:`rpmsg.vring_port`). It owns the
+lifetime (a task group), starts and stops with the peer and sends the kicks the rings ask for
+(:meth:`RpmsgBus._kick`). The peer's bad bytes never raise here (they are counted); a closed
+transport or :meth:`RpmsgBus.fail` (the processor crashed) closes the bus: every waiting and
+later call raises :class:`~rpmsg.errors.BusClosedError` carrying the cause.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ import transports.errors
 from transports.base import Transport
 from transports.errors import TransportClosedError
 
-from .core_bus import CoreBus
+from .core_bus import DEFAULT_SEND_TIMEOUT, CoreBus
 from .endpoint import Endpoint
 from .errors import BusClosedError, RpmsgError, RpmsgTimeoutError, TransportInUseError
 from .message import check_timeout
@@ -40,9 +37,6 @@ from .vring_port import VringPort
 from .wire import NS_ADDR
 
 log = logging.getLogger("rpmsg")
-
-#: Linux virtio_rpmsg_bus: a sender waits at most 15 s for a free tx buffer.
-DEFAULT_SEND_TIMEOUT = 15.0
 
 
 class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
@@ -71,11 +65,9 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         ready_timeout: float | None = None,
         name: str = "rpmsg",
     ) -> None:
-        super().__init__()
+        super().__init__(name, send_timeout)
         self.transport = transport
         self.role = transport.role
-        self.name = name
-        self.send_timeout = send_timeout
         self.ready_timeout = ready_timeout
         self.rings = rings_for(transport.role)(
             transport.memory,
@@ -97,7 +89,6 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         )
         self._started = False
         # Made in start(), inside the loop.
-        self._stop: anyio.Event | None = None
         self._finished: anyio.Event | None = None
         self._ready: anyio.Event | None = None
         self._kicks = 0
@@ -110,16 +101,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             raise TransportInUseError(str(exc)) from None
         self._release = weakref.finalize(self, transport.release, token)
 
-    # Both deadlines are checked when set (None, or seconds >= 0; not NaN), at construction
-    # and later: the CLI sets ready_timeout after constructing the bus.
-    @property
-    def send_timeout(self) -> float | None:
-        return self._send_timeout
-
-    @send_timeout.setter
-    def send_timeout(self, value: float | None) -> None:
-        self._send_timeout = check_timeout(value, "send_timeout")
-
+    # Checked when set, at construction and later: the CLI sets it after constructing the bus.
     @property
     def ready_timeout(self) -> float | None:
         return self._ready_timeout
@@ -160,7 +142,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         self._check_open()
         self._started = True
         ready = self._ready = anyio.Event()
-        self._stop, self._finished = anyio.Event(), anyio.Event()
+        self._finished = anyio.Event()
         try:
             if self.rings.activate():
                 self._bring_up()
@@ -188,9 +170,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
                 if self._rx.loop is None:  # no handler mode: a task waits for notifications
                     inner.start_soon(self._rx.listen, name=f"{self.name}-listener")
                 task_status.started()
-                assert self._stop is not None
-                await self._stop.wait()
-                inner.cancel_scope.cancel()
+                await anyio.sleep_forever()  # until aclose() or fail() cancels the group
         finally:
             self._tasks = self._rx.tasks = None
             assert self._finished is not None
@@ -226,9 +206,8 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
                     log.warning("%s: no buffer to re-announce endpoint %d", self.name, src)
 
     def reset_peer(self) -> None:
-        """Host role: virtio-reset the device (status 0) and notify the remote, before this
-        bus goes away while the remote keeps running (detach). The remote drops its rings
-        and waits for a new host's DRIVER_OK. Does nothing in the remote role."""
+        """Host role: virtio-reset the device before this bus goes away while the remote keeps
+        running (detach): it drops its rings until a new host's DRIVER_OK."""
         if self._port.closed is None:
             self.rings.reset_peer()
 
@@ -236,8 +215,6 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         """Close every endpoint (orderly: iterations end) and stop the bus's tasks."""
         if self._port.closed is None:
             self._close_all(BusClosedError(f"{self.name}: bus closed"), None)
-        if self._stop is not None:
-            self._stop.set()
 
     def fail(self, cause: BaseException) -> None:
         """Close the bus because of ``cause`` (peer died, processor crashed): every pending and
@@ -248,8 +225,6 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         err.__cause__ = cause
         log.warning("%s: bus closed: %s", self.name, cause)
         self._close_all(err, err)
-        if self._stop is not None:
-            self._stop.set()
 
     def _close_all(self, closed: BusClosedError, reason: BaseException | None) -> None:
         self._port.closed = closed
@@ -258,10 +233,12 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         self._rx.detach()
         for ep in self.core.close():
             ep._close(reason)
-        self._wake_senders()
+        self._port.wake_senders()
         self._wake_service_waiters()
         if self._ready is not None:
             self._ready.set()
+        if self._tasks is not None:
+            self._tasks.cancel_scope.cancel()  # the listener and driver probes
 
     @property
     def closed(self) -> bool:
@@ -286,9 +263,6 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             # dead transport must fail, not keep writing into the rings.
             self.fail(TransportClosedError(transport.close_reason))
 
-    def _wake_senders(self) -> None:
-        self._port.wake_senders()
-
     def _resume(self) -> None:
         self._rx.resume()
 
@@ -303,7 +277,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         return self.rings.ns_enabled
 
     def _endpoint_gone(self, ep: Endpoint) -> None:
-        self._wake_senders()  # a send waiting on it fails now, not at its deadline
+        self._port.wake_senders()  # a send waiting on it fails now, not at its deadline
         self._rx.forget(ep.addr)
 
     # -- statistics ----------------------------------------------------------------------------
