@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import anyio
 import pytest
@@ -23,7 +23,7 @@ import pytest
 import rpmsg.rings.host
 import rpmsg.rings.remote
 from rpmsg import RpmsgBus
-from transports import LoopbackTransport, SharedLayout, loopback_pair
+from transports import LoopbackTransport, Region, SharedLayout, Transport, loopback_pair
 from transports.vring import PyVringDevice, PyVringDriver
 
 try:
@@ -85,6 +85,36 @@ def pytest_asyncio_loop_factories(
     if "uvloop" in wanted and uvloop is not None:
         factories["uvloop"] = uvloop.new_event_loop
     return factories
+
+
+class WrappedEnd(Transport):
+    """Another transport end's memory, vdev and notifications, under a separate Transport
+    (tests change one thing about an end: hold its notifications, hide its pool, ...). The
+    pool is the inner end's unless given; ``pool=None`` hides it."""
+
+    def __init__(self, inner: Transport, *, pool: Region | Literal["inner"] | None = "inner"):
+        super().__init__(
+            role=inner.role,
+            memory=inner.memory,
+            vdev=inner.vdev,
+            pool=inner.pool if pool == "inner" else pool,
+        )
+        self.inner = inner
+        self.stats = inner.stats
+        self.quirks = inner.quirks
+
+    @property
+    def closed(self) -> bool:
+        return self.inner.closed
+
+    def kick(self, vq: int) -> None:
+        self.inner.kick(vq)
+
+    async def wait_notification(self) -> int:
+        return await self.inner.wait_notification()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 BusPair = tuple[RpmsgBus, RpmsgBus, LoopbackTransport, LoopbackTransport]

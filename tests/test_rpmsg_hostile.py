@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from conftest import WrappedEnd
 
 from rpmsg import NoBufferError, NsFlags, RpmsgBus
 from rpmsg.wire import pack_ns
@@ -275,29 +276,6 @@ class RawHost:
         self.transport.kick(1)
 
 
-class PoolessEnd(Transport):
-    """The remote end of a loopback link that does not know where the host's buffer pool is
-    (as the simulated firmware's transport): the remote derives its buffer window."""
-
-    def __init__(self, inner: Transport) -> None:
-        super().__init__(role=inner.role, memory=inner.memory, vdev=inner.vdev, pool=None)
-        self.inner = inner
-        self.stats = inner.stats
-
-    @property
-    def closed(self) -> bool:
-        return self.inner.closed
-
-    def kick(self, vq: int) -> None:
-        self.inner.kick(vq)
-
-    async def wait_notification(self) -> int:
-        return await self.inner.wait_notification()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 @asynccontextmanager
 async def hostile_host(
     *, pool: bool = True, rx_first: bool = True
@@ -310,7 +288,7 @@ async def hostile_host(
     assert (remote_t.vdev.status, remote_t.vdev.gfeatures) == (7, 1)  # hand offsets are right
     end: Transport = remote_t
     if not pool:
-        end = PoolessEnd(remote_t)
+        end = WrappedEnd(remote_t, pool=None)  # as the simulated firmware's: no pool known
         if rx_first:
             raw.from_remote.set_desc(0, raw.buf(0), BUF, F_WRITE)
             raw.post(raw.from_remote, 0)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from transports.errors import MemoryAccessError, RemoteProtocolError
 from transports.memory import DeviceMemory, Region
 from transports.vdev import LINUX_QUIRKS, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS, VdevView, VirtioQuirks
-from transports.vring import MSG_BAD_LENGTH, MSG_SHORT, VringLayout
+from transports.vring import MSG_BAD_LENGTH, MSG_SHORT, RxResult, VringLayout
 
 from ..errors import PayloadTooLargeError, RpmsgError, VdevSetupError
 from ..wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, as_payload
@@ -48,6 +48,10 @@ KickFn = Callable[[int], None]
 RawMessage = tuple[int, int, int, bytes]
 #: The drop reason of each per-message receive result code.
 RX_DROPS = {MSG_SHORT: "short_buffer", MSG_BAD_LENGTH: "bad_length"}
+
+
+def _not_started() -> RxResult:
+    raise RpmsgError("the rings have not started")
 
 
 class Poll(enum.Enum):
@@ -100,6 +104,11 @@ class Rings(abc.ABC):
         self._pool_da = 0
         self._pool_mem = memoryview(bytearray())
         self._tx_waiters = 0
+        # The role's one receive call with its arguments bound (get_message or take_message
+        # over the pool), and whether a pass gave buffers back to the peer since its last
+        # notification (finish_rx).
+        self._receive: Callable[[], RxResult] = _not_started
+        self._rx_recycled = False
         # Set when the receive ring's index itself is corrupt: rx_pending() then reports
         # nothing pending until the next drain attempt (the next notification), so the bus
         # does not spin on an entry it can neither consume nor skip.
@@ -140,10 +149,27 @@ class Rings(abc.ABC):
         self._pool_da, self._pool_mem = pool.da, pool.mem
 
     # -- receive ------------------------------------------------------------------------------
-    @abc.abstractmethod
     def next_rx(self) -> RawMessage | None:
         """The next received message, or None if none is pending (call only while
         :attr:`ready`). Bad entries are counted and skipped; their buffers are recycled."""
+        self._rx_halted = False
+        receive = self._receive
+        while True:
+            try:
+                msg = receive()
+            except RemoteProtocolError as exc:
+                if self._rx_error(exc):
+                    continue
+                return None
+            if msg is None:
+                return None
+            self._rx_recycled = True
+            if isinstance(msg, int):
+                self.drops[RX_DROPS[msg]] += 1
+                continue
+            self.rx_messages += 1
+            self.rx_bytes += len(msg[3])
+            return msg
 
     @abc.abstractmethod
     def finish_rx(self) -> None:

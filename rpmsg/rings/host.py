@@ -10,6 +10,7 @@ notifications are wanted only while a sender waits for a buffer (as Linux does).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from transports.errors import RemoteProtocolError
@@ -23,7 +24,7 @@ from transports.vring import VringDriver
 
 from ..errors import VdevSetupError
 from ..wire import HDR_SIZE
-from .base import RX_DROPS, RX_VQ, SUPPORTED_FEATURES, TX_VQ, Poll, RawMessage, Rings
+from .base import RX_VQ, SUPPORTED_FEATURES, TX_VQ, Poll, Rings
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -62,8 +63,9 @@ class HostRings(Rings):
         self._tx_fresh = 0
         self._tx_count = len(self._tx_addrs)
         self._tx_post_whole = quirks.tx_len_whole_buffer
-        self._rx_reposted = False
         self._use_pool(pool)
+        # Each buffer is reposted as it was posted here.
+        self._receive = partial(self._rx.get_message, self._pool_mem, self._pool_da, size)
         self._tx.set_interrupts(self._tx_waiters > 0)
         if quirks.driver_ok_only:
             vdev.status = VIRTIO_CONFIG_S_DRIVER_OK
@@ -85,34 +87,14 @@ class HostRings(Rings):
         self._kick(RX_VQ)
 
     # -- receive ------------------------------------------------------------------------------
-    def next_rx(self) -> RawMessage | None:
-        self._rx_halted = False
-        rx = self._rx
-        while True:
-            try:
-                msg = rx.get_message(self._pool_mem, self._pool_da, self.buffer_size)
-            except RemoteProtocolError as exc:
-                if self._rx_error(exc):
-                    continue
-                return None
-            if msg is None:
-                return None
-            self._rx_reposted = True
-            if isinstance(msg, int):
-                self.drops[RX_DROPS[msg]] += 1
-                continue
-            self.rx_messages += 1
-            self.rx_bytes += len(msg[3])
-            return msg
-
     def _recycle(self, head: int) -> None:
         addr, length = self._rx.buffer_of(head)
         self._rx.post(addr, length, writable=True)
-        self._rx_reposted = True
+        self._rx_recycled = True
 
     def finish_rx(self) -> None:
-        if self._rx_reposted:
-            self._rx_reposted = False
+        if self._rx_recycled:
+            self._rx_recycled = False
             if self._rx.kick_needed():
                 self._kick(RX_VQ)
 

@@ -17,6 +17,7 @@ window: each of its buffers is then a counted ring error.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from transports.errors import RemoteProtocolError
@@ -35,7 +36,7 @@ from transports.vring import (
     first_posted,
 )
 
-from .base import RX_DROPS, RX_VQ, TX_VQ, Poll, RawMessage, Rings
+from .base import RX_VQ, TX_VQ, Poll, Rings
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -46,7 +47,6 @@ class RemoteRings(Rings):
 
     _rx: VringDevice
     _tx: VringDevice
-    _rx_given = False
 
     def activate(self) -> bool:
         return False  # the rings start when the host sets DRIVER_OK (poll)
@@ -76,7 +76,8 @@ class RemoteRings(Rings):
         self._rx = VringDevice(tx_mem, tx_layout, region_check=window.contains)
         # Kicks for refilled rx buffers only while a sender waits for one (OpenAMP's default).
         self._tx.set_notifications(self._tx_waiters > 0)
-        self._rx_given = False
+        self._receive = partial(self._rx.take_message, self._pool_mem, self._pool_da)
+        self._rx_recycled = False
         self.ready = True
 
     def _window(self, vq0: memoryview, layout: VringLayout) -> Region:
@@ -99,33 +100,13 @@ class RemoteRings(Rings):
         return  # only a host resets its peer
 
     # -- receive ------------------------------------------------------------------------------
-    def next_rx(self) -> RawMessage | None:
-        self._rx_halted = False
-        rx = self._rx
-        while True:
-            try:
-                msg = rx.take_message(self._pool_mem, self._pool_da)
-            except RemoteProtocolError as exc:
-                if self._rx_error(exc):
-                    continue
-                return None
-            if msg is None:
-                return None
-            self._rx_given = True
-            if isinstance(msg, int):
-                self.drops[RX_DROPS[msg]] += 1
-                continue
-            self.rx_messages += 1
-            self.rx_bytes += len(msg[3])
-            return msg
-
     def _recycle(self, head: int) -> None:
         self._rx.give(head, 0)
-        self._rx_given = True
+        self._rx_recycled = True
 
     def finish_rx(self) -> None:
-        if self._rx_given:
-            self._rx_given = False
+        if self._rx_recycled:
+            self._rx_recycled = False
             if self._rx.interrupt_needed():
                 self._kick(TX_VQ)
 
