@@ -43,6 +43,7 @@ PURE = {
     "rpmsg.errors",
     "remoteproc.rsc_table",
     "remoteproc.lifecycle",
+    "remoteproc.crash_plan",
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",
