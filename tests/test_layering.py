@@ -137,3 +137,28 @@ def test_pyelftools_confined(name: str) -> None:
         return
     for imported in _imports(name, MODULES[name]):
         assert imported.split(".")[0] != "elftools", f"{name} imports pyelftools"
+
+
+def _reachable(name: str) -> set[str]:
+    """Every module of ours ``name`` imports, directly or not (TYPE_CHECKING and function-level
+    imports too: a cycle through them is still a cycle of the design)."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        for imported in _imports(current, MODULES[current]):
+            if imported in MODULES and imported not in seen:
+                seen.add(imported)
+                todo.append(imported)
+    return seen
+
+
+def test_the_processor_does_not_know_its_manager() -> None:
+    assert "remoteproc.manager" not in _reachable("remoteproc.rproc")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in MODULES if n.split(".")[0] in ("remoteproc", "platforms"))
+)
+def test_no_import_cycles(name: str) -> None:
+    assert name not in _reachable(name), f"{name} imports itself through other modules"
