@@ -167,3 +167,31 @@ def test_the_processor_does_not_know_its_manager() -> None:
 )
 def test_no_import_cycles(name: str) -> None:
     assert name not in _reachable(name), f"{name} imports itself through other modules"
+
+
+#: The platforms (sim, pandaboard, uml, ...) and the floor they share (the firmware runtime).
+PLATFORMS = sorted(p.parent.name for p in (ROOT / "platforms").glob("*/__init__.py"))
+PLATFORM_FLOOR = "runtime"
+
+
+def _platform(module: str) -> str | None:
+    parts = module.split(".")
+    return (
+        parts[1] if parts[0] == "platforms" and len(parts) > 1 and parts[1] in PLATFORMS else None
+    )
+
+
+def test_platforms_found() -> None:
+    assert {"sim", "pandaboard", PLATFORM_FLOOR} <= set(PLATFORMS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _platform(n)))
+def test_no_sideways_imports_between_platforms(name: str) -> None:
+    """platforms/<x> never imports platforms/<y> for a sibling y: what two platforms share
+    moves down into the runtime, which imports no platform itself."""
+    mine = _platform(name)
+    for imported in _imports(name, MODULES[name]):
+        other = _platform(imported)
+        if other is None or other == mine:
+            continue
+        assert other == PLATFORM_FLOOR, f"{name} imports {imported}: {mine} may not use {other}"

@@ -1,9 +1,12 @@
-"""The simulated remote processor platform and its firmware programs."""
+"""The simulated remote processor platform, and (re-exported from :mod:`platforms.runtime`)
+the firmware-program registry and fault injection its users need."""
 
-from .context import Faults, FirmwareContext, FirmwareCrash, FirmwareTransport
-from .platform import SimPlatform
-from .programs import (
+from platforms.runtime import (
     MAX_PROGRAM_NAME,
+    Faults,
+    FirmwareContext,
+    FirmwareCrash,
+    FirmwareTransport,
     Program,
     ProgramNameError,
     check_program_name,
@@ -12,6 +15,8 @@ from .programs import (
     register_program,
     unregister_program,
 )
+
+from .platform import SimPlatform
 
 __all__ = [
     "MAX_PROGRAM_NAME",

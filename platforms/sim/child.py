@@ -19,12 +19,11 @@ from typing import Any
 
 import anyio
 
+from platforms.runtime import Faults, FirmwareContext, get_program, run_firmware
 from remoteproc.platform import CrashKind
 from transports.memory import DeviceMemory, Region
 
-from .context import Faults, FirmwareContext, run_firmware
 from .process import FrameReader, crash_frame, kick_frame
-from .programs import get_program
 
 log = logging.getLogger("platforms.sim")
 

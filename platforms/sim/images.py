@@ -9,6 +9,7 @@ vrings the host places (``da`` = FW_RSC_ADDR_ANY) and numbers (notify ids ANY).
 
 from __future__ import annotations
 
+from platforms.runtime import check_program_name
 from remoteproc.elfwriter import build_firmware
 from remoteproc.rsc_table import (
     FW_RSC_ADDR_ANY,
@@ -20,8 +21,6 @@ from remoteproc.rsc_table import (
     build_resource_table,
 )
 from transports.vdev import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS, VringInfo
-
-from .programs import check_program_name
 
 TEXT_DA = 0x0
 TEXT_LEN = 0x10000
