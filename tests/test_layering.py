@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +52,7 @@ PURE = {
     "remoteproc.rsc_table.export",
     "remoteproc.lifecycle",
     "remoteproc.crash_plan",
+    "remoteproc._lazy",  # the lazy re-exports of package __init__s (importlib only)
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",
@@ -195,3 +199,45 @@ def test_no_sideways_imports_between_platforms(name: str) -> None:
         if other is None or other == mine:
             continue
         assert other == PLATFORM_FLOOR, f"{name} imports {imported}: {mine} may not use {other}"
+
+
+#: What a pure core may not load even indirectly (DESIGN.md: checked in a fresh interpreter).
+FORBIDDEN_AT_RUNTIME = {"asyncio", "anyio", "socket", "selectors", "mmap"}
+_LOADED = """
+import importlib, json, sys, types
+if sys.argv[2] == "stub":  # transports without its package __init__
+    stub = types.ModuleType("transports")
+    stub.__path__ = [sys.argv[3]]
+    sys.modules["transports"] = stub
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _offenders(name: str, *, stub_transports: bool) -> list[str]:
+    """What importing ``name`` alone in a fresh interpreter loads that a pure core may not:
+    an I/O module, or a module of ours that is neither pure nor a package."""
+    argv = [sys.executable, "-c", _LOADED, name, "stub" if stub_transports else "real"]
+    out = subprocess.run(
+        [*argv, str(ROOT / "transports")], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    loaded: list[str] = json.loads(out.stdout)
+    return [
+        mod
+        for mod in loaded
+        if mod.split(".")[0] in FORBIDDEN_AT_RUNTIME
+        or (mod.split(".")[0] in ALLOWED and "." in mod and mod not in PURE)
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in PURE if n.startswith("remoteproc.")))
+def test_pure_cores_import_alone_without_io(name: str) -> None:
+    """Importing a pure core alone loads no asyncio, anyio, socket, selectors, mmap and no
+    shell module of ours, however indirectly (package __init__s included)."""
+    offenders = _offenders(name, stub_transports=False)
+    if offenders and not _offenders(name, stub_transports=True):
+        pytest.xfail(
+            "only transports/__init__.py (eager: it imports its backends) loads these; the "
+            "transports redesign makes it lazy: " + ", ".join(offenders[:4])
+        )
+    assert not offenders, f"importing {name} alone loads {offenders}"

@@ -16,6 +16,7 @@ from platforms.runtime import (
     unregister_program,
 )
 
+from .images import build_sample_image, sample_resource_entries
 from .platform import SimPlatform
 
 __all__ = [
@@ -27,9 +28,11 @@ __all__ = [
     "Program",
     "ProgramNameError",
     "SimPlatform",
+    "build_sample_image",
     "check_program_name",
     "get_program",
     "program_names",
     "register_program",
+    "sample_resource_entries",
     "unregister_program",
 ]

@@ -62,7 +62,7 @@ def build_sample_image(
     """A bootable 32-bit ARM ELF for the simulator running ``program``.
 
     Raises:
-        ProgramNameError: ``program`` breaks :func:`~platforms.sim.programs.check_program_name`
+        ProgramNameError: ``program`` breaks :func:`~platforms.runtime.programs.check_program_name`
             (checked first: no image is built that the registry or the parser would refuse).
     """
     check_program_name(program)
