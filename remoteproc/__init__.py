@@ -31,7 +31,8 @@ __getattr__, __all__ = lazy_exports(
             "ResourceTableError",
             "StateError",
         ),
-        ".firmware": ("FirmwareImage", "load_firmware", "load_firmware_file"),
+        ".firmware": ("load_firmware", "load_firmware_file"),
+        ".image": ("FirmwareImage",),
         ".lifecycle": ("Lifecycle",),
         ".loader": ("LoadedImage",),
         ".manager": ("RemoteprocManager",),
@@ -62,9 +63,9 @@ if TYPE_CHECKING:
     from .errors import RemoteprocError as RemoteprocError
     from .errors import ResourceTableError as ResourceTableError
     from .errors import StateError as StateError
-    from .firmware import FirmwareImage as FirmwareImage
     from .firmware import load_firmware as load_firmware
     from .firmware import load_firmware_file as load_firmware_file
+    from .image import FirmwareImage as FirmwareImage
     from .lifecycle import Lifecycle as Lifecycle
     from .loader import LoadedImage as LoadedImage
     from .manager import RemoteprocManager as RemoteprocManager

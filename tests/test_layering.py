@@ -52,6 +52,7 @@ PURE = {
     "remoteproc.rsc_table.export",
     "remoteproc.lifecycle",
     "remoteproc.crash_plan",
+    "remoteproc.image",
     "remoteproc._lazy",  # the lazy re-exports of package __init__s (importlib only)
     "remoteproc.recovery",
     "remoteproc.states",
