@@ -1,11 +1,12 @@
 """A remote processor: the async shell around the pure :class:`~remoteproc.lifecycle.Lifecycle`.
 
-Theory of operation: every public operation takes the processor's lock, asks the lifecycle
-what to do, performs the returned actions (load, start, stop, reload, release...) and reports
-the outcome back, as ``lifecycle.py`` documents. The first ``boot()`` boots the processors this
-one depends on, loads the firmware (see :mod:`remoteproc.loader`), starts the core and brings up
-an rpmsg bus (host role) per vdev; later boots only count. The last ``shutdown()`` closes the
-buses, stops the core, frees its memory and shuts its dependencies down in reverse order.
+Theory of operation: every public operation takes the processor's lock, asks the lifecycle what
+to do, performs the returned actions (load, start, stop, reload, release...) and reports the
+outcome back, as :mod:`remoteproc.states` documents. The first ``boot()`` boots the processors
+this one depends on, loads the firmware (see :mod:`remoteproc.loader`), starts the core and
+brings up an rpmsg bus (host role) per vdev; later boots only count. The last ``shutdown()``
+closes the buses, stops the core, frees its memory and shuts its dependencies down in reverse
+order.
 
 A crash reported by the platform goes to the manager, which handles it with the processors
 that depend on this one (see :mod:`remoteproc.crash`); this processor takes part through its
@@ -367,8 +368,8 @@ class RemoteProc:
             await self.shutdown()
 
     async def delete(self) -> None:
-        """Refuse new users, wait for the owners to leave, tear down (``mgr.remove()``, which
-        first checks that no processor depends on this one)."""
+        """Refuse new users, wait for the owners to leave, tear down: what ``mgr.remove()``
+        runs once no processor depends on this one (call that: it also unregisters it)."""
         with self._crash.gives_way(when=self.owners == 0):
             async with self._lock:
                 self._sm.delete()
