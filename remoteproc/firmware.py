@@ -15,7 +15,7 @@ Theory of operation: ``load_firmware`` turns untrusted bytes into a :class:`Firm
 
 Loading is by ``p_paddr``, the device address, as Linux does; ``p_memsz - p_filesz`` is zero
 filled. The memory layer does the writes (:meth:`FirmwareImage.iter_load`); this module does no
-I/O beyond :func:`load_firmware_file`.
+I/O beyond :func:`read_firmware_file`, which reads only regular files up to a size cap.
 
 The ``.resource_table`` section is found by name, like Linux ``rproc_elf_find_loaded_rsc_table``;
 its ``sh_addr`` is taken as a device address (the same space as ``p_paddr``). Unlike Linux, the
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ from elftools.common.utils import struct_parse
 from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 
-from .errors import FirmwareError
+from .errors import FirmwareError, FirmwareFileError
 from .image import (
     ELFMAG,
     PROGRAM_SECTION,
@@ -52,6 +53,7 @@ from .image import (
 )
 
 __all__ = [
+    "MAX_FIRMWARE_SIZE",
     "PROGRAM_SECTION",
     "RESOURCE_TABLE_SECTION",
     "FirmwareImage",
@@ -60,6 +62,7 @@ __all__ = [
     "Segment",
     "load_firmware",
     "load_firmware_file",
+    "read_firmware_file",
 ]
 
 _EI_NIDENT = 16
@@ -300,10 +303,55 @@ def load_firmware(data: bytes | bytearray | memoryview, *, name: str = "") -> Fi
 
 
 def load_firmware_file(path: str | os.PathLike[str], *, name: str | None = None) -> FirmwareImage:
-    """Read ``path`` and :func:`load_firmware` it; ``name`` defaults to the file name.
+    """Read ``path`` (:func:`read_firmware_file`) and :func:`load_firmware` it; ``name``
+    defaults to the file name.
 
     OSError from reading propagates unchanged: a missing file is not a malformed image.
     """
-    with open(path, "rb") as f:
-        data = f.read()
+    data = read_firmware_file(path)
     return load_firmware(data, name=os.path.basename(os.fspath(path)) if name is None else name)
+
+
+#: Firmware files are read whole, so a larger one is refused instead (remote processor images
+#: are kilobytes to a few MiB).
+MAX_FIRMWARE_SIZE = 64 << 20
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_file(path: str | os.PathLike[str], mode: int, size: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((k for test, k in _FILE_KINDS if test(mode)), "an unknown kind of file")
+        raise FirmwareFileError(f"{os.fspath(path)}: not a regular file ({kind})")
+    if size > MAX_FIRMWARE_SIZE:
+        raise FirmwareFileError(
+            f"{os.fspath(path)}: over {MAX_FIRMWARE_SIZE} bytes "
+            f"({MAX_FIRMWARE_SIZE >> 20} MiB), the limit for firmware images"
+        )
+
+
+def read_firmware_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the regular file ``path``, at most :data:`MAX_FIRMWARE_SIZE` of them.
+
+    Checked before opening (opening a device can have side effects), opened without
+    blocking (a FIFO swapped in meanwhile must not hang us) and checked again on the open
+    descriptor, which is what is read.
+
+    Raises:
+        FirmwareFileError: not a regular file, or too large.
+        OSError: the file cannot be opened or read (missing, no permission).
+    """
+    st = os.stat(path)
+    _check_file(path, st.st_mode, st.st_size)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as f:
+        st = os.fstat(fd)
+        _check_file(path, st.st_mode, st.st_size)
+        data = f.read(MAX_FIRMWARE_SIZE + 1)
+    _check_file(path, st.st_mode, len(data))  # it may have grown since
+    return data

@@ -10,8 +10,10 @@ from .errors import (
     MemoryAccessError,
     RemoteProtocolError,
     RingFullError,
+    RoleClashError,
     TransportClosedError,
     TransportError,
+    TransportURLError,
 )
 from .layout import SharedLayout
 from .loopback import LoopbackLink, LoopbackTransport, loopback_pair
@@ -29,10 +31,12 @@ __all__ = [
     "RemoteProtocolError",
     "RingFullError",
     "Role",
+    "RoleClashError",
     "SharedLayout",
     "Transport",
     "TransportClosedError",
     "TransportError",
+    "TransportURLError",
     "VdevView",
     "VringDevice",
     "VringDriver",

@@ -62,6 +62,7 @@ class Transport(abc.ABC):
         self.stats = NotifierStats()
         self._closed = False
         self._close_reason = "transport closed"
+        self._peer_closed = False
 
     @property
     def closed(self) -> bool:
@@ -71,6 +72,12 @@ class Transport(abc.ABC):
     def close_reason(self) -> str:
         """Why the transport closed (meaningful once :attr:`closed`)."""
         return self._close_reason
+
+    @property
+    def peer_closed(self) -> bool:
+        """Whether the peer closed the link in an orderly way (it said goodbye), as opposed
+        to vanishing (killed, crashed). Backends that cannot tell leave it False."""
+        return self._peer_closed
 
     def _check_open(self) -> None:
         if self._closed:

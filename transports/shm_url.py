@@ -6,63 +6,100 @@ default: whichever side starts first serves), ``socket=PATH`` (the doorbell sock
 ``shm://NAME`` also takes ``num``, ``align``, ``buffer_size``, ``buffers``.
 ``openamp:`` uses OpenAMP's Linux machine layout, byte for byte, with ``shm=NAME`` (default
 ``openamp.shm``) and a default socket ``/tmp/openamp.event.0``.
+Any other option, an option given twice or an invalid value is refused
+(:class:`~transports.errors.TransportURLError`).
 """
 
 from __future__ import annotations
 
 from urllib.parse import SplitResult
 
+import attrs
+
 from .base import Role, Transport
-from .errors import TransportError
-from .layout import OPENAMP_LAYOUT
-from .registry import layout_from_query
-from .shm import open_shm
-from .vdev import OPENAMP_QUIRKS
+from .errors import TransportURLError
+from .layout import OPENAMP_LAYOUT, SharedLayout
+from .shm import open_shm, shm_path
+from .url import (
+    LAYOUT_OPTIONS,
+    flag_option,
+    layout_from_query,
+    refuse_unknown,
+    seconds_option,
+    socket_option,
+)
+from .vdev import LINUX_QUIRKS, OPENAMP_QUIRKS, VirtioQuirks
 
 OPENAMP_SHM = "openamp.shm"
 OPENAMP_SOCKET = "/tmp/openamp.event.0"
+_LINK_OPTIONS = ("listen", "socket", "timeout")
 
 
-def _flag(query: dict[str, str], key: str) -> bool | None:
-    value = query.get(key)
-    if value is None:
-        return None
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise TransportError(f"option {key}={value!r} is not a boolean")
+@attrs.frozen
+class ShmConfig:
+    """Everything an ``shm://`` or ``openamp:`` URL says, validated."""
+
+    name: str
+    layout: SharedLayout
+    listen: bool | None
+    socket: str
+    timeout: float
+    quirks: VirtioQuirks
+    #: Whether the peer must say hello (see :func:`~transports.shm.open_shm`): only where
+    #: both ends are aioamp; OpenAMP's C code sends no hello.
+    handshake: bool
 
 
-def _number(query: dict[str, str], key: str, default: float) -> float:
-    try:
-        return float(query.get(key, default))
-    except ValueError:
-        raise TransportError(f"option {key}={query[key]!r} is not a number") from None
+def _config(
+    query: dict[str, str], name: str, layout: SharedLayout, socket: str, *, openamp: bool
+) -> ShmConfig:
+    shm_path(name)  # validates the name
+    return ShmConfig(
+        name=name,
+        layout=layout,
+        listen=flag_option(query, "listen"),
+        socket=socket_option(query, "socket", socket),
+        timeout=seconds_option(query, "timeout", 10.0),
+        quirks=OPENAMP_QUIRKS if openamp else LINUX_QUIRKS,
+        handshake=not openamp,
+    )
+
+
+def shm_config(parts: SplitResult, query: dict[str, str]) -> ShmConfig:
+    refuse_unknown("shm://", parts, query, _LINK_OPTIONS + LAYOUT_OPTIONS)
+    name = (parts.netloc + parts.path).strip("/")
+    if not name:
+        raise TransportURLError("shm:// needs an object name, e.g. shm://demo")
+    socket = f"/tmp/aioamp-{name}.sock"
+    return _config(query, name, layout_from_query(query), socket, openamp=False)
+
+
+def openamp_config(parts: SplitResult, query: dict[str, str]) -> ShmConfig:
+    refuse_unknown("openamp:", parts, query, (*_LINK_OPTIONS, "shm"))
+    if parts.netloc or parts.path:
+        raise TransportURLError(
+            f"openamp: takes no name ({parts.netloc + parts.path!r}); use openamp:?shm=NAME"
+        )
+    name = query.get("shm", OPENAMP_SHM)
+    return _config(query, name, OPENAMP_LAYOUT, OPENAMP_SOCKET, openamp=True)
+
+
+async def _open(config: ShmConfig, role: Role) -> Transport:
+    return await open_shm(
+        config.name,
+        role=role,
+        layout=config.layout,
+        listen=config.listen,
+        socket_path=config.socket,
+        connect_timeout=config.timeout,
+        quirks=config.quirks,
+        handshake=config.handshake,
+    )
 
 
 async def open_shm_url(parts: SplitResult, query: dict[str, str], role: Role) -> Transport:
-    name = (parts.netloc + parts.path).strip("/")
-    if not name:
-        raise TransportError("shm:// needs an object name, e.g. shm://demo")
-    layout = layout_from_query(query, "shm")
-    return await open_shm(
-        name,
-        role=role,
-        layout=layout,
-        listen=_flag(query, "listen"),
-        socket_path=query.get("socket"),
-        connect_timeout=_number(query, "timeout", 10.0),
-    )
+    return await _open(shm_config(parts, query), role)
 
 
 async def open_openamp_url(parts: SplitResult, query: dict[str, str], role: Role) -> Transport:
-    return await open_shm(
-        query.get("shm", OPENAMP_SHM),
-        role=role,
-        layout=OPENAMP_LAYOUT,
-        listen=_flag(query, "listen"),
-        socket_path=query.get("socket", OPENAMP_SOCKET),
-        connect_timeout=_number(query, "timeout", 10.0),
-        quirks=OPENAMP_QUIRKS,
-    )
+    return await _open(openamp_config(parts, query), role)

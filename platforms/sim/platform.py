@@ -41,7 +41,7 @@ from remoteproc.memory import PhysicalMemory
 from remoteproc.platform import CrashKind, PlatformDriver
 from transports.memory import DeviceMemory, Region
 
-from .process import FrameReader, kick_frame
+from .process import FrameReader, forwarded_level, kick_frame
 
 log = logging.getLogger("platforms.sim")
 
@@ -247,6 +247,7 @@ class SimPlatform(PlatformDriver):
             "faults": attrs.asdict(self.faults),
             "args": self.args,
             "uvloop": _uvloop_available(),
+            "log_level": forwarded_level(),
         }
         try:
             proc = await anyio.open_process(
