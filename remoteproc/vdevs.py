@@ -162,6 +162,16 @@ class VdevBuses:
         for bus in self._buses:
             bus.register_driver(ids, probe, remove=remove)
 
+    async def wait_for_service(self, name: str, check: Callable[[], None]) -> Channel:
+        """The channel announced under ``name`` on any bus, waiting across (re)starts of the
+        buses; ``check`` raises, before each look, once waiting makes no more sense."""
+        while True:
+            check()
+            channel = self.find_channel(name)
+            if channel is not None:
+                return channel
+            await self.wait_changed_or_announced(name)
+
     def find_channel(self, name: str) -> Channel | None:
         for bus in self._buses:
             channel = bus.find_channel(name)

@@ -48,7 +48,15 @@ PURE = {
     "rpmsg.engine",
     "rpmsg.errors",
     "remoteproc.rsc_table",
+    "remoteproc.rsc_table.entries",
+    "remoteproc.rsc_table.parse",
+    "remoteproc.rsc_table.rules",
+    "remoteproc.rsc_table.build",
+    "remoteproc.rsc_table.export",
     "remoteproc.lifecycle",
+    "remoteproc.crash_plan",
+    "remoteproc.image",
+    "remoteproc._lazy",  # the lazy re-exports of package __init__s (importlib only)
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",
@@ -145,6 +153,59 @@ def test_pyelftools_confined(name: str) -> None:
         return
     for imported in _imports(name, MODULES[name]):
         assert imported.split(".")[0] != "elftools", f"{name} imports pyelftools"
+
+
+def _reachable(name: str) -> set[str]:
+    """Every module of ours ``name`` imports, directly or not (TYPE_CHECKING and function-level
+    imports too: a cycle through them is still a cycle of the design)."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        for imported in _imports(current, MODULES[current]):
+            if imported in MODULES and imported not in seen:
+                seen.add(imported)
+                todo.append(imported)
+    return seen
+
+
+def test_the_processor_does_not_know_its_manager() -> None:
+    assert "remoteproc.manager" not in _reachable("remoteproc.rproc")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in MODULES if n.split(".")[0] in ("remoteproc", "platforms"))
+)
+def test_no_import_cycles(name: str) -> None:
+    assert name not in _reachable(name), f"{name} imports itself through other modules"
+
+
+#: The platforms (sim, pandaboard, uml, ...) and the floor they share (the firmware runtime).
+PLATFORMS = sorted(p.parent.name for p in (ROOT / "platforms").glob("*/__init__.py"))
+PLATFORM_FLOOR = "runtime"
+
+
+def _platform(module: str) -> str | None:
+    parts = module.split(".")
+    return (
+        parts[1] if parts[0] == "platforms" and len(parts) > 1 and parts[1] in PLATFORMS else None
+    )
+
+
+def test_platforms_found() -> None:
+    assert {"sim", "pandaboard", PLATFORM_FLOOR} <= set(PLATFORMS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _platform(n)))
+def test_no_sideways_imports_between_platforms(name: str) -> None:
+    """platforms/<x> never imports platforms/<y> for a sibling y: what two platforms share
+    moves down into the runtime, which imports no platform itself."""
+    mine = _platform(name)
+    for imported in _imports(name, MODULES[name]):
+        other = _platform(imported)
+        if other is None or other == mine:
+            continue
+        assert other == PLATFORM_FLOOR, f"{name} imports {imported}: {mine} may not use {other}"
 
 
 #: What a pure core may not load, even through a package __init__ (checked for real).
