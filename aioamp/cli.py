@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +12,8 @@ from .demo import add_demo_parser
 from .fw import add_fw_parser
 from .ipc import add_ipc_parsers
 from .loop import Terminated, leaf_exceptions
+from .options import UsageError
+from .output import stdout_gone
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,18 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _dispatch(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         status: int = args.func(args)
+    except UsageError as exc:
+        print(f"aioamp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except (KeyboardInterrupt, Terminated):
         return 130
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. A reader that went away (``aioamp demo | head``) ends
+    the command quietly, as the Python docs advise: also when the final flush finds it gone
+    (stdout is block-buffered into a pipe, so that is where it usually shows)."""
+    status = 0
+    try:
+        try:
+            status = _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # also after --help / a usage error (SystemExit)
     except Exception as exc:
         if not all(isinstance(leaf, BrokenPipeError) for leaf in leaf_exceptions(exc)):
             raise
-        # The reader went away (e.g. `aioamp demo | head`): not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    sys.stdout.flush()
+        stdout_gone()  # the interpreter's own final flush must not fail again
     return status

@@ -25,9 +25,11 @@ from rpmsg.samples import (
     run_service,
 )
 from transports import loopback_pair
-from transports.vdev import VIRTIO_CONFIG_S_DRIVER_OK
+from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK
 
 from .loop import run
+from .options import integer
+from .output import say
 
 
 def add_demo_parser(sub: Any) -> None:
@@ -37,7 +39,7 @@ def add_demo_parser(sub: Any) -> None:
         description="Builds the sample firmware, boots a simulated processor through the "
         "remoteproc manager, runs the rpmsg client sample and shuts down.",
     )
-    p.add_argument("--count", type=int, default=DEFAULT_COUNT, help="messages to exchange")
+    p.add_argument("--count", type=integer(1), default=DEFAULT_COUNT, help="messages to exchange")
     p.add_argument("--quiet", action="store_true", help="do not print each message")
     p.add_argument(
         "--platform",
@@ -60,8 +62,6 @@ def add_demo_parser(sub: Any) -> None:
 
 
 def demo_main(args: argparse.Namespace) -> int:
-    if args.count < 1:
-        raise SystemExit("--count must be >= 1")
     if args.loopback:
         ok: bool = run(_loopback_demo, args.count, args.quiet)
     elif args.platform == "pandaboard-model":
@@ -76,7 +76,7 @@ def demo_main(args: argparse.Namespace) -> int:
 def _reporter(who: str, quiet: bool) -> Callable[[str], None]:
     def report(line: str) -> None:
         if not quiet or not line.startswith("incoming msg"):
-            print(f"[{who}] {line}", flush=True)
+            say(f"[{who}] {line}")
 
     return report
 
@@ -86,7 +86,7 @@ async def _sim_demo(count: int, quiet: bool, separate_process: bool) -> bool:
     image_bytes = build_sample_image("rpmsg-client-sample")
     image = load_firmware(image_bytes, name="sample.elf")
     rsc = image.resource_table
-    print(
+    say(
         f"[fw] sample.elf: {len(image_bytes)} bytes, entry {image.entry:#x}, "
         f"{len(image.segments)} segments, program {image.program!r}, resource table at "
         f"{rsc.addr:#x} ({rsc.size} bytes)"
@@ -102,7 +102,7 @@ async def _sim_demo(count: int, quiet: bool, separate_process: bool) -> bool:
 
             async def show_transitions() -> None:
                 async for t in transitions:
-                    print(f"[remoteproc] {rproc.name}: {t.old.label} -> {t.new.label} ({t.cause})")
+                    say(f"[remoteproc] {rproc.name}: {t.old.label} -> {t.new.label} ({t.cause})")
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(show_transitions)
@@ -113,10 +113,10 @@ async def _sim_demo(count: int, quiet: bool, separate_process: bool) -> bool:
                     if separate_process
                     else "this process"
                 )
-                print(f"[sim] the remote core's firmware runs in {where}")
+                say(f"[sim] the remote core's firmware runs in {where}")
                 _show_vdevs(rproc)
                 channel = await rproc.wait_for_service(SERVICE_NAME, timeout=10)
-                print(
+                say(
                     f"[rpmsg] channel {channel.name!r} announced: local 0x{channel.src:x} -> "
                     f"remote 0x{channel.dst:x}"
                 )
@@ -124,14 +124,14 @@ async def _sim_demo(count: int, quiet: bool, separate_process: bool) -> bool:
                     while not channel.removed:
                         await anyio.sleep(0.005)
                 stats = rproc.buses[0].statistics()
-                print("[remoteproc] trace buffer 0 of the remote:")
+                say("[remoteproc] trace buffer 0 of the remote:")
                 for line in rproc.trace(0).splitlines():
-                    print(f"    {line}")
+                    say(f"    {line}")
                 await rproc.shutdown()
                 await anyio.sleep(0)
                 tg.cancel_scope.cancel()
     elapsed = time.perf_counter() - start
-    print(
+    say(
         f"client sample: {result.replies}/{count} echoes, payloads "
         f"{'ok' if result.payloads_ok else 'CORRUPT'}; host bus sent {stats.tx_messages} / "
         f"received {stats.rx_messages} messages, drops {sum(stats.drops.values())}, "
@@ -153,7 +153,7 @@ def _show_vdevs(rproc: RemoteProc) -> None:
         raise RuntimeError(f"{rproc.name} booted without a resource table: nothing to show")
     table = parse_resource_table(loaded.table_view)
     for entry in table.carveouts:
-        print(
+        say(
             f"[remoteproc] carveout {entry.name!r}: da {entry.da:#x} -> pa {entry.pa:#x}, "
             f"{entry.len:#x} bytes"
         )
@@ -165,7 +165,7 @@ def _show_vdevs(rproc: RemoteProc) -> None:
             for i, ring in ((i, view.vring(i)) for i in range(view.num_of_vrings))
         )
         ok = "DRIVER_OK" if view.status & VIRTIO_CONFIG_S_DRIVER_OK else "not ready"
-        print(
+        say(
             f"[virtio] vdev{vdev.index}: rpmsg, status {view.status:#04x} ({ok}), features "
             f"device {view.dfeatures:#x} / driver {view.gfeatures:#x}; {rings}"
         )
@@ -183,7 +183,7 @@ async def _loopback_demo(count: int, quiet: bool) -> bool:
                     await anyio.sleep(0.001)
         stats = host.statistics()
     elapsed = time.perf_counter() - start
-    print(
+    say(
         f"client sample (loopback): {result.replies}/{count} echoes, payloads "
         f"{'ok' if result.payloads_ok else 'CORRUPT'}, {elapsed * 1e3:.1f} ms; host sent "
         f"{stats.tx_messages} / received {stats.rx_messages} messages, "

@@ -20,13 +20,15 @@ from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
 from rpmsg.samples import SERVICE_NAME, client_driver
 
+from .output import say as say_line
+
 
 async def pandaboard_model_demo(count: int, quiet: bool) -> bool:
     """Run the demo; True if the client sample completed."""
 
     def say(who: str, line: str) -> None:
         if not quiet or not line.startswith("incoming msg"):
-            print(f"[{who}] {line}", flush=True)
+            say_line(f"[{who}] {line}")
 
     start = time.perf_counter()
     image = load_firmware(build_ipu_image("rpmsg-client-sample"), name="ipu.elf")

@@ -3,7 +3,8 @@
 ``inspect`` loads an ELF with :func:`remoteproc.firmware.load_firmware_file`, decodes its
 resource table with :func:`remoteproc.rsc_table.inspect_resource_table` (collect-all mode, so a
 broken table still shows every entry that decodes) and prints the lot as aligned text or one
-JSON object. Exit status: 0 valid, 1 invalid image or table (reason on stderr), 2 unreadable file.
+JSON object. Exit status: 0 valid, 1 invalid image or table (reason on stderr), 2 unreadable file
+(also a FIFO or device, or a file over ``MAX_FIRMWARE_SIZE``: they are refused, not read).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from platforms.sim import MAX_PROGRAM_NAME
 from platforms.sim.images import build_sample_image
-from remoteproc.errors import FirmwareError, ResourceTableError
-from remoteproc.firmware import FirmwareImage, load_firmware_file
+from remoteproc.errors import FirmwareError, FirmwareFileError, ResourceTableError
+from remoteproc.firmware import MAX_FIRMWARE_SIZE, FirmwareImage, load_firmware_file
 from remoteproc.rsc_table import (
     Carveout,
     Devmem,
@@ -29,7 +31,8 @@ from remoteproc.rsc_table import (
     entry_to_dict,
     inspect_resource_table,
 )
-from transports.vdev import ENDIAN, RSC_TABLE_HDR
+from transports.virtio.constants import ENDIAN
+from transports.virtio.vdev import RSC_TABLE_HDR
 
 __all__ = [
     "Inspection",
@@ -264,6 +267,9 @@ def inspect_main(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         _err(f"{path}: no such file")
         return EXIT_USAGE
+    except FirmwareFileError as exc:  # a FIFO, a device, over MAX_FIRMWARE_SIZE
+        _err(str(exc))
+        return EXIT_USAGE
     except OSError as exc:
         _err(f"{path}: cannot read: {exc.strerror or exc}")
         return EXIT_USAGE
@@ -283,7 +289,7 @@ def build_sample_main(args: argparse.Namespace) -> int:
     """``aioamp fw build-sample``: write the sample image (``platforms.sim.images``)."""
     try:
         image = build_sample_image(args.program)
-    except ValueError as exc:  # e.g. a non-ASCII program name
+    except ValueError as exc:  # a program name check_program_name refuses
         _err(f"cannot build the sample: {exc}")
         return EXIT_USAGE
     try:
@@ -301,7 +307,11 @@ def add_fw_parser(sub: Any) -> None:
     p = sub.add_parser("fw", help="inspect or build firmware images")
     actions = p.add_subparsers(dest="fw_command", required=True, metavar="ACTION")
     ins = actions.add_parser(
-        "inspect", help="print segments, resource table and validation findings"
+        "inspect",
+        help="print segments, resource table and validation findings",
+        description="Exit status: 0 valid, 1 invalid image or table, 2 unreadable file. Only "
+        f"regular files of at most {MAX_FIRMWARE_SIZE >> 20} MiB are read (not a FIFO or a "
+        "device).",
     )
     ins.add_argument("firmware", metavar="FIRMWARE", help="ELF firmware image")
     ins.add_argument("--json", action="store_true", help="print one JSON object")
@@ -309,6 +319,9 @@ def add_fw_parser(sub: Any) -> None:
     bld = actions.add_parser("build-sample", help="write a sample rpmsg firmware image")
     bld.add_argument("output", metavar="OUTPUT", help="file to write")
     bld.add_argument(
-        "--program", default="rpmsg-client-sample", help="simulated program name (.aioamp.program)"
+        "--program",
+        default="rpmsg-client-sample",
+        help=f"simulated program name (.aioamp.program): 1..{MAX_PROGRAM_NAME} visible ASCII "
+        "characters",
     )
     bld.set_defaults(func=build_sample_main)

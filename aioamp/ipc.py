@@ -14,12 +14,15 @@ from typing import Any, TypeVar
 
 import anyio
 
-from rpmsg import Endpoint, RpmsgBus, RpmsgError
+from rpmsg import HDR_SIZE, Endpoint, EndpointClosedError, RpmsgBus, RpmsgError
 from rpmsg.wire import DEFAULT_BUFFER_SIZE
-from transports import TransportError, open_transport
+from transports import Transport, TransportError, open_transport
 from transports.base import Role
+from transports.registry import check_transport_url
 
 from .loop import leaf_exceptions, run
+from .options import UsageError, integer, seconds, transport_url
+from .output import say
 
 T = TypeVar("T")
 
@@ -28,31 +31,49 @@ _SEQ = struct.Struct("<I")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--transport", required=True, metavar="URL", help="e.g. shm://demo, openamp:")
+    p.add_argument(
+        "--transport",
+        required=True,
+        metavar="URL",
+        type=transport_url,
+        help="e.g. shm://demo, openamp: (unknown or invalid URL options are refused)",
+    )
     p.add_argument("--role", required=True, choices=["host", "remote"])
     p.add_argument("--service", default=DEFAULT_SERVICE, help="service (endpoint) name")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the peer")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="seconds to wait for the peer")
 
 
 def add_ipc_parsers(sub: Any) -> None:
-    p = sub.add_parser("echo", help="announce a service and echo every message to its sender")
+    p = sub.add_parser(
+        "echo",
+        help="announce a service and echo every message to its sender",
+        description="Exit status 0 when the session ends in order: --count messages echoed, "
+        "the peer destroyed its endpoint or closed the link; 1 when the peer vanished "
+        "(killed, crashed) or the link failed.",
+    )
     _common(p)
     p.add_argument(
         "--count",
-        type=int,
+        type=integer(0),
         default=0,
-        help="exit after N messages (0: until the peer destroys its endpoint)",
+        help="exit after N messages (0: until the peer destroys its endpoint or closes the link)",
     )
     p.set_defaults(func=echo_main)
     p = sub.add_parser("ping", help="send numbered messages to a service and check the echoes")
     _common(p)
-    p.add_argument("--count", type=int, default=100, help="messages per size")
-    p.add_argument("--size", type=int, nargs="+", default=[16, 64, 496], help="payload sizes")
+    p.add_argument("--count", type=integer(1), default=100, help="messages per size")
+    p.add_argument(
+        "--size",
+        type=integer(_SEQ.size),
+        nargs="+",
+        default=[16, 64, 496],
+        help="payload sizes in bytes, each at most the MTU (the URL's buffer_size - 16)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=ping_main)
 
 
-async def _open(url: str, role: Role, timeout: float) -> tuple[Any, RpmsgBus]:
+async def _open(url: str, role: Role, timeout: float) -> tuple[Transport, RpmsgBus]:
     """The transport (waiting at most ``timeout`` s for the peer: a socket server would
     otherwise wait forever) and a bus using the transport's buffer size."""
     with anyio.move_on_after(timeout):
@@ -80,28 +101,36 @@ def _run_command(command: str, func: Callable[..., Awaitable[T]], *args: Any) ->
 
 # -- echo ---------------------------------------------------------------------------------------
 def echo_main(args: argparse.Namespace) -> int:
-    echoed = _run_command(
+    result = _run_command(
         "echo", _echo, args.transport, args.role, args.service, args.count, args.timeout
     )
-    if echoed is None:
+    if result is None:
         return 1
-    print(f"echoed {echoed} messages")
+    echoed, peer_closed = result
+    print(f"echoed {echoed} messages" + ("; the peer closed the link" if peer_closed else ""))
     return 0
 
 
-async def _echo(url: str, role: Role, service: str, count: int, timeout: float) -> int:
+async def _echo(url: str, role: Role, service: str, count: int, timeout: float) -> tuple[int, bool]:
+    """Echo until ``count`` messages, the peer's NS DESTROY or its orderly close of the link
+    (an end, not an error: ``(echoed, True)``); a peer that vanished raises."""
     transport, bus = await _open(url, role, timeout)
     echoed = 0
     async with transport, bus:
         ep = await bus.create_service(service)
-        print(f"{service}: endpoint 0x{ep.addr:x} announced, echoing", flush=True)
-        async for msg in ep:
-            await ep.send_to(msg.src, msg.payload)
-            echoed += 1
-            if count and echoed >= count:
-                break
+        say(f"{service}: endpoint 0x{ep.addr:x} announced, echoing")
+        try:
+            async for msg in ep:
+                await ep.send_to(msg.src, msg.payload)
+                echoed += 1
+                if count and echoed >= count:
+                    break
+        except EndpointClosedError:
+            if not transport.peer_closed:
+                raise
+            return echoed, True
         await ep.aclose()
-    return echoed
+    return echoed, False
 
 
 # -- ping ---------------------------------------------------------------------------------------
@@ -116,12 +145,23 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[index]
 
 
+def _check_sizes(url: str, sizes: Sequence[int]) -> None:
+    """Refuse a size over the MTU the URL implies before connecting to anyone (a scheme of a
+    third party has no known layout: the bus checks once it is up)."""
+    layout = check_transport_url(url)
+    if layout is None:
+        return
+    mtu = layout.buffer_size - HDR_SIZE
+    for size in sizes:
+        if size > mtu:
+            raise UsageError(
+                f"--size {size} exceeds the MTU of {mtu} (buffer size {layout.buffer_size} "
+                f"less the {HDR_SIZE}-byte rpmsg header)"
+            )
+
+
 def ping_main(args: argparse.Namespace) -> int:
-    for size in args.size:
-        if size < _SEQ.size:
-            raise SystemExit(f"--size {size}: at least {_SEQ.size} bytes (the sequence number)")
-    if args.count < 1:
-        raise SystemExit("--count must be >= 1")
+    _check_sizes(args.transport, args.size)
     report = _run_command(
         "ping", _ping, args.transport, args.role, args.service, args.count, args.size, args.timeout
     )

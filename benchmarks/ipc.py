@@ -59,7 +59,7 @@ class _ShmClient:
 
     async def open(self, address: str) -> None:
         from rpmsg import RpmsgBus
-        from transports.shm import open_shm
+        from transports.backends.shm.transport import open_shm
 
         name, sock_path = address.split("|")
         self.transport = await open_shm(

@@ -60,7 +60,7 @@ async def _shm(address: str) -> None:
 
     from rpmsg import Endpoint, Message, NoBufferError, RpmsgBus, RpmsgError
     from transports import TransportError
-    from transports.shm import open_shm
+    from transports.backends.shm.transport import open_shm
 
     logging.getLogger("rpmsg").setLevel(logging.ERROR)  # the end of the run is not news
     name, sock_path = address.split("|")

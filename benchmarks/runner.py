@@ -65,7 +65,7 @@ def machine() -> dict[str, Any]:
         uv: str | None = version("uvloop")
     except Exception:  # not installed
         uv = None
-    from transports.vring import ACCELERATED
+    from transports.virtio.vring import ACCELERATED
 
     return {
         "cpu": cpu,

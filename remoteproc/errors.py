@@ -20,6 +20,11 @@ class FirmwareError(RemoteprocError, ValueError):
     """The firmware file is not a loadable image (bad ELF, big-endian, segment out of memory)."""
 
 
+class FirmwareFileError(RemoteprocError, OSError):
+    """The firmware path is not read: not a regular file (a FIFO would block, ``/dev/zero``
+    never ends), or larger than :data:`~remoteproc.firmware.MAX_FIRMWARE_SIZE`."""
+
+
 class ResourceTableError(RemoteprocError, ValueError):
     """The resource table is malformed.
 

@@ -18,10 +18,11 @@ import logging
 import attrs
 
 from transports.errors import MemoryAccessError
-from transports.layout import default_buffer_count
-from transports.memory import DeviceMemory, Region
-from transports.vdev import VIRTIO_ID_RPMSG, VdevView
-from transports.vring import VringLayout
+from transports.virtio.constants import VIRTIO_ID_RPMSG
+from transports.virtio.layout import default_buffer_count
+from transports.virtio.memory import DeviceMemory, Region
+from transports.virtio.vdev import VdevView
+from transports.virtio.vring import VringLayout
 
 from .errors import BootError, MemoryMapError, ResourceTableError
 from .firmware import FirmwareImage

@@ -3,7 +3,7 @@
 Theory of operation: a platform owns one or more :class:`PhysicalMemory` windows (reserved
 DDR on a board, a bytearray in the simulator) from which carveouts, vrings and rpmsg buffer
 pools are allocated first-fit. Each allocation is then *mapped* at a device address in the
-processor's :class:`~transports.memory.DeviceMemory`, the da -> host view both the loader and
+processor's :class:`~transports.virtio.memory.DeviceMemory`, the da -> host view both the loader and
 the rpmsg bus use (the platform programs its IOMMU to match). Everything is released in
 reverse order on shutdown or on a failed boot, so nothing is left behind.
 """

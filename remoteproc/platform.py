@@ -18,7 +18,7 @@ import abc
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from transports.memory import Region
+from transports.virtio.memory import Region
 
 from .errors import BootError, DevmemNotAllowedError
 from .firmware import FirmwareImage

@@ -19,7 +19,7 @@ import enum
 import struct
 from typing import TYPE_CHECKING
 
-from transports.vdev import ENDIAN
+from transports.virtio.constants import ENDIAN
 
 from .errors import ArgumentTypeError, InvalidPayloadError, InvalidServiceNameError
 

@@ -24,7 +24,7 @@ import rpmsg.rings.host
 import rpmsg.rings.remote
 from rpmsg import RpmsgBus
 from transports import LoopbackTransport, Region, SharedLayout, Transport, loopback_pair
-from transports.vring import PyVringDevice, PyVringDriver
+from transports.virtio.vring import PyVringDevice, PyVringDriver
 
 try:
     import uvloop

@@ -222,8 +222,8 @@ class Link:
     """Unique shm object names and doorbell sockets for one test, and the processes it started.
 
     :meth:`finish` (run by each test module's fixture) kills leftover processes, then checks
-    that no shared-memory object and no socket of the test is left behind, and removes any
-    that are (so a failing test does not leak them). ``SOCKET.lock`` files stay, by design.
+    that no shared-memory object, socket or ``SOCKET.lock`` of the test is left behind, and
+    removes any that are (so a failing test does not leak them).
     """
 
     def __init__(self, directory: Path) -> None:
@@ -255,7 +255,8 @@ class Link:
 
     def leftovers(self) -> list[str]:
         left = [str(SHM_DIR / n) for n in self.names if (SHM_DIR / n).exists()]
-        return left + [str(s) for s in self.sockets if s.exists() or s.is_symlink()]
+        files = [f for s in self.sockets for f in (s, Path(f"{s}.lock"))]
+        return left + [str(f) for f in files if f.exists() or f.is_symlink()]
 
     def finish(self) -> list[str]:
         for peer in self.peers:

@@ -125,16 +125,26 @@ def test_echo_count_exits_after_n_messages(cli: Cli) -> None:
     assert "Traceback" not in err
 
 
-def test_ping_size_over_mtu_fails_cleanly(cli: Cli) -> None:
-    url = cli.url()
-    echo = cli.start("echo", url, "remote")
-    ping = cli.start("ping", url, "host", "--size", "16", "497")
+@pytest.mark.parametrize(
+    ("query", "size", "mtu"), [("", 497, 496), ("&buffer_size=1024", 1009, 1008)]
+)
+def test_ping_size_over_mtu_is_refused_before_connecting(
+    cli: Cli, query: str, size: int, mtu: int
+) -> None:
+    """The MTU follows from the URL (buffer_size - 16): a larger --size is a usage error
+    (exit 2) before any peer is looked for or anything is created."""
+    name, sock = cli.link.new()
+    ping = cli.start(
+        "ping", f"shm://{name}?socket={sock}{query}", "host", "--size", "16", str(size)
+    )
     status, out, err = finish(ping)
-    assert status == 1
-    assert "aioamp ping: --size 497 exceeds the MTU of 496" in err
-    assert "Traceback" not in err and out == ""
-    status, _out, err = finish(echo)  # the echo loses its peer and ends too, cleanly
-    assert "Traceback" not in err
+    assert status == 2
+    assert (
+        err == f"aioamp ping: error: --size {size} exceeds the MTU of {mtu} (buffer size "
+        f"{mtu + 16} less the 16-byte rpmsg header)\n"
+    )
+    assert out == ""
+    assert cli.link.leftovers() == [] and not Path(f"{sock}.lock").exists()
 
 
 def test_ping_without_peer_times_out(cli: Cli) -> None:
@@ -169,3 +179,30 @@ def test_sigterm_ends_echo_and_removes_its_files(cli: Cli, state: str) -> None:
     if isinstance(peer, Peer):
         peer.release()  # its bus already failed (the echo is gone): it just exits
         assert peer.proc.wait(timeout=5) == 0
+
+
+def test_echo_exits_0_when_the_peer_closes_the_link(cli: Cli) -> None:
+    """A peer that closes its transport in order (here a ping that gave up on a service the
+    echo does not offer) ends the echo session: exit 0, not 'process gone?' and 1."""
+    url = cli.url()
+    echo = cli.start("echo", url, "remote", "--service", "offered")
+    ping = cli.start("ping", url, "host", "--service", "other", "--timeout", "1")
+    status, _out, err = finish(ping)
+    assert status == 1 and "service 'other' not announced in 1.0 s" in err
+    status, out, err = finish(echo)
+    assert status == 0, err
+    assert out.splitlines()[-1] == "echoed 0 messages; the peer closed the link"
+    assert "process gone" not in err and "Traceback" not in err
+
+
+def test_echo_exits_1_when_the_peer_vanishes(cli: Cli) -> None:
+    name, sock = cli.link.new()
+    url = f"shm://{name}?socket={sock}"
+    echo = cli.start("echo", url, "remote")
+    peer = cli.link.spawn(url + "&listen=0", "host", "send", "--count", "3", "--hold")
+    anyio.run(peer.event, "done")
+    peer.kill()
+    status, out, err = finish(echo)
+    assert status == 1
+    assert "the peer closed the connection (process gone?)" in err
+    assert "Traceback" not in err and "echoed" not in out

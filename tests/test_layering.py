@@ -1,8 +1,12 @@
-"""DESIGN.md's import rules, checked by walking every module's imports (ast, no execution)."""
+"""DESIGN.md's import rules, checked by walking every module's imports (ast, no execution),
+and by importing each pure core alone in a fresh interpreter (what it really loads)."""
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,25 +22,27 @@ ALLOWED = {
     "aioamp": {"transports", "rpmsg", "remoteproc", "platforms"},
 }
 #: rpmsg sees only the abstract parts of transports, never a concrete backend.
+TRANSPORTS_ABSTRACT_PREFIXES = ("transports.virtio",)
 TRANSPORTS_ABSTRACT = {
+    "transports",
     "transports.errors",
-    "transports.memory",
-    "transports.vdev",
-    "transports.vring",
     "transports._vring_accel",
     "transports.base",
-    "transports.layout",
     "transports.doorbell",
     "transports.registry",
+    "transports.url",
 }
 #: Pure cores: stdlib without I/O, attrs, and each other.
 PURE = {
-    "transports.vring",
+    "transports.virtio",
+    "transports.virtio.constants",
+    "transports.virtio.vring",
     "transports._vring_accel",  # the C twin of vring's classes (no I/O)
-    "transports.vdev",
-    "transports.memory",
-    "transports.layout",
+    "transports.virtio.vdev",
+    "transports.virtio.memory",
+    "transports.virtio.layout",
     "transports.errors",
+    "transports.url",
     "rpmsg.wire",
     "rpmsg.addresses",
     "rpmsg.core",
@@ -50,7 +56,15 @@ PURE = {
     "rpmsg.channel",
     "rpmsg.errors",
     "remoteproc.rsc_table",
+    "remoteproc.rsc_table.entries",
+    "remoteproc.rsc_table.parse",
+    "remoteproc.rsc_table.rules",
+    "remoteproc.rsc_table.build",
+    "remoteproc.rsc_table.export",
     "remoteproc.lifecycle",
+    "remoteproc.crash_plan",
+    "remoteproc.image",
+    "remoteproc._lazy",  # the lazy re-exports of package __init__s (importlib only)
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",
@@ -105,11 +119,12 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _imports(name: str, path: Path) -> set[str]:
+def _imports(name: str, path: Path, *, runtime_only: bool = False) -> set[str]:
+    """What ``name`` imports; ``runtime_only``: not what it imports for type checkers."""
     tree = ast.parse(path.read_text(), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _runtime_nodes(tree):
+    for node in _runtime_nodes(tree) if runtime_only else ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -128,7 +143,7 @@ def _imports(name: str, path: Path) -> set[str]:
 
 
 def test_modules_found() -> None:
-    assert "transports.vring" in MODULES and "rpmsg.vring_bus" in MODULES
+    assert "transports.virtio.vring" in MODULES and "rpmsg.vring_bus" in MODULES
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -139,14 +154,17 @@ def test_layers(name: str) -> None:
         if other in ALLOWED and other != top:
             assert other in ALLOWED[top], f"{name} imports {imported}: {top} may not use {other}"
         if top == "rpmsg" and other == "transports":
-            assert imported in TRANSPORTS_ABSTRACT, (
+            abstract = imported in TRANSPORTS_ABSTRACT or imported.startswith(
+                TRANSPORTS_ABSTRACT_PREFIXES
+            )
+            assert abstract, (
                 f"{name} imports {imported}: rpmsg may use only the abstract transport modules"
             )
 
 
 @pytest.mark.parametrize("name", sorted(PURE & set(MODULES)))
 def test_pure_cores_do_no_io(name: str) -> None:
-    for imported in _imports(name, MODULES[name]):
+    for imported in _imports(name, MODULES[name], runtime_only=True):
         root = imported.split(".")[0]
         assert root not in IO_MODULES, f"pure core {name} imports {imported}"
         if root in ALLOWED:
@@ -159,3 +177,90 @@ def test_pyelftools_confined(name: str) -> None:
         return
     for imported in _imports(name, MODULES[name]):
         assert imported.split(".")[0] != "elftools", f"{name} imports pyelftools"
+
+
+def _reachable(name: str) -> set[str]:
+    """Every module of ours ``name`` imports, directly or not (TYPE_CHECKING and function-level
+    imports too: a cycle through them is still a cycle of the design)."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        for imported in _imports(current, MODULES[current]):
+            if imported in MODULES and imported not in seen:
+                seen.add(imported)
+                todo.append(imported)
+    return seen
+
+
+def test_the_processor_does_not_know_its_manager() -> None:
+    assert "remoteproc.manager" not in _reachable("remoteproc.rproc")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in MODULES if n.split(".")[0] in ("remoteproc", "platforms"))
+)
+def test_no_import_cycles(name: str) -> None:
+    assert name not in _reachable(name), f"{name} imports itself through other modules"
+
+
+#: The platforms (sim, pandaboard, uml, ...) and the floor they share (the firmware runtime).
+PLATFORMS = sorted(p.parent.name for p in (ROOT / "platforms").glob("*/__init__.py"))
+PLATFORM_FLOOR = "runtime"
+
+
+def _platform(module: str) -> str | None:
+    parts = module.split(".")
+    return (
+        parts[1] if parts[0] == "platforms" and len(parts) > 1 and parts[1] in PLATFORMS else None
+    )
+
+
+def test_platforms_found() -> None:
+    assert {"sim", "pandaboard", PLATFORM_FLOOR} <= set(PLATFORMS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _platform(n)))
+def test_no_sideways_imports_between_platforms(name: str) -> None:
+    """platforms/<x> never imports platforms/<y> for a sibling y: what two platforms share
+    moves down into the runtime, which imports no platform itself."""
+    mine = _platform(name)
+    for imported in _imports(name, MODULES[name]):
+        other = _platform(imported)
+        if other is None or other == mine:
+            continue
+        assert other == PLATFORM_FLOOR, f"{name} imports {imported}: {mine} may not use {other}"
+
+
+#: What a pure core may not load, even through a package __init__ (checked for real).
+FORBIDDEN_AT_RUNTIME = {"asyncio", "anyio", "socket", "selectors", "mmap", "trio", "uvloop"}
+#: Package __init__s are lazy (PEP 562): loading them is allowed, they import nothing shell.
+PACKAGE_INITS = set(PACKAGES)
+
+_PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in PURE & set(MODULES) if n != "transports._vring_accel")
+)
+def test_pure_cores_load_no_io_or_shell_in_a_fresh_interpreter(name: str) -> None:
+    """The ast check above sees direct imports only; a package ``__init__`` that imports a
+    shell module would slip through it. Here each pure module is imported alone in a new
+    interpreter and everything it pulled in is inspected."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, name],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
+    loaded = set(json.loads(out))
+    io = sorted(m for m in loaded if m.split(".")[0] in FORBIDDEN_AT_RUNTIME)
+    ours = {m for m in loaded if m.split(".")[0] in ALLOWED}
+    shell = sorted(ours - PURE - PACKAGE_INITS)
+    assert not io, f"importing {name} loads {io}"
+    assert not shell, f"importing {name} loads shell modules {shell}"

@@ -17,8 +17,8 @@ import array
 import pytest
 
 from transports.errors import MemoryAccessError, RemoteProtocolError, TransportError
-from transports.memory import DeviceMemory, Region
-from transports.vdev import (
+from transports.virtio.memory import DeviceMemory, Region
+from transports.virtio.vdev import (
     VdevView,
     VringInfo,
     build_single_vdev_table,

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
+from platforms.pandaboard.hw import Mailbox, MailboxConfig, MailboxError, OmapMessage, UioDevice
 from platforms.pandaboard.model import FakeUio, MailboxModel, ModelBus, ModelError
-from transports.omap4 import Mailbox, MailboxConfig, MailboxError, OmapMessage, UioDevice
 
 CFG = MailboxConfig()
 HOST, IPU = 0, 2

@@ -28,12 +28,12 @@ from __future__ import annotations
 import pytest
 
 from platforms.pandaboard import config as C
+from platforms.pandaboard.hw import Mailbox, MailboxConfig, UioDevice
 from platforms.pandaboard.images import build_dsp_image, build_ipu_image
 from platforms.pandaboard.mmu import MMU
 from platforms.pandaboard.model import FakeUio, MailboxModel, MmuFault, ModelBus, OmapModel
 from remoteproc.firmware import FirmwareImage, load_firmware
 from remoteproc.manager import RemoteprocManager
-from transports.omap4 import Mailbox, MailboxConfig, UioDevice
 
 # -- mailbox (omap-mailbox.c, OMAP4 TRM) -----------------------------------------------------------
 MBOX_BASE = 0x4A0F_4000

@@ -10,8 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from platforms.pandaboard.hw import UioDevice, UioError, find_uio, uio_maps
 from platforms.pandaboard.model import FakeUio, build_sysfs
-from transports.omap4 import UioDevice, UioError, find_uio, uio_maps
 
 
 def test_find_by_name_and_parse_maps(tmp_path: Path) -> None:

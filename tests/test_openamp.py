@@ -3,7 +3,7 @@
 The expected bytes are written out by hand from OpenAMP's platform_info.c / rsc_table.c (a
 0x80000-byte object; resource table at 0; vrings of 256 at 0x4000 and 0x8000, aligned 0x1000;
 rx buffers from 0x10000, tx buffers from 0x30000, 0x200 bytes each), never taken from
-``transports.layout``: a wrong layout constant must fail here.
+``transports.virtio.layout``: a wrong layout constant must fail here.
 """
 
 from __future__ import annotations

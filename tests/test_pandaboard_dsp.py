@@ -11,6 +11,7 @@ import pytest
 
 from platforms.pandaboard import config as C
 from platforms.pandaboard.driver import PandaBoardPlatform
+from platforms.pandaboard.hw import OmapMessage
 from platforms.pandaboard.images import build_dsp_image, build_ipu_image
 from platforms.pandaboard.model import CoreModel, OmapModel
 from platforms.sim import Faults
@@ -18,7 +19,6 @@ from remoteproc.firmware import load_firmware
 from remoteproc.lifecycle import Transition
 from remoteproc.manager import RemoteprocManager
 from rpmsg.samples import client_driver
-from transports.omap4 import OmapMessage
 
 DSP_CLIENT = load_firmware(build_dsp_image("rpmsg-client-sample"), name="dsp.elf")
 DSP_ECHO = load_firmware(build_dsp_image("rpmsg-echo"), name="dsp-echo.elf")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import anyio
 
 from platforms.pandaboard import config as C
+from platforms.pandaboard.hw import OmapMessage
 from platforms.pandaboard.images import build_ipu_image
 from platforms.pandaboard.model import OmapModel
 from platforms.sim import Faults
@@ -15,7 +16,6 @@ from remoteproc.firmware import load_firmware
 from remoteproc.lifecycle import Transition
 from remoteproc.manager import RemoteprocManager
 from rpmsg.samples import client_driver
-from transports.omap4 import OmapMessage
 
 CLIENT = load_firmware(build_ipu_image("rpmsg-client-sample"), name="ipu.elf")
 ECHO = load_firmware(build_ipu_image("rpmsg-echo"), name="echo.elf")
@@ -91,6 +91,24 @@ async def test_crash_message_is_recovered_and_the_sample_completes() -> None:
             await rp.shutdown()
         releases = model.reset_releases()
         assert releases == [("ducati", 2), ("ducati", 0)] * 2
+
+
+async def test_an_injected_crash_on_start_fires_on_the_model_core_too() -> None:
+    """The model's cores run programs through platforms.runtime.run_firmware, like the
+    simulator: every fault of Faults is injected (crash_on_start used to be ignored there)."""
+    async with OmapModel() as model:
+        core = model.core("ipu")
+        core.install(ECHO, faults=Faults(crash_on_start=True))
+        plat = model.board().platform("ipu")
+        async with RemoteprocManager() as mgr:
+            rp = mgr.add(plat, firmware=ECHO)
+            await rp.boot()
+            channel = await rp.wait_for_service("rpmsg-echo", timeout=5)  # after the recovery
+            assert rp.statistics().lifecycle.recoveries == 1 and core.starts == 2
+            assert plat.statistics().crashes == 1
+            await channel.send(b"after the crash")
+            assert (await channel.recv(timeout=5)).payload == b"after the crash"
+            await rp.shutdown()
 
 
 async def test_explicit_crash_and_unknown_and_control_messages_are_counted() -> None:

@@ -19,7 +19,8 @@ from remoteproc.rsc_table import FW_RSC_ADDR_ANY, RSC_NOTIFY_ID_ANY, Vdev, parse
 from rpmsg.channel import Channel, Probe
 from rpmsg.errors import RpmsgTimeoutError
 from rpmsg.samples import MESSAGE
-from transports.vdev import VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_ID_RPMSG, VringInfo
+from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_ID_RPMSG
+from transports.virtio.vdev import VringInfo
 
 DDR = 0x8000_0000
 DDR_SIZE = 8 << 20
@@ -302,6 +303,28 @@ async def test_crash_of_a_dependency_recovers_the_group() -> None:
         await _echo(c, b"after recovery")
         await c.shutdown()
         assert all(p.state_name == "offline" for p in (a, b, c))
+
+
+async def test_a_diamond_goes_down_and_comes_back_in_the_plans_order() -> None:
+    """The manager runs remoteproc.crash_plan's plan: d (on b and c, both on a) is locked and
+    stopped first, a is recovered first and d last; the unpowered e stays out of it."""
+    events: list[str] = []
+    async with RemoteprocManager() as mgr:
+        a = mgr.add(RecordingSim("a", events), firmware=ECHO)
+        b = mgr.add(RecordingSim("b", events), firmware=ECHO, depends_on=[a])
+        c = mgr.add(RecordingSim("c", events), firmware=ECHO, depends_on=[a])
+        d = mgr.add(RecordingSim("d", events), firmware=ECHO, depends_on=[b, c])
+        e = mgr.add(RecordingSim("e", events), firmware=ECHO, depends_on=[a])
+        await d.boot()
+        events.clear()
+        assert isinstance(a.platform, RecordingSim)
+        a.platform.crash_now()
+        await _wait(lambda: all(p.statistics().lifecycle.recoveries == 1 for p in (a, b, c, d)))
+        down, up = ["stop d", "stop b", "stop c", "stop a"], ["start a", "start c", "start b"]
+        assert events == [*down, *up, "start d"]
+        assert (e.state_name, e.statistics().lifecycle.crashes) == ("offline", 0)
+        await _echo(d, b"after recovery")
+        await d.shutdown()
 
 
 # -- rpmsg drivers -------------------------------------------------------------------------------

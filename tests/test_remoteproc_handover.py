@@ -16,7 +16,8 @@ from remoteproc.rproc import RemoteProc
 from remoteproc.rsc_table import parse_resource_table, vdev_entry_view_offset
 from rpmsg import NoBufferError, RpmsgBus, RpmsgTimeoutError
 from transports import loopback_pair
-from transports.vdev import VIRTIO_CONFIG_S_DRIVER_OK, VdevView
+from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK
+from transports.virtio.vdev import VdevView
 
 ECHO = build_sample_image("rpmsg-echo")
 

@@ -36,7 +36,8 @@ from remoteproc.rsc_table import (
     Vdev,
     build_resource_table,
 )
-from transports.vdev import VIRTIO_ID_RPMSG, VringInfo
+from transports.virtio.constants import VIRTIO_ID_RPMSG
+from transports.virtio.vdev import VringInfo
 
 # Our own layout (independent of the sample image): text carveout 0..0x10000 holding the code
 # segment and the table at 0x8000, data carveout 0x20000..0x30000 holding the trace buffer.

@@ -26,7 +26,7 @@ from test_rpmsg_hostile import HOST_CASES, NO_DROPS, hostile_remote
 
 from rpmsg import RpmsgBus
 from transports import SharedLayout, loopback_pair
-from transports.loopback import LoopbackTransport
+from transports.backends.loopback import LoopbackTransport
 
 # Every test here runs with the pure vring classes and with the C accelerator's (conftest).
 pytestmark = pytest.mark.usefixtures("vring_impl")

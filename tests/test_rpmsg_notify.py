@@ -13,8 +13,8 @@ import pytest
 
 from rpmsg import RpmsgBus
 from transports import loopback_pair
-from transports.layout import SharedLayout
-from transports.vring import VRING_USED_F_NO_NOTIFY, VringLayout
+from transports.virtio.layout import SharedLayout
+from transports.virtio.vring import VRING_USED_F_NO_NOTIFY, VringLayout
 
 pytestmark = pytest.mark.anyio
 

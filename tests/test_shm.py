@@ -1,5 +1,5 @@
-"""``transports.shm``: rpmsg between two ends of a POSIX shared-memory object with a unix-socket
-doorbell, in one event loop and between real processes (``tests/peers.py``).
+"""``transports.backends.shm``: rpmsg between two ends of a POSIX shared-memory object with a
+unix-socket doorbell, in one event loop and between real processes (``tests/peers.py``).
 
 Every test uses its own object names and sockets (:class:`peers.Link`) and checks afterwards that
 none of them is left in ``/dev/shm`` or on disk.
@@ -22,8 +22,8 @@ from peers import SHM_DIR, Link, Peer, payload, pump
 
 from rpmsg import DROP_REASONS, BusClosedError, EndpointClosedError, RpmsgBus
 from transports import SharedLayout, TransportError, open_transport
+from transports.backends.shm.transport import ShmTransport, open_shm
 from transports.base import Role
-from transports.shm import ShmTransport, open_shm
 
 SERVICE = "rpmsg-openamp-demo-channel"
 NO_DROPS = dict.fromkeys(DROP_REASONS, 0)

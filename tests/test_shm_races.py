@@ -11,8 +11,8 @@ import anyio
 import pytest
 
 from rpmsg import BusClosedError, EndpointClosedError, RpmsgBus
+from transports.backends.shm.transport import ShmTransport, open_shm
 from transports.errors import TransportClosedError
-from transports.shm import ShmTransport, open_shm
 
 pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shm")
 

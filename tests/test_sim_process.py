@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -116,3 +117,57 @@ def test_aioamp_demo_exits_0(mode: list[str]) -> None:
         assert "its own process (pid" in result.stdout
         assert "sim0: running -> offline (shutdown)" in result.stdout
         assert "echoed 100 messages, withdrawing" in result.stdout
+
+
+async def _crash_with_a_logged_traceback(name: str) -> int:
+    """Boot rpmsg-echo with a count it cannot parse: the core process logs the exception
+    (``platforms.sim``, ERROR, with a traceback) and crashes. Returns the core's pid."""
+    async with RemoteprocManager() as mgr:
+        plat = SimPlatform(name, process=True, args={"count": "not-a-number"})
+        rproc = mgr.add(plat, firmware=build_sample_image("rpmsg-echo"), recovery=False)
+        await rproc.boot()
+        pid = plat.pid
+        assert pid is not None and pid != os.getpid()
+        with anyio.fail_after(20):
+            while rproc.state is not State.CRASHED:
+                await anyio.sleep(0.01)
+        await rproc.shutdown()
+    return pid
+
+
+async def test_core_process_logs_go_through_the_parents_logging(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The child's log record reaches this process's handlers (caplog), with its level, its
+    logger's name, its traceback and the child's pid, instead of the child's own stderr."""
+    caplog.set_level(logging.WARNING)
+    pid = await _crash_with_a_logged_traceback("plog")
+    records = [r for r in caplog.records if r.getMessage() == "plog: firmware program raised"]
+    assert len(records) == 1
+    record = records[0]
+    assert (record.name, record.levelno, record.process) == ("platforms.sim", logging.ERROR, pid)
+    assert record.exc_text is not None and "ValueError: invalid literal for int()" in (
+        record.exc_text
+    )
+    assert "firmware program raised" not in capfd.readouterr().err
+
+
+async def test_core_process_logs_obey_the_parents_levels(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With ``platforms.sim`` set to CRITICAL here, the child's ERROR record is not emitted
+    (neither through our handlers nor on the child's stderr)."""
+    caplog.set_level(logging.WARNING)
+    sim_log = logging.getLogger("platforms.sim")
+    level = sim_log.level
+    sim_log.setLevel(logging.CRITICAL)
+    try:
+        await _crash_with_a_logged_traceback("pquiet")
+    finally:
+        sim_log.setLevel(level)
+    assert not [r for r in caplog.records if "firmware program raised" in r.getMessage()]
+    # This process's own records still are: the crash, from the remoteproc logger.
+    assert any(
+        r.name.startswith("remoteproc") and "pquiet" in r.getMessage() for r in caplog.records
+    )
+    assert "firmware program raised" not in capfd.readouterr().err

@@ -43,12 +43,8 @@ from hypothesis.stateful import (
 )
 
 from transports.errors import RemoteProtocolError, RingFullError
-from transports.memory import DeviceMemory, Region
-from transports.vring import (
-    VRING_DESC_F_WRITE,
-    VringLayout,
-    vring_size,
-)
+from transports.virtio.memory import DeviceMemory, Region
+from transports.virtio.vring import VRING_DESC_F_WRITE, VringLayout, vring_size
 
 # Hand-computed offsets for num=4, align=16 (see the module docstring).
 NUM = 4

@@ -43,7 +43,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from transports.errors import RemoteProtocolError, RingFullError
-from transports.vring import (
+from transports.virtio.vring import (
     VRING_DESC_F_NEXT,
     VRING_DESC_F_WRITE,
     PyVringDevice,
@@ -707,7 +707,7 @@ def test_environment_variable_selects_the_implementation(
     if value is not None:
         env["AIOAMP_PURE_PYTHON"] = value
     code = (
-        "import transports, transports.vring as v; "
+        "import transports, transports.virtio.vring as v; "
         "print(v.ACCELERATED, v.VringDriver is v.PyVringDriver, v.VringDevice is v.PyVringDevice,"
         " transports.VringDriver is v.VringDriver, v.VringDriver.__module__)"
     )
@@ -715,7 +715,7 @@ def test_environment_variable_selects_the_implementation(
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     accelerated = _BUILT and not forced_pure
-    module = "transports._vring_accel" if accelerated else "transports.vring"
+    module = "transports._vring_accel" if accelerated else "transports.virtio.vring"
     assert out == [str(accelerated), str(not accelerated), str(not accelerated), "True", module]
 
 

@@ -2,7 +2,7 @@
  * transports._vring_accel: the virtio split virtqueue (legacy layout) in C.
  *
  * VringDriver and VringDevice here are drop-in equivalents of PyVringDriver and PyVringDevice
- * in transports/vring.py (read that module's docstring for the theory of operation): same
+ * in transports/virtio/vring.py (read that module's docstring for the theory of operation): same
  * constructor and method signatures, same return values, the same exception classes (taken
  * from transports.errors at import) with the same messages, head= and consumed= values, and
  * the same state changes before every raise. The Python classes are the specification; this
@@ -28,7 +28,7 @@
  * read and written in host order; big-endian hosts are refused at build time.
  *
  * AIOAMP_PURE_PYTHON set to a non-empty value other than "0" makes the import fail with
- * ImportError, so transports.vring falls back to the pure classes.
+ * ImportError, so transports.virtio.vring falls back to the pure classes.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -1139,7 +1139,7 @@ static PyTypeObject DriverType = {
     .tp_doc = "VringDriver(mem, layout, *, reset=True, start_index=0)\n--\n\n"
               "The driver side of a split vring: posts buffers on the avail ring, reclaims "
               "them from the used ring.\n\n"
-              "C equivalent of transports.vring.PyVringDriver.",
+              "C equivalent of transports.virtio.vring.PyVringDriver.",
     .tp_new = Driver_new,
     .tp_dealloc = (destructor)Driver_dealloc,
     .tp_traverse = (traverseproc)Driver_traverse,
@@ -1659,7 +1659,7 @@ static PyTypeObject DeviceType = {
     .tp_doc = "VringDevice(mem, layout, *, region_check=..., start_index=0)\n--\n\n"
               "The device side of a split vring: takes buffers from the avail ring, gives "
               "them back on the used ring.\n\n"
-              "C equivalent of transports.vring.PyVringDevice.",
+              "C equivalent of transports.virtio.vring.PyVringDevice.",
     .tp_new = Device_new,
     .tp_dealloc = (destructor)Device_dealloc,
     .tp_traverse = (traverseproc)Device_traverse,
@@ -2140,7 +2140,7 @@ done:
 static struct PyModuleDef accel_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "transports._vring_accel",
-    .m_doc = "C accelerator for transports.vring: VringDriver and VringDevice, drop-in "
+    .m_doc = "C accelerator for transports.virtio.vring: VringDriver and VringDevice, drop-in "
              "equivalents of PyVringDriver and PyVringDevice.",
     .m_size = -1,
 };

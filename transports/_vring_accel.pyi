@@ -4,7 +4,7 @@ the C ones below."""
 
 from typing_extensions import Buffer
 
-from .vring import RegionCheck, VringLayout
+from .virtio.vring import RegionCheck, VringLayout
 
 class VringDriver:
     def __init__(

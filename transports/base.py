@@ -24,8 +24,8 @@ import attrs
 
 from .doorbell import Doorbell, NotifyHandler, Wakeup
 from .errors import TransportClosedError, TransportInUseError
-from .memory import DeviceMemory, Region
-from .vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
+from .virtio.memory import DeviceMemory, Region
+from .virtio.vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
 
 Role = Literal["host", "remote"]
 
@@ -63,6 +63,7 @@ class Transport(abc.ABC):
         self._closed = False
         self._close_reason = "transport closed"
         self._claim: tuple[object, str] | None = None
+        self._peer_closed = False
 
     @property
     def closed(self) -> bool:
@@ -72,6 +73,12 @@ class Transport(abc.ABC):
     def close_reason(self) -> str:
         """Why the transport closed (meaningful once :attr:`closed`)."""
         return self._close_reason
+
+    @property
+    def peer_closed(self) -> bool:
+        """Whether the peer closed the link in an orderly way (it said goodbye), as opposed
+        to vanishing (killed, crashed). Backends that cannot tell leave it False."""
+        return self._peer_closed
 
     def _check_open(self) -> None:
         if self._closed:

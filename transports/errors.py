@@ -28,6 +28,15 @@ class TransportInUseError(TransportError, ValueError):
     """A transport end already has its one user (see :meth:`Transport.claim`)."""
 
 
+class TransportURLError(TransportError, ValueError):
+    """A transport URL or option the caller got wrong: unknown scheme or option, a value of
+    the wrong kind or out of range, an option given twice, an invalid object name."""
+
+
+class RoleClashError(TransportError, ConnectionError):
+    """Both ends of a link opened it in the same role (two hosts or two remotes)."""
+
+
 class RemoteProtocolError(TransportError, ValueError):
     """The peer wrote something invalid into shared memory.
 

@@ -4,7 +4,9 @@ Theory of operation: a scheme maps to a factory, imported lazily on first use so
 missing optional dependency (python-periphery for omap4) or a non-Linux host never breaks
 ``import transports`` or ``import rpmsg``. Third parties add schemes through the
 ``aioamp.transports`` entry-point group (the entry point names a factory callable with the
-signature of :data:`Factory`).
+signature of :data:`Factory`). The query string reaches a factory as a dict, an option given
+twice already refused; the built-in schemes refuse unknown options too, and
+:func:`check_transport_url` runs their checks without opening anything.
 """
 
 from __future__ import annotations
@@ -12,27 +14,42 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
-from typing import TypeVar
-from urllib.parse import SplitResult, parse_qs, urlsplit
+from typing import Protocol, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 from .base import Role, Transport
-from .errors import TransportError
-from .layout import SharedLayout, default_buffer_count
+from .errors import TransportURLError
+from .url import parse_query
+from .virtio.layout import SharedLayout
 
 Factory = Callable[[SplitResult, dict[str, str], Role], Awaitable[Transport]]
 
 # scheme -> "module:function", resolved lazily.
 _BUILTIN: dict[str, str] = {
-    "loop": "transports.loopback_url:open_loopback_url",
-    "shm": "transports.shm_url:open_shm_url",
-    "openamp": "transports.shm_url:open_openamp_url",
+    "loop": "transports.backends.loopback:open_loopback_url",
+    "shm": "transports.backends.shm.url:open_shm_url",
+    "openamp": "transports.backends.shm.url:open_openamp_url",
 }
 _FACTORIES: dict[str, Factory] = {}
+# scheme -> "module:function" parsing a built-in scheme's URL into its configuration.
+_CONFIGS: dict[str, str] = {
+    "loop": "transports.backends.loopback:loop_config",
+    "shm": "transports.backends.shm.url:shm_config",
+    "openamp": "transports.backends.shm.url:openamp_config",
+}
+
+
+class HasLayout(Protocol):
+    """A parsed URL configuration: at least the memory layout it implies."""
+
+    @property
+    def layout(self) -> SharedLayout: ...
 
 
 def register_transport(scheme: str, factory: Factory) -> None:
-    """Make ``scheme://`` URLs open through ``factory``."""
+    """Make ``scheme://`` URLs open through ``factory`` (whose options only it knows)."""
     _FACTORIES[scheme] = factory
+    _CONFIGS.pop(scheme, None)
 
 
 F = TypeVar("F")
@@ -79,29 +96,38 @@ def _resolve(scheme: str) -> Factory:
         cache=_FACTORIES,
         group="aioamp.transports",
         what="transport scheme",
-        error=TransportError,
+        error=TransportURLError,
     )
 
 
-def layout_from_query(query: dict[str, str], scheme: str) -> SharedLayout:
-    """A :class:`SharedLayout` from the ``num``, ``align``, ``buffer_size`` and ``buffers``
-    query options shared by the ``loop://`` and ``shm://`` schemes."""
-    try:
-        num = int(query.get("num", "256"), 0)
-        return SharedLayout(
-            num=num,
-            align=int(query.get("align", "4096"), 0),
-            buffer_size=int(query.get("buffer_size", "512"), 0),
-            buffer_count=int(query.get("buffers", str(default_buffer_count(num))), 0),
-        )
-    except ValueError as exc:
-        raise TransportError(f"bad {scheme}:// option: {exc}") from exc
+def _split(url: str) -> tuple[SplitResult, dict[str, str]]:
+    parts = urlsplit(url)
+    if not parts.scheme:
+        raise TransportURLError(f"transport URL {url!r} has no scheme (e.g. loop://NAME)")
+    return parts, parse_query(parts.query)
+
+
+def check_transport_url(url: str) -> SharedLayout | None:
+    """Validate ``url`` without opening anything: a known scheme and, for the built-in ones,
+    known options with valid values. Returns the memory layout the URL implies (so a caller
+    can check payload sizes against ``layout.buffer_size`` first), or None for a scheme
+    registered by a third party, whose options only its factory knows.
+
+    Raises:
+        TransportURLError: the URL is malformed, its scheme unknown, or an option is unknown,
+            given twice or invalid.
+    """
+    parts, query = _split(url)
+    _resolve(parts.scheme)  # an unknown scheme fails here
+    target = _CONFIGS.get(parts.scheme)
+    if target is None:
+        return None
+    module_name, attr = target.split(":")
+    config: HasLayout = getattr(importlib.import_module(module_name), attr)(parts, query)
+    return config.layout
 
 
 async def open_transport(url: str, *, role: Role) -> Transport:
     """Open the ``role`` end of the transport named by ``url``."""
-    parts = urlsplit(url)
-    if not parts.scheme:
-        raise TransportError(f"transport URL {url!r} has no scheme (e.g. loop://NAME)")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    parts, query = _split(url)
     return await _resolve(parts.scheme)(parts, query, role)

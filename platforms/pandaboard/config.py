@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import attrs
 
-from transports.omap4 import MailboxConfig
+from platforms.pandaboard.hw import MailboxConfig
 
 MiB = 1 << 20
 

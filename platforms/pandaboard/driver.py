@@ -1,7 +1,7 @@
 """The OMAP4 remoteproc driver in userspace: IPU (dual Cortex-M3) and DSP on a PandaBoard.
 
 Theory of operation (Linux ``drivers/remoteproc/omap_remoteproc.c`` plus the hwmod/PRCM code it
-relies on, redone over a :class:`~transports.omap4.PhysicalBus`): a :class:`PandaBoard` owns
+relies on, redone over a :class:`~platforms.pandaboard.hw.PhysicalBus`): a :class:`PandaBoard` owns
 what the processors share (the mailbox and its UIO interrupt, the PRCM registers, one MMU
 programmer per L2 MMU, clock reference counts); :meth:`PandaBoard.platform` hands out one
 :class:`PandaBoardPlatform` per processor for :class:`~remoteproc.manager.RemoteprocManager`.
@@ -35,11 +35,7 @@ from typing import Any
 import anyio
 import attrs
 
-from remoteproc.errors import BootError, DevmemNotAllowedError
-from remoteproc.firmware import FirmwareImage
-from remoteproc.memory import PhysicalMemory
-from remoteproc.platform import CrashKind, PlatformDriver, RprocEvents
-from transports.omap4 import (
+from platforms.pandaboard.hw import (
     OMAP_MESSAGE_MAX,
     DevMemBus,
     Mailbox,
@@ -48,6 +44,10 @@ from transports.omap4 import (
     RegisterWindow,
     UioDevice,
 )
+from remoteproc.errors import BootError, DevmemNotAllowedError
+from remoteproc.firmware import FirmwareImage
+from remoteproc.memory import PhysicalMemory
+from remoteproc.platform import CrashKind, PlatformDriver, RprocEvents
 
 from .config import PANDABOARD, BoardConfig, ClockConfig, ProcessorConfig, ResetConfig
 from .mmu import MmuError, MmuProgrammer, TlbEntry, plan_entries

@@ -24,7 +24,8 @@ from remoteproc.rsc_table import (
     Vdev,
     build_resource_table,
 )
-from transports.vdev import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS, VringInfo
+from transports.virtio.constants import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
+from transports.virtio.vdev import VringInfo
 
 from .config import DSP_DA, IPC_DA
 

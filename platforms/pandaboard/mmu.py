@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from transports.omap4 import RegisterWindow
+from platforms.pandaboard.hw import RegisterWindow
 
 
 @attrs.frozen

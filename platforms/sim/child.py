@@ -3,11 +3,13 @@
 Started by :class:`~platforms.sim.platform.SimPlatform` as
 ``python -m platforms.sim.child CONFIG_JSON`` with the memory descriptor and the doorbell
 socket inherited. It imports only the modules the host configuration names (never something a
-firmware file names), looks the program up in the registry and runs it.
+firmware file names), looks the program up in the registry and runs it. Its log records go to
+the host over the doorbell (LOG frames), never to its own stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -19,14 +21,91 @@ from typing import Any
 
 import anyio
 
+from platforms.runtime import Faults, FirmwareContext, get_program, run_firmware
 from remoteproc.platform import CrashKind
-from transports.memory import DeviceMemory, Region
+from transports.virtio.memory import DeviceMemory, Region
 
-from .context import Faults, FirmwareContext, run_firmware
-from .process import FrameReader, crash_frame, kick_frame
-from .programs import get_program
+from .process import FrameReader, crash_frame, kick_frame, log_frame
 
 log = logging.getLogger("platforms.sim")
+
+
+class Outbox:
+    """Frames to the host, whole and in order, on a non-blocking socket: what does not fit
+    now waits (:meth:`flush_forever` sends it when the socket has room). Past ``limit``
+    bytes waiting (the host stopped reading) frames are dropped and counted; the count is
+    logged once the host reads again."""
+
+    def __init__(self, sock: socket.socket, limit: int = 1 << 20) -> None:
+        self.sock = sock
+        self.limit = limit
+        self.dropped = 0
+        self.broken = False
+        self._pending = bytearray()
+        self._wake: anyio.Event | None = None
+
+    def send(self, frame: bytes) -> None:
+        if self.broken:
+            return
+        if self._pending:
+            if len(self._pending) + len(frame) > self.limit:
+                self.dropped += 1
+                return
+            self._pending += frame
+            return
+        try:
+            sent = self.sock.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.broken = True  # the host went away: the doorbell reader ends the run
+            return
+        if sent < len(frame):
+            self._pending += frame[sent:]
+            if self._wake is not None:
+                self._wake.set()
+
+    async def flush_forever(self) -> None:
+        while not self.broken:
+            if not self._pending:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                continue
+            await anyio.wait_writable(self.sock)
+            try:
+                sent = self.sock.send(self._pending)
+            except BlockingIOError:
+                continue
+            except OSError:
+                self.broken = True
+                return
+            del self._pending[:sent]
+            if not self._pending and self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                log.warning("%d frames to the host dropped: it did not read", dropped)
+
+    def drain(self, timeout: float) -> None:
+        """Before exiting: send what still waits (the last records, a crash report), for at
+        most ``timeout`` s in all."""
+        if self.broken or not self._pending:
+            return
+        self.sock.settimeout(timeout)
+        with contextlib.suppress(OSError):
+            self.sock.sendall(self._pending)
+
+
+class ForwardHandler(logging.Handler):
+    """Sends every record to the host as a LOG frame."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        super().__init__()
+        self.outbox = outbox
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.outbox.send(log_frame(record))
+        except Exception:
+            self.handleError(record)
 
 
 def _ignore_result(func: Callable[[int], object]) -> Callable[[int], None]:
@@ -44,16 +123,8 @@ def _memory(cfg: dict[str, Any], mm: mmap.mmap) -> DeviceMemory:
     return memory
 
 
-async def _run(cfg: dict[str, Any], sock: socket.socket, memory: DeviceMemory) -> int:
-    def send(data: bytes) -> None:
-        try:
-            sock.sendall(data)
-        except BlockingIOError:
-            # The host is not reading (stalled): a kick may be dropped, it is only a hint.
-            pass
-        except OSError:
-            pass
-
+async def _run(cfg: dict[str, Any], outbox: Outbox, memory: DeviceMemory) -> int:
+    sock, send = outbox.sock, outbox.send
     ctx = FirmwareContext(
         name=cfg["name"],
         memory=memory,
@@ -97,19 +168,27 @@ async def _run(cfg: dict[str, Any], sock: socket.socket, memory: DeviceMemory) -
 
         tg.start_soon(doorbell)
         tg.start_soon(firmware)
+        tg.start_soon(outbox.flush_forever)
     return status
 
 
 def main(argv: list[str]) -> int:
     cfg = json.loads(argv[1])
+    sock = socket.socket(fileno=cfg["sock_fd"])
+    sock.setblocking(False)
+    outbox = Outbox(sock)
+    root = logging.getLogger()
+    root.addHandler(ForwardHandler(outbox))
+    root.setLevel(cfg.get("log_level", logging.WARNING))
     for module in cfg.get("modules", []):
         importlib.import_module(module)
     mm = mmap.mmap(cfg["mem_fd"], cfg["mem_size"])
-    sock = socket.socket(fileno=cfg["sock_fd"])
-    sock.setblocking(False)
     memory = _memory(cfg, mm)
     backend_options = {"use_uvloop": cfg.get("uvloop", False)}
-    return anyio.run(_run, cfg, sock, memory, backend_options=backend_options)
+    try:
+        return anyio.run(_run, cfg, outbox, memory, backend_options=backend_options)
+    finally:
+        outbox.drain(timeout=2.0)
 
 
 if __name__ == "__main__":

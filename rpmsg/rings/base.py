@@ -10,7 +10,7 @@ Theory of operation (drivers/rpmsg/virtio_rpmsg_bus.c; OpenAMP rpmsg_virtio.c):
   only once it sees the DRIVER_OK bit.
 * Per message, each side makes one call into its vring half: ``add_message`` /
   ``get_message`` (host), ``put_message`` / ``take_message`` (remote), typed through
-  :mod:`transports.vring` whichever implementation (pure or C) runs. Validating what the peer
+  :mod:`transports.virtio.vring` whichever implementation (pure or C) runs. Validating what the peer
   wrote (indices, descriptor ids, buffer addresses, lengths) is theirs.
 
 The rings never block and never raise for the peer's bad bytes: malformed ring entries and
@@ -28,9 +28,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from transports.errors import MemoryAccessError, RemoteProtocolError
-from transports.memory import DeviceMemory, Region
-from transports.vdev import LINUX_QUIRKS, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS, VdevView, VirtioQuirks
-from transports.vring import MSG_BAD_LENGTH, MSG_SHORT, RxResult, VringLayout
+from transports.virtio.constants import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
+from transports.virtio.memory import DeviceMemory, Region
+from transports.virtio.vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
+from transports.virtio.vring import MSG_BAD_LENGTH, MSG_SHORT, RxResult, VringLayout
 
 from ..errors import PayloadTooLargeError, RpmsgError, VdevSetupError
 from ..wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, as_payload

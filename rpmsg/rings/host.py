@@ -14,13 +14,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from transports.errors import RemoteProtocolError
-from transports.vdev import (
+from transports.virtio.constants import (
     VIRTIO_CONFIG_S_ACKNOWLEDGE,
     VIRTIO_CONFIG_S_DRIVER,
     VIRTIO_CONFIG_S_DRIVER_OK,
     VIRTIO_RPMSG_F_NS,
 )
-from transports.vring import VringDriver
+from transports.virtio.vring import VringDriver
 
 from ..errors import VdevSetupError
 from ..wire import HDR_SIZE

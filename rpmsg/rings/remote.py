@@ -21,13 +21,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from transports.errors import RemoteProtocolError
-from transports.memory import Region
-from transports.vdev import (
+from transports.virtio.constants import (
     VIRTIO_CONFIG_S_DRIVER_OK,
     VIRTIO_CONFIG_S_NEEDS_RESET,
     VIRTIO_RPMSG_F_NS,
 )
-from transports.vring import (
+from transports.virtio.memory import Region
+from transports.virtio.vring import (
     PUT_KICK,
     PUT_NONE,
     PUT_REFUSED,

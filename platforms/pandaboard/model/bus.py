@@ -1,6 +1,6 @@
 """A fake OMAP4 physical address space: register models plus file-backed RAM.
 
-Theory of operation: :class:`ModelBus` implements :class:`~transports.omap4.PhysicalBus`.
+Theory of operation: :class:`ModelBus` implements :class:`~platforms.pandaboard.hw.PhysicalBus`.
 Register ranges are served by device models (anything with ``read32`` / ``write32`` taking an
 offset); every host register write is recorded in :attr:`ModelBus.writes` so tests can assert
 what the driver did, or that it did nothing. Register windows refuse slice access, as the
@@ -17,7 +17,7 @@ from typing import Protocol
 
 import attrs
 
-from transports.omap4 import DevMemBus, RegisterWindow
+from platforms.pandaboard.hw import DevMemBus, RegisterWindow
 
 
 class ModelError(RuntimeError):

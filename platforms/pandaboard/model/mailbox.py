@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 
-from transports.omap4 import MailboxConfig
+from platforms.pandaboard.hw import MailboxConfig
 
 from .bus import ModelError
 

@@ -37,7 +37,7 @@ class FakeUio:
         self.opened: list[int] = []
 
     def opener(self, path: str) -> int:
-        """The ``opener`` to give :class:`~transports.omap4.UioDevice`."""
+        """The ``opener`` to give :class:`~platforms.pandaboard.hw.UioDevice`."""
         fd = os.dup(self._host.fileno())
         self.opened.append(fd)
         return fd

@@ -1,22 +1,34 @@
 """In-process loopback transport: a connected host end and remote end over one bytearray.
 
 Theory of operation: a :class:`LoopbackLink` owns one memory region laid out by
-:class:`~transports.layout.SharedLayout` (resource table, two vrings, buffer pool) and two
+:class:`~transports.virtio.layout.SharedLayout` (resource table, two vrings, buffer pool) and two
 doorbells, one per direction. A kick from one end rings the other end's doorbell; the
 waiting bus wakes and rescans its rings. Doorbells count and coalesce: many kicks before the
 waiter runs cost one wake-up. Closing either end closes the link, so the survivor's waits fail
 with :class:`TransportClosedError`, as if the peer had died.
 
 Both ends must run on the same event loop (anyio primitives; no threads).
+
+``loop://NAME`` URLs: both ends opened under one name share one :class:`LoopbackLink`. Query
+options: ``num``, ``align``, ``buffer_size``, ``buffers`` (the layout is made by whichever end
+opens first; the second end may repeat the options but not contradict them). Any other option,
+an option given twice or an invalid value is refused. The name is forgotten once both ends
+have been handed out, so it can be reused.
 """
 
 from __future__ import annotations
 
-from .base import DoorbellTransport, Role
-from .doorbell import Doorbell
-from .layout import SharedLayout
-from .memory import DeviceMemory, Region
-from .vdev import single_vdev_view
+from urllib.parse import SplitResult
+
+import attrs
+
+from ..base import DoorbellTransport, Role, Transport
+from ..doorbell import Doorbell
+from ..errors import RoleClashError, TransportURLError
+from ..url import LAYOUT_OPTIONS, layout_from_query, refuse_unknown
+from ..virtio.layout import SharedLayout
+from ..virtio.memory import DeviceMemory, Region
+from ..virtio.vdev import single_vdev_view
 
 
 class LoopbackLink:
@@ -85,3 +97,44 @@ def loopback_pair(
     """A connected ``(host, remote)`` pair over fresh memory."""
     link = LoopbackLink(layout, name=name)
     return link.end("host"), link.end("remote")
+
+
+_PENDING: dict[str, LoopbackLink] = {}
+
+
+@attrs.frozen
+class LoopConfig:
+    """Everything a ``loop://`` URL says, validated."""
+
+    name: str
+    layout: SharedLayout
+    explicit_layout: bool  # some layout option was given
+
+
+def loop_config(parts: SplitResult, query: dict[str, str]) -> LoopConfig:
+    refuse_unknown("loop://", parts, query, LAYOUT_OPTIONS)
+    name = parts.netloc + parts.path
+    if not name:
+        raise TransportURLError("loop:// needs a name, e.g. loop://demo")
+    explicit = any(key in query for key in LAYOUT_OPTIONS)
+    return LoopConfig(name, layout_from_query(query), explicit)
+
+
+async def open_loopback_url(parts: SplitResult, query: dict[str, str], role: Role) -> Transport:
+    config = loop_config(parts, query)
+    link = _PENDING.get(config.name)
+    if link is None:
+        link = _PENDING[config.name] = LoopbackLink(config.layout, name=config.name)
+    elif config.explicit_layout and config.layout != link.layout:
+        raise TransportURLError(
+            f"loop://{config.name}: the options contradict the layout of the end opened first"
+        )
+    if role in link.ends:
+        raise RoleClashError(
+            f"loop://{config.name}: role clash, the {role} end is already open "
+            "(one end must be host and the other remote)"
+        )
+    end = link.end(role)
+    if len(link.ends) == 2:
+        del _PENDING[config.name]
+    return end

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from .errors import MemoryAccessError
+from ..errors import MemoryAccessError
 
 
 @attrs.frozen

@@ -2,7 +2,7 @@
 
 Theory of operation: the vrings, the buffer pool and the resource table (vdev config) live in
 one POSIX shared-memory object (an mmap of ``/dev/shm/NAME``), laid out by
-:class:`~transports.layout.SharedLayout`. Notifications travel over a unix stream socket: a
+:class:`~transports.virtio.layout.SharedLayout`. Notifications travel over a unix stream socket: a
 kick is one byte (0x01, as OpenAMP's Linux port sends it) and carries no queue id, so the
 receiver rescans both rings; many kicks queued in the socket cost one wake-up. Kicks are
 further suppressed with the ring flags while the peer is busy draining (the engine does that).
@@ -15,12 +15,18 @@ never trusted), then listens; it removes both on close. The *client* connects (r
 ``connect_timeout``) and only then maps the object and reads the table, validating it. Which
 side is server is independent of the host / remote role. By default the side that starts first
 serves: a process connects if a server already listens, else it takes the lock file
-``SOCKET.lock`` (``flock``) and serves; a second aioamp server for the same socket is refused
-instead of destroying a live session.
+``SOCKET.lock`` and serves; a second aioamp server for the same socket is refused instead of
+destroying a live session (see :mod:`transports.shm_socket`).
 
-The peer dying shows up as EOF or a reset on the socket: the transport closes, and the bus on
-top fails every pending and later operation promptly. Everything read from the object is
-validated by the ring code above, since the peer is another process and may be buggy.
+Both ends say hello with their role right after connecting: two hosts or two remotes on one
+name fail at once with :class:`RoleClashError`. With ``openamp:`` the peer may be OpenAMP's C
+code, which sends no hello: there the hello is checked when (if) the first bytes arrive.
+
+An orderly close sends a goodbye byte before closing the socket; EOF after it closes the other
+end with "the peer closed the link" (:attr:`Transport.peer_closed`), while EOF or a reset
+without it means the peer vanished ("process gone?"). Either way the bus on top fails every
+pending and later operation promptly. Everything read from the object is validated by the ring
+code above, since the peer is another process and may be buggy.
 """
 
 from __future__ import annotations
@@ -34,28 +40,41 @@ import os
 import socket
 import sys
 import termios
-import time
 from pathlib import Path
 
 import anyio
 
-from .base import Role, Transport
-from .doorbell import NotifyHandler
-from .errors import TransportClosedError, TransportError
-from .layout import SharedLayout
-from .memory import DeviceMemory, Region
-from .vdev import LINUX_QUIRKS, VirtioQuirks, single_vdev_view
+from ...base import Role, Transport
+from ...doorbell import NotifyHandler
+from ...errors import TransportClosedError, TransportError, TransportURLError
+from ...virtio.layout import SharedLayout
+from ...virtio.memory import DeviceMemory, Region
+from ...virtio.vdev import LINUX_QUIRKS, VirtioQuirks, single_vdev_view
+from .session import (
+    GOODBYE,
+    KICK,
+    PeerHello,
+    ServerLock,
+    connect,
+    read_hello,
+    send_hello,
+    serve,
+    try_connect,
+)
 
 SHM_DIR = Path("/dev/shm")
-KICK = b"\x01"
+_NAME_MAX = 255
 #: Linux SIOCOUTQ (== TIOCOUTQ): unread bytes of a unix stream socket; 0 where unknown.
 _SIOCOUTQ = getattr(termios, "TIOCOUTQ", 0) if sys.platform == "linux" else 0
 
 
 def shm_path(name: str) -> Path:
     """``/dev/shm/NAME``; names are single path components."""
-    if not name or "/" in name or name in (".", ".."):
-        raise TransportError(f"invalid shared-memory object name {name!r}")
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if not 0 < size <= _NAME_MAX or "/" in name or "\0" in name or name in (".", ".."):
+        raise TransportURLError(
+            f"invalid shared-memory object name {name!r} (1..{_NAME_MAX} bytes, no '/' or NUL)"
+        )
     return SHM_DIR / name
 
 
@@ -71,8 +90,9 @@ class ShmTransport(Transport):
         sock: socket.socket,
         owned_paths: tuple[Path, ...],
         name: str,
-        lock_fd: int | None = None,
+        lock: ServerLock | None = None,
         quirks: VirtioQuirks = LINUX_QUIRKS,
+        hello_checked: bool = True,
     ) -> None:
         mem = memoryview(mapping)
         region = Region(layout.base_da, mem[: layout.total_size], name)
@@ -91,7 +111,10 @@ class ShmTransport(Transport):
         self._mapping = mapping
         self._sock = sock
         self._owned = owned_paths
-        self._lock_fd = lock_fd
+        self._lock = lock
+        # openamp: the peer's hello (if it is aioamp) is still to come.
+        self._hello = None if hello_checked else PeerHello(role, name)
+        self._goodbye = False
         self._handler: NotifyHandler | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
         self._outq: array.array[int] | None = array.array("i", [0]) if _SIOCOUTQ else None
@@ -149,8 +172,29 @@ class ShmTransport(Transport):
             self._fail(f"{self.name}: peer connection lost: {exc}")
             return -1
         if not count:
-            self._fail(f"{self.name}: the peer closed the connection (process gone?)")
+            if self._goodbye:
+                self._peer_closed = True
+                self._fail(f"{self.name}: the peer closed the link")
+            else:
+                self._fail(f"{self.name}: the peer closed the connection (process gone?)")
             return -1
+        if self._hello is not None:
+            try:
+                used = self._hello.take(self._kick_buf, count)
+            except TransportError as exc:  # a role clash
+                self._fail(str(exc))
+                return -1
+            if self._hello.done:
+                self._hello = None
+            if used:
+                self._kick_buf[: count - used] = self._kick_buf[used:count]
+                count -= used
+        if count > 0 and self._kick_buf[count - 1] == GOODBYE:
+            self._goodbye = True  # its last byte: EOF follows
+            count -= 1
+        # Whatever arrived is a notification: the peer skips kicks while its earlier bytes
+        # (a hello too) wait unread, so having read them we must rescan.
+        count = max(count, 1)
         self.stats.notifications_received += count
         return count
 
@@ -202,22 +246,38 @@ class ShmTransport(Transport):
 
     def _release(self) -> None:
         self._remove_reader()
-        with contextlib.suppress(OSError):
-            self._sock.close()
-        for path in self._owned:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the flock
-            self._lock_fd = None
+        _release_link(self._sock, self._owned, self._lock)
+
+    def abort(self) -> None:
+        """Close without a goodbye (the link never came up: a failed hello)."""
+        if not self._closed:
+            self._closed = True
+            self._close_reason = f"{self.name}: transport aborted"
+            self._release()
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
             self._close_reason = f"{self.name}: transport closed"
+            with contextlib.suppress(OSError):  # the peer may be gone already
+                self._sock.send(bytes([GOODBYE]))
             self._release()
         # The mapping goes away with the last view of it (rings and endpoints may still hold
         # memoryviews); closing it now would raise BufferError.
+
+
+def _release_link(
+    sock: socket.socket | None, owned: tuple[Path, ...], lock: ServerLock | None
+) -> None:
+    """Hang up and remove what we created; the lock last, once the socket is gone."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
+    for path in owned:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    if lock is not None:
+        lock.release()
 
 
 def _create_object(path: Path, size: int) -> mmap.mmap:
@@ -245,87 +305,6 @@ def _open_object(path: Path, size: int) -> mmap.mmap:
         os.close(fd)
 
 
-async def _serve(sock_path: Path, accept_timeout: float | None) -> socket.socket:
-    with contextlib.suppress(FileNotFoundError):
-        sock_path.unlink()  # stale socket from an earlier run
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        server.bind(str(sock_path))
-        server.listen(1)
-        server.setblocking(False)
-        deadline = None if accept_timeout is None else time.monotonic() + accept_timeout
-        while True:
-            try:
-                conn, _ = server.accept()
-                break
-            except BlockingIOError:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TransportError(
-                        f"no peer connected to {sock_path} within {accept_timeout} s"
-                    ) from None
-                with anyio.move_on_after(remaining if remaining is not None else float("inf")):
-                    await anyio.wait_readable(server)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            sock_path.unlink()
-        raise
-    finally:
-        server.close()
-    conn.setblocking(False)
-    return conn
-
-
-def _try_connect(sock_path: Path) -> socket.socket | None:
-    """A connection to a server listening on ``sock_path`` now, or None."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(sock_path))
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        return None
-    except BaseException:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
-
-
-def _take_lock(sock_path: Path) -> int | None:
-    """Hold ``SOCKET.lock`` exclusively (the right to serve), or None if another holds it."""
-    fd = os.open(f"{sock_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-async def _connect(sock_path: Path, connect_timeout: float) -> socket.socket:
-    deadline = time.monotonic() + connect_timeout
-    while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(str(sock_path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            sock.close()
-            if time.monotonic() >= deadline:
-                raise TransportError(
-                    f"could not connect to {sock_path} within {connect_timeout} s: {exc}"
-                ) from None
-            await anyio.sleep(0.02)
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        sock.setblocking(False)
-        return sock
-
-
 async def open_shm(
     name: str,
     *,
@@ -336,6 +315,7 @@ async def open_shm(
     connect_timeout: float = 10.0,
     accept_timeout: float | None = None,
     quirks: VirtioQuirks = LINUX_QUIRKS,
+    handshake: bool = True,
 ) -> ShmTransport:
     """Open one end of the shared-memory link ``name``.
 
@@ -349,60 +329,67 @@ async def open_shm(
         connect_timeout: how long a client retries connecting.
         accept_timeout: how long a server waits for its peer (None: forever).
         quirks: the virtio handshake variant of the peer.
+        handshake: True: the peer is aioamp and must say hello (with its role) within
+            ``connect_timeout``; False: it may be OpenAMP's C code, which never does, so its
+            hello is checked only if its first bytes are one.
+
+    Raises:
+        RoleClashError: the peer opened the link in our role.
+        TransportURLError: an invalid object name.
+        TransportError: no peer, an object that does not fit ``layout``, a peer that is
+            not aioamp (with ``handshake``).
     """
+    if role not in ("host", "remote"):
+        raise TransportURLError(f"role must be 'host' or 'remote', not {role!r}")
     layout = layout or SharedLayout()
     path = shm_path(name)
     sock_path = Path(socket_path) if socket_path is not None else Path(f"/tmp/aioamp-{name}.sock")
+    where = f"shm:{name}"
     size = layout.total_size
-    lock_fd: int | None = None
+    lock: ServerLock | None = None
     sock: socket.socket | None = None
     if listen is None:
-        sock = _try_connect(sock_path)  # a server (ours or OpenAMP's) already listens
+        sock = try_connect(sock_path)  # a server (ours or OpenAMP's) already listens
         if sock is None:
-            lock_fd = _take_lock(sock_path)
+            lock = ServerLock.take(sock_path)
     elif listen:
-        lock_fd = _take_lock(sock_path)
-        if lock_fd is None:
+        lock = ServerLock.take(sock_path)
+        if lock is None:
             raise TransportError(f"another aioamp process already serves {sock_path}")
-    if lock_fd is not None:
-        try:
+    owned: tuple[Path, ...] = ()
+    mapping: mmap.mmap | None = None
+    try:
+        if lock is not None:
+            owned = (path, sock_path)
             mapping = _create_object(path, size)
             table = layout.table()
             mapping[: len(table)] = table
-            sock = await _serve(sock_path, accept_timeout)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            os.close(lock_fd)
-            raise
-        owned: tuple[Path, ...] = (path, sock_path)
-    else:
-        if sock is None:
-            sock = await _connect(sock_path, connect_timeout)
-        try:
+            sock = await serve(sock_path, accept_timeout)
+        elif sock is None:
+            sock = await connect(sock_path, connect_timeout)
+        if mapping is None:
             mapping = _open_object(path, size)
-        except BaseException:
-            sock.close()
-            raise
-        owned = ()
-    try:
-        return ShmTransport(
+        transport = ShmTransport(
             role=role,
             layout=layout,
             mapping=mapping,
             sock=sock,
             owned_paths=owned,
-            name=f"shm:{name}",
+            name=where,
             quirks=quirks,
-            lock_fd=lock_fd,
+            lock=lock,
+            hello_checked=handshake,
         )
-    except Exception as exc:
-        sock.close()
-        if lock_fd is not None:
-            os.close(lock_fd)
-        for p in owned:
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-        if isinstance(exc, TransportError):
-            raise
-        raise TransportError(f"shared-memory object {path}: {exc}") from exc
+    except BaseException as exc:
+        _release_link(sock, owned, lock)
+        if isinstance(exc, Exception) and not isinstance(exc, TransportError):
+            raise TransportError(f"shared-memory object {path}: {exc}") from exc
+        raise
+    try:
+        send_hello(sock, role)
+        if handshake:
+            await read_hello(sock, role, where, connect_timeout)
+    except BaseException:
+        transport.abort()
+        raise
+    return transport

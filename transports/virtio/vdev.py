@@ -24,11 +24,8 @@ import struct
 
 import attrs
 
-from .errors import RemoteProtocolError
-
-#: Byte order of every shared structure. Legacy virtio is "native of the host"; every host
-#: aioamp supports is little-endian, so it is one constant.
-ENDIAN = "<"
+from ..errors import RemoteProtocolError
+from .constants import ENDIAN, RSC_VDEV, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
 
 #: struct resource_table header without the offset array (include/linux/remoteproc.h).
 RSC_TABLE_HDR = struct.Struct(ENDIAN + "IIII")
@@ -38,21 +35,6 @@ RSC_HDR = struct.Struct(ENDIAN + "I")
 FW_RSC_VDEV = struct.Struct(ENDIAN + "IIIIIBB2s")
 #: struct fw_rsc_vdev_vring.
 FW_RSC_VDEV_VRING = struct.Struct(ENDIAN + "IIIII")
-
-RSC_VDEV = 3
-
-# include/uapi/linux/virtio_config.h status bits.
-VIRTIO_CONFIG_S_ACKNOWLEDGE = 0x01
-VIRTIO_CONFIG_S_DRIVER = 0x02
-VIRTIO_CONFIG_S_DRIVER_OK = 0x04
-VIRTIO_CONFIG_S_FEATURES_OK = 0x08
-VIRTIO_CONFIG_S_NEEDS_RESET = 0x40
-VIRTIO_CONFIG_S_FAILED = 0x80
-
-#: include/uapi/linux/virtio_ids.h: VIRTIO_ID_RPMSG.
-VIRTIO_ID_RPMSG = 7
-#: drivers/rpmsg/virtio_rpmsg_bus.c: the remote supports name-service announcements.
-VIRTIO_RPMSG_F_NS = 0
 
 # Field offsets inside fw_rsc_vdev (counted from the byte after the type word).
 _OFF_ID = 0

@@ -12,7 +12,8 @@ import itertools
 
 import attrs
 
-from .vdev import VIRTIO_RPMSG_F_NS, VringInfo, build_single_vdev_table, single_vdev_table_size
+from .constants import VIRTIO_RPMSG_F_NS
+from .vdev import VringInfo, build_single_vdev_table, single_vdev_table_size
 from .vring import VringLayout
 
 

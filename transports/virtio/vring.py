@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .errors import RemoteProtocolError, RingFullError
-from .vdev import ENDIAN
+from ..errors import RemoteProtocolError, RingFullError
+from .constants import ENDIAN
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -710,7 +710,7 @@ class PyVringDevice(_Half):
 # AIOAMP_PURE_PYTHON itself and refuses to import when that asks for the pure classes.
 _accel: ModuleType | None
 try:
-    from . import _vring_accel as _accel
+    from .. import _vring_accel as _accel
 except ImportError:
     _accel = None
 #: Whether :data:`VringDriver` and :data:`VringDevice` are the C accelerator's classes.

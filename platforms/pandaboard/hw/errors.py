@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import TransportError
+from transports.errors import TransportError
 
 
 class Omap4Error(TransportError, OSError):

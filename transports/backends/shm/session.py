@@ -1,0 +1,226 @@
+"""The doorbell socket of the shared-memory transport: who serves, connecting, hello, goodbye.
+
+Theory of operation: the two ends of ``shm://NAME`` meet on a unix stream socket. Whoever
+serves holds ``SOCKET.lock`` (``flock``) for the whole session, so a second server for the same
+socket is refused instead of destroying a live session; the holder removes the lock file while
+it still holds the lock, and a taker checks after locking that the file it locked is still the
+one at the path (else it raced with a holder leaving, and retries), so no lock file is left
+behind and no two servers can both win.
+
+Bytes on the socket (no C structure: OpenAMP's Linux port only sends ``char dummy = 1`` and
+reads whatever arrives as one notification):
+
+* ``KICK`` (0x01): "rescan the rings", as OpenAMP sends it.
+* a hello, once, right after connecting: :data:`HELLO_MAGIC` then the sender's role byte
+  (``H`` host, ``R`` remote). Two ends in the same role learn it at once and both refuse the
+  link (:class:`RoleClashError`) instead of waiting for a DRIVER_OK nobody will set.
+* ``GOODBYE`` (0x04, EOT): the last byte of an orderly close, so the other end can tell "the
+  peer closed the link" from "the peer vanished" (EOF without it: killed, crashed).
+
+The hello and the goodbye read as spurious notifications to OpenAMP's C code, which is harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+
+import anyio
+
+from ...base import Role
+from ...errors import RoleClashError, TransportError
+
+KICK = b"\x01"
+GOODBYE = 0x04
+HELLO_MAGIC = b"\x7faioamp\x01"  # never starts with KICK or GOODBYE; the last byte: version
+HELLO_SIZE = len(HELLO_MAGIC) + 1
+_ROLE_BYTE: dict[Role, int] = {"host": ord("H"), "remote": ord("R")}
+
+
+def hello(role: Role) -> bytes:
+    return HELLO_MAGIC + bytes([_ROLE_BYTE[role]])
+
+
+def check_hello(data: bytes | bytearray, role: Role, where: str) -> None:
+    """Check the peer's complete hello against our ``role``.
+
+    Raises:
+        RoleClashError: the peer took our role.
+        TransportError: the bytes are not an aioamp hello of this version.
+    """
+    if bytes(data[: len(HELLO_MAGIC)]) != HELLO_MAGIC or data[-1] not in _ROLE_BYTE.values():
+        raise TransportError(
+            f"{where}: the peer is not an aioamp shm:// peer of this version (it sent "
+            f"{bytes(data)!r}); OpenAMP's C code talks openamp:"
+        )
+    if data[-1] == _ROLE_BYTE[role]:
+        raise RoleClashError(
+            f"{where}: role clash, the peer also opened the link as {role} "
+            "(one end must be host and the other remote)"
+        )
+
+
+def send_hello(sock: socket.socket, role: Role) -> None:
+    """Our hello, the first bytes we send (a fresh socket has room for it)."""
+    data = hello(role)
+    if sock.send(data) != len(data):
+        raise TransportError("could not send the hello on the doorbell socket")
+
+
+async def read_hello(sock: socket.socket, role: Role, where: str, timeout: float) -> None:
+    """Wait (at most ``timeout`` s) for the peer's hello and check it (:func:`check_hello`)."""
+    buf = bytearray()
+    with anyio.move_on_after(timeout):
+        while len(buf) < HELLO_SIZE and buf[:1] in (b"", HELLO_MAGIC[:1]):
+            try:
+                chunk = sock.recv(HELLO_SIZE - len(buf))
+            except BlockingIOError:
+                await anyio.wait_readable(sock)
+                continue
+            except OSError as exc:
+                raise TransportError(f"{where}: peer connection lost: {exc}") from None
+            if not chunk:
+                raise TransportError(f"{where}: the peer closed the connection before its hello")
+            buf += chunk
+        check_hello(buf, role, where)  # a kick first: not an aioamp peer
+        return
+    raise TransportError(
+        f"{where}: the peer did not say hello within {timeout} s (not an aioamp shm:// peer? "
+        "OpenAMP's C code talks openamp:)"
+    )
+
+
+class PeerHello:
+    """``openamp:``: the peer's hello off the first bytes it sends, if it sends one (an
+    aioamp peer does, OpenAMP's C code does not: then every byte is a kick)."""
+
+    def __init__(self, role: Role, where: str) -> None:
+        self.role = role
+        self.where = where
+        self.done = False
+        self._buf = bytearray()
+
+    def take(self, data: bytearray, count: int) -> int:
+        """How many of the ``count`` bytes at the start of ``data`` were hello bytes.
+
+        Raises:
+            RoleClashError: the hello names our role.
+        """
+        take = min(count, HELLO_SIZE - len(self._buf))
+        self._buf += data[:take]
+        prefix = min(len(self._buf), len(HELLO_MAGIC))
+        if self._buf[:prefix] != HELLO_MAGIC[:prefix]:
+            self.done = True  # no hello: these were kicks
+            return 0
+        if len(self._buf) == HELLO_SIZE:
+            self.done = True
+            check_hello(self._buf, self.role, self.where)
+        return take
+
+
+class ServerLock:
+    """``SOCKET.lock``, held with ``flock`` by the side that serves ``SOCKET``."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def take(cls, sock_path: Path) -> ServerLock | None:
+        """The lock, or None if another process holds it."""
+        path = f"{sock_path}.lock"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _same_file(fd, path):
+                    return cls(path, fd)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # the holder removed it between our open and our flock: retry
+
+    def release(self) -> None:
+        """Remove the file while still holding the lock, then let go (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        if _same_file(fd, self.path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        os.close(fd)
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    fst = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
+
+
+async def serve(sock_path: Path, accept_timeout: float | None) -> socket.socket:
+    """Listen on ``sock_path`` (replacing a stale socket) and accept one peer."""
+    with contextlib.suppress(FileNotFoundError):
+        sock_path.unlink()  # stale socket from an earlier run
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(str(sock_path))
+        server.listen(1)
+        server.setblocking(False)
+        deadline = None if accept_timeout is None else time.monotonic() + accept_timeout
+        while True:
+            try:
+                conn, _ = server.accept()
+                break
+            except BlockingIOError:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TransportError(
+                        f"no peer connected to {sock_path} within {accept_timeout} s"
+                    ) from None
+                with anyio.move_on_after(remaining if remaining is not None else float("inf")):
+                    await anyio.wait_readable(server)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            sock_path.unlink()
+        raise
+    finally:
+        server.close()
+    conn.setblocking(False)
+    return conn
+
+
+def try_connect(sock_path: Path) -> socket.socket | None:
+    """A connection to a server listening on ``sock_path`` now, or None."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(sock_path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+async def connect(sock_path: Path, connect_timeout: float) -> socket.socket:
+    """Connect to ``sock_path``, retrying until ``connect_timeout``."""
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        sock = try_connect(sock_path)
+        if sock is not None:
+            return sock
+        if time.monotonic() >= deadline:
+            raise TransportError(f"could not connect to {sock_path} within {connect_timeout} s")
+        await anyio.sleep(0.02)
