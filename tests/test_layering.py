@@ -37,6 +37,7 @@ PURE = {
     "transports.virtio",
     "transports.virtio.constants",
     "transports.virtio.vring",
+    "transports.virtio.messages",
     "transports._vring_accel",  # the C twin of vring's classes (no I/O)
     "transports.virtio.vdev",
     "transports.virtio.memory",

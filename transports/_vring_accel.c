@@ -11,7 +11,7 @@
  *
  * One deliberate layering exception: the per-message rpmsg methods (VringDriver.add_message
  * and get_message, VringDevice.take_message and put_message; the last section of this file)
- * know the 16-byte rpmsg header, as their pure counterparts in transports/vring.py do. That
+ * know the 16-byte rpmsg header, as their pure counterparts in transports/virtio/messages.py do. That
  * section says why they exist and what they guarantee.
  *
  * Shared memory. The ring lives in a writable buffer held (PyObject_GetBuffer) for the
@@ -1688,8 +1688,8 @@ static PyTypeObject DeviceType = {
  *     VringDevice.put_message   the remote sends   (take, header + payload, give,
  *                                                   interrupt_needed)
  *
- * The pure classes have the same four methods (transports/vring.py), their reference, and the
- * rpmsg rings call one of them per message whichever implementation runs. Each equals a
+ * The pure classes have the same four methods (transports/virtio/messages.py), their
+ * reference, and the rpmsg rings call one of them per message whichever implementation runs. Each equals a
  * sequence of pure-class calls plus the header glue (written out in tests/test_vring_accel.py,
  * which checks both implementations against it under hostile ring and pool contents); the
  * ring part of each is the very code of the method it fuses (get_used_core, take_core,

@@ -33,8 +33,8 @@ class VringDriver:
     # A deliberate exception to the layering: these know the 16-byte rpmsg header (struct rpmsg_hdr,
     # "<IIIHH": src, dst, reserved, len, flags; rpmsg/wire.py) so that the rpmsg rings
     # (rpmsg/rings/) do one call per message per side. The pure classes' methods are their reference
-    # (transports/vring.py; the differential tests in tests/test_vring_accel.py hold them equal).
-    # mem is the buffer pool, its byte i at device address base_da + i. A payload is any
+    # (transports/virtio/messages.py; the differential tests in tests/test_vring_accel.py hold them
+    # equal). mem is the buffer pool, its byte i at device address base_da + i. A payload is any
     # C-contiguous buffer of any format and shape: its raw bytes are sent and its size is its byte
     # count (the buffer's own, never len()); a strided one is a BufferError. Every argument is
     # checked before anything changes: ints as struct's "<Q" (addr, base_da) / "<I" (post_len,

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 from transports.errors import MemoryAccessError, RemoteProtocolError
 from transports.virtio.constants import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
 from transports.virtio.memory import DeviceMemory, Region
+from transports.virtio.messages import MSG_BAD_LENGTH, MSG_SHORT, RxResult
 from transports.virtio.vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
-from transports.virtio.vring import MSG_BAD_LENGTH, MSG_SHORT, RxResult, VringLayout
+from transports.virtio.vring import VringLayout
 
 from ..errors import PayloadTooLargeError, RpmsgError, VdevSetupError
 from ..wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, as_payload

@@ -27,14 +27,8 @@ from transports.virtio.constants import (
     VIRTIO_RPMSG_F_NS,
 )
 from transports.virtio.memory import Region
-from transports.virtio.vring import (
-    PUT_KICK,
-    PUT_NONE,
-    PUT_REFUSED,
-    VringDevice,
-    VringLayout,
-    first_posted,
-)
+from transports.virtio.messages import PUT_KICK, PUT_NONE, PUT_REFUSED
+from transports.virtio.vring import VringDevice, VringLayout, first_posted
 
 from .base import RX_VQ, TX_VQ, Poll, Rings
 

@@ -23,10 +23,8 @@ says whether the bad entry was consumed, so the caller can count it and carry on
 Pure: no I/O, no event loop; only struct over memoryviews.
 
 Per-message methods: ``add_message`` / ``get_message`` (driver) and ``take_message`` /
-``put_message`` (device) do one rpmsg side's whole work per message: the ring operation plus the
-16-byte rpmsg header (``struct rpmsg_hdr``) and the payload copy. They are the one deliberate
-layering exception of this module (it otherwise knows nothing of rpmsg): the engine calls one
-method per message per side, whichever implementation runs.
+``put_message`` (device) do one rpmsg side's whole work per message; they come from
+:mod:`transports.virtio.messages`, the one module here that knows the rpmsg header.
 
 Accelerator: :class:`PyVringDriver` and :class:`PyVringDevice` below are the reference
 implementation. Their per-call cost (about a microsecond for each post, take, give or get_used)
@@ -42,7 +40,6 @@ to import.
 
 from __future__ import annotations
 
-import operator
 import struct
 import sys
 from collections.abc import Callable
@@ -52,10 +49,35 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ..errors import RemoteProtocolError, RingFullError
-from .constants import ENDIAN
+from .constants import (
+    ENDIAN,
+    VRING_AVAIL_F_NO_INTERRUPT,
+    VRING_DESC_F_INDIRECT,
+    VRING_DESC_F_NEXT,
+    VRING_DESC_F_WRITE,
+    VRING_USED_F_NO_NOTIFY,
+)
+from .messages import DeviceMessages, DriverMessages
 
-if TYPE_CHECKING:
-    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
+__all__ = [  # the ring flags, defined in .constants, are part of this module's API too
+    "ACCELERATED",
+    "MAX_VRING_NUM",
+    "VRING_AVAIL_F_NO_INTERRUPT",
+    "VRING_DESC",
+    "VRING_DESC_F_INDIRECT",
+    "VRING_DESC_F_NEXT",
+    "VRING_DESC_F_WRITE",
+    "VRING_USED_ELEM",
+    "VRING_USED_F_NO_NOTIFY",
+    "PyVringDevice",
+    "PyVringDriver",
+    "RegionCheck",
+    "VringDevice",
+    "VringDriver",
+    "VringLayout",
+    "first_posted",
+    "vring_size",
+]
 
 #: struct vring_desc { __virtio64 addr; __virtio32 len; __virtio16 flags; __virtio16 next; }
 VRING_DESC = struct.Struct(ENDIAN + "QIHH")
@@ -64,13 +86,6 @@ VRING_USED_ELEM = struct.Struct(ENDIAN + "II")
 _DESC_SIZE = VRING_DESC.size
 _USED_ELEM_SIZE = VRING_USED_ELEM.size
 
-VRING_DESC_F_NEXT = 1
-VRING_DESC_F_WRITE = 2
-VRING_DESC_F_INDIRECT = 4
-#: Driver -> device: "don't interrupt me when you consume a buffer".
-VRING_AVAIL_F_NO_INTERRUPT = 1
-#: Device -> driver: "don't kick me when you add a buffer".
-VRING_USED_F_NO_NOTIFY = 1
 
 MAX_VRING_NUM = 32768
 _CHAINED = VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT
@@ -148,86 +163,7 @@ def _anywhere(_addr: int, _length: int) -> bool:
     return True
 
 
-# -- the per-message methods' pieces (the layering exception: see the module docstring) -------
-#: struct rpmsg_hdr { le32 src; le32 dst; le32 reserved; le16 len; le16 flags; u8 data[]; }
-#: (drivers/rpmsg/virtio_rpmsg_bus.c); rpmsg.wire.RPMSG_HDR is the rpmsg package's own.
-_RPMSG_HDR = struct.Struct(ENDIAN + "IIIHH")
-_HDR = _RPMSG_HDR.size
-_U64 = struct.Struct(ENDIAN + "Q")
-_U32 = struct.Struct(ENDIAN + "I")
 _U16 = struct.Struct(ENDIAN + "H")
-#: get_message / take_message: the buffer cannot hold a header / its header claims more
-#: payload than the buffer holds (the buffer is recycled all the same).
-MSG_SHORT, MSG_BAD_LENGTH = 1, 2
-#: put_message: no buffer available / sent / sent and the driver wants an interrupt / the
-#: buffer was too short or read-only (given back empty: count a drop and call again).
-PUT_NONE, PUT_SENT, PUT_KICK, PUT_REFUSED = -1, 0, 1, 2
-RxResult = tuple[int, int, int, bytes] | int | None
-
-
-def _u64(value: int) -> int:
-    """``value`` as struct's ``"<Q"`` converts it: its errors, its messages."""
-    if type(value) is int and 0 <= value <= 0xFFFF_FFFF_FFFF_FFFF:
-        return value
-    result: int = _U64.unpack(_U64.pack(value))[0]
-    return result
-
-
-def _u32(value: int) -> int:
-    if type(value) is int and 0 <= value <= 0xFFFF_FFFF:
-        return value
-    result: int = _U32.unpack(_U32.pack(value))[0]
-    return result
-
-
-def _payload(payload: Buffer) -> bytes | memoryview:
-    """A payload's raw bytes: any C-contiguous buffer, its size its byte count (never len())."""
-    if type(payload) is bytes:
-        raw: bytes | memoryview = payload
-    else:
-        try:
-            view = memoryview(payload)
-        except TypeError:
-            kind = type(payload).__name__
-            raise TypeError(f"a bytes-like object is required, not '{kind}'") from None
-        if not view.nbytes:
-            raw = b""  # contiguous, as C sees it, whatever its strides
-        elif not view.c_contiguous:
-            raise BufferError("payload is not C-contiguous: its bytes are not one run of memory")
-        else:
-            raw = view if view.format == "B" and view.ndim == 1 else view.cast("B")
-    if len(raw) > 0xFFFF:  # the header's u16 len
-        raise ValueError(
-            f"payload of {len(raw)} bytes does not fit an rpmsg message (at most 65535 bytes)"
-        )
-    return raw
-
-
-def _pool(mem: memoryview | bytearray, *, writable: bool) -> memoryview:
-    """The buffer pool argument: one C-contiguous run of bytes (writable to send into)."""
-    view = mem if type(mem) is memoryview else memoryview(mem)
-    if writable and view.readonly:
-        raise BufferError("the buffer pool is not writable")
-    if not view.c_contiguous:
-        raise BufferError("memory is not C-contiguous")
-    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
-
-
-def _parse(pool: memoryview, off: int, length: int) -> RxResult:
-    """The message in the ``length``-byte buffer at ``pool[off:]`` (inside the pool)."""
-    if length < _HDR:
-        return MSG_SHORT
-    src, dst, _reserved, n, flags = _RPMSG_HDR.unpack_from(pool, off)  # reserved: OpenAMP's
-    if n > length - _HDR:
-        return MSG_BAD_LENGTH
-    off += _HDR
-    return src, dst, flags, bytes(pool[off : off + n])
-
-
-def _in_pool(base: int, size: int) -> RegionCheck:
-    """The region check of the per-message methods: inside ``[base, base + size)``."""
-    end = base + size
-    return lambda addr, length: base <= addr and addr + length <= end
 
 
 def first_posted(mem: memoryview, layout: VringLayout) -> int | None:
@@ -298,7 +234,7 @@ class _Half:
         self._m16[off >> 1] = value
 
 
-class PyVringDriver(_Half):
+class PyVringDriver(_Half, DriverMessages):
     """The driver side: posts buffers on the avail ring, reclaims them from the used ring.
 
     Args:
@@ -427,81 +363,8 @@ class PyVringDriver(_Half):
         """Ask the device to (not) interrupt us when it returns buffers."""
         self._m16[self._w_avail_flags] = 0 if enabled else VRING_AVAIL_F_NO_INTERRUPT
 
-    # -- per-message methods: one rpmsg side's work per call (the pool mem: byte i is at device
-    # address base_da + i). Every argument is checked before anything changes: ints as struct
-    # converts them (struct.error), a payload or pool that is no C-contiguous buffer (TypeError,
-    # BufferError), a payload over 0xFFFF bytes or a message that does not fit (ValueError).
-    def add_message(
-        self,
-        addr: int,
-        post_len: int,
-        mem: memoryview | bytearray,
-        off: int,
-        src: int,
-        dst: int,
-        flags: int,
-        payload: Buffer,
-    ) -> bool:
-        """The host sends: header ``(src, dst, 0, n, flags)`` and the payload's n bytes at
-        ``mem[off:]``, then ``post(addr, post_len, writable=False)``; returns
-        :meth:`kick_needed`. A message longer than ``post_len`` is refused: it never spills
-        past the buffer the device is told about.
 
-        Raises:
-            RingFullError: every descriptor is in flight (checked first).
-        """
-        if not self._free:
-            raise RingFullError(f"all {self.num} descriptors are in flight")
-        raw = _payload(payload)
-        size = _HDR + len(raw)
-        start = operator.index(off)
-        pool = _pool(mem, writable=True)
-        if start < 0 or start + size > len(pool):
-            raise ValueError(
-                f"message of {size} bytes at offset {off!r} does not fit the {len(pool)}-byte "
-                "buffer pool"
-            )
-        header = _RPMSG_HDR.pack(src, dst, 0, len(raw), flags)
-        _u64(addr)
-        length = _u32(post_len)
-        if size > length:
-            raise ValueError(f"message of {size} bytes does not fit the posted length {length}")
-        pool[start : start + _HDR] = header
-        pool[start + _HDR : start + size] = raw  # after the header: raw may alias the pool
-        self.post(addr, post_len, writable=False)
-        return self.kick_needed()
-
-    def get_message(self, mem: memoryview | bytearray, base_da: int, repost_len: int) -> RxResult:
-        """The host receives: :meth:`get_used` (None, or its RemoteProtocolError, nothing
-        reposted), then the message in the buffer, ``(src, dst, flags, payload)``,
-        :data:`MSG_SHORT` or :data:`MSG_BAD_LENGTH`; the buffer is then reposted exactly as
-        ``post(addr, repost_len, writable=True)``.
-
-        Raises:
-            ValueError: the buffer is not inside ``mem`` (a caller bug): the descriptor is
-                free again (get_used's state change stands) and NOT reposted.
-        """
-        base = _u64(base_da)
-        _u32(repost_len)
-        pool = _pool(mem, writable=False)
-        used = self.get_used()
-        if used is None:
-            return None
-        _head, posted, used_len = used
-        addr = operator.index(posted)  # posted as an __index__ object: its value
-        need = max(used_len, _HDR)
-        if addr < base or addr - base + need > len(pool):
-            raise ValueError(
-                f"used buffer [{addr:#x}, +{need:#x}) is outside the buffer pool "
-                f"[{base:#x}, +{len(pool):#x})"
-            )
-        try:
-            return _parse(pool, addr - base, used_len)
-        finally:  # after the payload was copied
-            self.post(posted, repost_len, writable=True)
-
-
-class PyVringDevice(_Half):
+class PyVringDevice(_Half, DeviceMessages):
     """The device side: takes buffers from the avail ring, gives them back on the used ring.
 
     Args:
@@ -652,58 +515,6 @@ class PyVringDevice(_Half):
     def set_notifications(self, enabled: bool) -> None:
         """Ask the driver to (not) kick us when it adds buffers."""
         self._m16[self._w_used_flags] = 0 if enabled else VRING_USED_F_NO_NOTIFY
-
-    # -- per-message methods (see PyVringDriver's). Buffers are checked against the pool
-    # (base_da <= addr and addr + len <= base_da + len(mem)) instead of calling region_check;
-    # otherwise take()'s behaviour, errors and state changes exactly.
-    def take_message(self, mem: memoryview | bytearray, base_da: int) -> RxResult:
-        """The remote receives: :meth:`take`, then the message in the buffer, ``(src, dst,
-        flags, payload)``, :data:`MSG_SHORT` or :data:`MSG_BAD_LENGTH`; the buffer is given
-        back with its length. None when the ring is empty."""
-        base = _u64(base_da)
-        pool = _pool(mem, writable=False)
-        taken = self._take(_in_pool(base, len(pool)))
-        if taken is None:
-            return None
-        head, addr, length, _flags = taken
-        try:
-            return _parse(pool, addr - base, length)
-        finally:  # after the payload was copied
-            self.give(head, length)
-
-    def put_message(
-        self,
-        mem: memoryview | bytearray,
-        base_da: int,
-        src: int,
-        dst: int,
-        flags: int,
-        payload: Buffer,
-    ) -> int:
-        """The remote sends: :meth:`take` a buffer and write the message into it.
-
-        Returns :data:`PUT_NONE` (the ring is empty), :data:`PUT_REFUSED` (the buffer is
-        shorter than 16 + n or read-only: given back with length 0), else the buffer goes back
-        with length 16 + n and the result is :data:`PUT_KICK` if :meth:`interrupt_needed`,
-        :data:`PUT_SENT` if not. RemoteProtocolError as from take().
-        """
-        raw = _payload(payload)
-        size = _HDR + len(raw)
-        base = _u64(base_da)
-        header = _RPMSG_HDR.pack(src, dst, 0, len(raw), flags)
-        pool = _pool(mem, writable=True)
-        taken = self._take(_in_pool(base, len(pool)))
-        if taken is None:
-            return PUT_NONE
-        head, addr, length, desc_flags = taken
-        if length < size or not desc_flags & VRING_DESC_F_WRITE:
-            self.give(head, 0)
-            return PUT_REFUSED
-        start = addr - base
-        pool[start : start + _HDR] = header
-        pool[start + _HDR : start + size] = raw
-        self.give(head, size)
-        return PUT_KICK if self.interrupt_needed() else PUT_SENT
 
 
 # The optional C extension (no compiler at install time: not built). It reads
