@@ -22,9 +22,9 @@ import anyio
 import anyio.abc
 import attrs
 
-from rpmsg.bus import RpmsgBus
 from rpmsg.channel import Channel, Probe, Remove
 from rpmsg.errors import BusClosedError
+from rpmsg.vring_bus import RpmsgBus
 from transports.base import DoorbellTransport
 from transports.virtio.memory import DeviceMemory, Region
 from transports.virtio.vdev import VdevView
