@@ -11,14 +11,19 @@ an unknown dependency. The firmware source has its own module, :mod:`remoteproc.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar, cast
 
 from .errors import ArgumentTypeError, ProcessorNotFoundError, RegistrationError
 from .platform import PlatformDriver
 from .recovery import RecoveryPolicy
 
-if TYPE_CHECKING:
-    from .rproc import RemoteProc
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Named)
 
 
 def check_platform(platform: object, name: object) -> str:
@@ -63,19 +68,20 @@ def check_send_timeout(send_timeout: object) -> None:
 
 
 def dependencies(
-    depends_on: Iterable[RemoteProc | str] | RemoteProc | str,
-    lookup: Callable[[str], RemoteProc],
-) -> list[RemoteProc]:
-    """``depends_on`` as processors found by ``lookup`` (the manager's, which raises
-    ProcessorNotFoundError), each listed once; a lone name or processor is one dependency."""
-    from .rproc import RemoteProc
-
-    items = [depends_on] if isinstance(depends_on, str | RemoteProc) else depends_on
-    deps: list[RemoteProc] = []
+    depends_on: Iterable[P | str] | P | str,
+    lookup: Callable[[str], P],
+    kind: type[P],
+) -> list[P]:
+    """``depends_on`` as processors (of class ``kind``) found by ``lookup`` (the manager's,
+    which raises ProcessorNotFoundError), each listed once; a lone name or processor is one
+    dependency."""
+    single = isinstance(depends_on, str | kind)
+    items = [depends_on] if single else cast("Iterable[P | str]", depends_on)
+    deps: list[P] = []
     for item in items:
         if isinstance(item, str):
             dep = lookup(item)
-        elif isinstance(item, RemoteProc):
+        elif isinstance(item, kind):
             dep = item
             try:
                 ours = lookup(dep.name) is dep

@@ -23,6 +23,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .image import ELFMAG, PF_R, PF_W, PF_X, PROGRAM_SECTION, RESOURCE_TABLE_SECTION
+
 __all__ = [
     "EF_ARM_EABI_VER5",
     "ELFCLASS32",
@@ -49,7 +51,6 @@ __all__ = [
 ]
 
 # e_ident (gABI "ELF Identification").
-_ELFMAG = b"\x7fELF"
 ELFCLASS32 = 1
 ELFCLASS64 = 2
 _ELFDATA2LSB = 1
@@ -65,9 +66,6 @@ EM_AARCH64 = 183
 EF_ARM_EABI_VER5 = 0x05000000
 
 PT_LOAD = 1
-PF_X = 0x1
-PF_W = 0x2
-PF_R = 0x4
 
 SHT_NULL = 0
 SHT_PROGBITS = 1
@@ -76,9 +74,6 @@ SHT_NOBITS = 8
 SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
-
-RESOURCE_TABLE_SECTION = ".resource_table"
-PROGRAM_SECTION = ".aioamp.program"
 
 # Elf32_Ehdr: e_ident[16], e_type, e_machine (Elf32_Half), e_version (Elf32_Word), e_entry
 # (Elf32_Addr), e_phoff, e_shoff (Elf32_Off), e_flags (Elf32_Word), e_ehsize, e_phentsize,
@@ -304,7 +299,7 @@ class ElfBuilder:
         shnum = len(self._sections) + 2
 
         out = bytearray(shoff + shdr.size * shnum)
-        ident = _ELFMAG + bytes(
+        ident = ELFMAG + bytes(
             [ELFCLASS64 if is64 else ELFCLASS32, _ELFDATA2LSB, _EV_CURRENT, _ELFOSABI_NONE]
         )
         ehdr.pack_into(

@@ -34,7 +34,6 @@ import stat
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
 
 import attrs
 from elftools.common.exceptions import DWARFError, ELFError
@@ -43,6 +42,15 @@ from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 
 from .errors import FirmwareError, FirmwareFileError
+from .image import (
+    ELFMAG,
+    PROGRAM_SECTION,
+    RESOURCE_TABLE_SECTION,
+    FirmwareImage,
+    LoadOp,
+    ResourceTableLocation,
+    Segment,
+)
 
 __all__ = [
     "MAX_FIRMWARE_SIZE",
@@ -57,10 +65,6 @@ __all__ = [
     "read_firmware_file",
 ]
 
-RESOURCE_TABLE_SECTION = ".resource_table"
-PROGRAM_SECTION = ".aioamp.program"
-
-_ELFMAG = b"\x7fELF"
 _EI_NIDENT = 16
 _EI_CLASS, _EI_DATA = 4, 5
 _EHDR_SIZE = {32: 52, 64: 64}  # sizeof(Elf32_Ehdr), sizeof(Elf64_Ehdr)
@@ -69,7 +73,6 @@ _SHDR_SIZE = {32: 40, 64: 64}  # sizeof(Elf32_Shdr), sizeof(Elf64_Shdr)
 _PN_XNUM = 0xFFFF
 _SHN_UNDEF = 0
 _SHF_COMPRESSED = 0x800
-_PF_X, _PF_W, _PF_R = 0x1, 0x2, 0x4
 
 # Everything pyelftools (and the construct library it vendors) lets escape on malformed input.
 _PARSE_ERRORS = (
@@ -83,130 +86,6 @@ _PARSE_ERRORS = (
     EOFError,
     OverflowError,
 )
-
-
-@attrs.frozen
-class Segment:
-    """One PT_LOAD program header and its file bytes.
-
-    Attributes:
-        index: the program header index (as in ``readelf -l``), used in error messages.
-        paddr: load (device) address.
-        vaddr: virtual address, informational.
-        filesz: bytes taken from the file (``len(data)``).
-        memsz: bytes occupied in memory; the tail beyond ``filesz`` is zero filled.
-        flags: ``p_flags`` (PF_R=4, PF_W=2, PF_X=1).
-        data: the file bytes.
-    """
-
-    index: int
-    paddr: int
-    vaddr: int
-    filesz: int
-    memsz: int
-    flags: int
-    data: bytes = attrs.field(repr=False)
-
-    @property
-    def end(self) -> int:
-        """First device address past the segment in memory."""
-        return self.paddr + self.memsz
-
-    def header_dict(self) -> dict[str, int]:
-        """The program-header fields, as ``readelf -l`` shows them (JSON-ready)."""
-        return {
-            "index": self.index,
-            "paddr": self.paddr,
-            "vaddr": self.vaddr,
-            "filesz": self.filesz,
-            "memsz": self.memsz,
-            "flags": self.flags,
-        }
-
-    @property
-    def perms(self) -> str:
-        """``p_flags`` as ``readelf`` prints them, e.g. ``"R E"``."""
-        return "".join(
-            c if self.flags & bit else " " for c, bit in (("R", _PF_R), ("W", _PF_W), ("E", _PF_X))
-        )
-
-    def contains(self, addr: int, size: int = 1) -> bool:
-        """Whether ``[addr, addr + size)`` lies inside the segment's memory image."""
-        return self.paddr <= addr and addr + size <= self.end
-
-
-@attrs.frozen
-class ResourceTableLocation:
-    """Where the ``.resource_table`` section lands, and its initial contents.
-
-    Attributes:
-        addr: ``sh_addr``, a device address inside a loaded segment.
-        size: ``sh_size``.
-        data: the section bytes from the file (the "cached table" of Linux).
-    """
-
-    addr: int
-    size: int
-    data: bytes = attrs.field(repr=False)
-
-
-class LoadOp(NamedTuple):
-    """One write the memory layer performs: ``data`` at ``paddr``, then ``zero_fill`` zeros."""
-
-    paddr: int
-    data: bytes
-    zero_fill: int
-
-
-@attrs.frozen
-class FirmwareImage:
-    """A validated, loadable firmware image (no pyelftools types inside)."""
-
-    name: str
-    entry: int
-    elf_class: int
-    machine: str | int
-    segments: tuple[Segment, ...]
-    resource_table: ResourceTableLocation | None = None
-    program: str | None = None
-    sections: tuple[str, ...] = ()
-
-    def segment_containing(self, addr: int, size: int = 1) -> Segment | None:
-        """The PT_LOAD segment whose memory holds ``[addr, addr + size)``, or None."""
-        for seg in self.segments:
-            if seg.contains(addr, size):
-                return seg
-        return None
-
-    def iter_load(self) -> Iterator[LoadOp]:
-        """Yield the writes that load the image, one per PT_LOAD with a nonzero ``p_memsz``.
-
-        Segments are loaded at ``p_paddr`` (Linux ``rproc_elf_load_segments`` treats it as the
-        device address); empty segments are skipped, as Linux does.
-        """
-        for seg in self.segments:
-            if seg.memsz:
-                yield LoadOp(seg.paddr, seg.data, seg.memsz - seg.filesz)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly summary for ``inspect``-style commands."""
-        rsc = self.resource_table
-        return {
-            "name": self.name,
-            "entry": self.entry,
-            "class": f"ELF{self.elf_class}",
-            "machine": self.machine,
-            "segments": [
-                {
-                    **s.header_dict(),
-                    "perms": s.perms,
-                }
-                for s in self.segments
-            ],
-            "resource_table": None if rsc is None else {"addr": rsc.addr, "size": rsc.size},
-            "program": self.program,
-            "sections": list(self.sections),
-        }
 
 
 @attrs.frozen
@@ -233,7 +112,7 @@ def _check_ident(data: bytes) -> int:
     if not data:
         raise FirmwareError("empty file: not an ELF image")
     head = data[:4]
-    if head != _ELFMAG[: len(head)]:
+    if head != ELFMAG[: len(head)]:
         raise FirmwareError(f"not an ELF image (bad magic {head.hex()}, expected 7f454c46)")
     if len(data) < _EI_NIDENT:
         raise FirmwareError(f"truncated ELF identification ({len(data)} bytes)")

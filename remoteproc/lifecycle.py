@@ -9,59 +9,14 @@ Methods take events and return a :class:`Step`: the :class:`Action` s the async 
 in order, and the :class:`Transition` s of ``state`` that the call caused (for the shell's stream).
 The core never blocks and never guesses whether an action worked: the shell tells it.
 
-Protocol (the shell holds one lock per processor around every call *and* the actions it asks
-for, so calls never interleave):
+The shell performs the steps as :mod:`remoteproc.states` describes: operations that bring the
+core up are two-phase (``pending`` until the shell reports success or failure), those that bring
+it down are committed at once.
 
-* Operations that bring the core **up** are two-phase: :meth:`Lifecycle.boot`,
-  :meth:`~Lifecycle.attach`, :meth:`~Lifecycle.recover` (and :meth:`~Lifecycle.crashed` when
-  recovery is enabled), :meth:`~Lifecycle.suspend`, :meth:`~Lifecycle.resume`. They set
-  ``pending`` and return the actions; the state changes only when the shell reports
-  :meth:`~Lifecycle.succeeded` (or ``boot_succeeded`` / ``recovery_succeeded``). On the first
-  failing action the shell calls :meth:`~Lifecycle.failed` and performs *its* actions (cleanup,
-  best effort), then raises. While an operation is pending every other call except
-  :meth:`~Lifecycle.get` / :meth:`~Lifecycle.put` raises :class:`StateError`::
-
-      async with lock:
-          step = sm.boot()
-          try:
-              for action in step.actions:
-                  await perform(action)
-          except Exception as exc:
-              for action in sm.boot_failed(str(exc)).actions:
-                  await perform_best_effort(action)
-              raise
-          publish(sm.boot_succeeded().transitions)
-
-* Operations that bring the core **down** are committed at once: :meth:`~Lifecycle.shutdown`,
-  :meth:`~Lifecycle.detach`, :meth:`~Lifecycle.finish_delete`. The host stops using the core
-  whatever the platform says, so the shell performs every returned action (best effort, release
-  even if stop failed) and reports errors to its caller; there is nothing to roll back to.
-* ``Step.graceful`` is False when the actions tear down a crashed core: the shell must not wait
-  for the dead peer (no rpmsg goodbyes), like Linux's ``rproc_stop(rproc, crashed=true)``.
-
-Decisions (where Linux is silent or the brief left a choice):
-
-* ``power == 0`` exactly when the state is OFFLINE, DETACHED or DELETED.
-* ``boot()`` with ``power > 0`` only takes a reference (also while SUSPENDED: it does not resume),
-  except on a CRASHED core that is not recovering, which raises :class:`CrashedError`.
-* ``boot()`` on a DETACHED core attaches (as Linux does); :meth:`~Lifecycle.attach` is the
-  explicit form that refuses to load firmware. Last ``shutdown()`` of an ATTACHED core stops it
-  (Linux); :meth:`~Lifecycle.detach` is the way to drop the last reference and leave it running.
-* A crash report while OFFLINE, DETACHED, CRASHED or DELETED is not an error (the peer is not
-  the caller) but is counted in ``spurious_crashes``. A report while an operation is pending is a
-  protocol bug of the shell and raises :class:`StateError`.
-* Recovery is ``STOP, RELOAD, START`` keeping the allocated resources; success goes to RUNNING
-  (also for a crashed ATTACHED core: the host now owns the firmware). A failed recovery leaves
-  the core CRASHED until :meth:`~Lifecycle.recover` or the last shutdown.
-* Automatic recovery follows the :class:`~remoteproc.recovery.RecoveryPolicy`: the shell passes
-  how long the core ran (``crashed(reason, uptime=...)``), the machine numbers the crash within
-  its streak and either inserts ``BACKOFF`` (sleep ``Step.delay``, cancellable) after ``STOP``
-  or gives up: the core stays CRASHED, with :attr:`~Lifecycle.stuck` saying why, until
-  :meth:`~Lifecycle.recover` (which starts a new streak) or the last shutdown.
-* Deletion is a flag, not a state: :meth:`~Lifecycle.delete` refuses new owners and new boots;
-  existing users may still shut down, put, crash and recover. :meth:`~Lifecycle.finish_delete`
-  needs no owners; power references left without an owner (e.g. an auto-boot reference) are
-  dropped with the same teardown as a last shutdown.
+Decisions where Linux is silent or the brief left a choice are in each method's docstring.
+Two span the machine: ``power == 0`` exactly when the state is OFFLINE, DETACHED or DELETED;
+and deletion is a flag, not a state: :meth:`~Lifecycle.delete` refuses new owners and boots,
+while existing users may still shut down, put, crash and recover.
 """
 
 from __future__ import annotations
@@ -72,7 +27,7 @@ from typing import Final, NoReturn
 import attrs
 
 from remoteproc.errors import CrashedError, StateError
-from remoteproc.recovery import RecoveryPolicy
+from remoteproc.recovery import CrashRecord, RecoveryPolicy
 from remoteproc.states import (
     STATE_NAMES,
     Action,
@@ -134,13 +89,7 @@ class Lifecycle:
     _boots: int = attrs.field(default=0, init=False)
     _attaches: int = attrs.field(default=0, init=False)
     _boot_failures: int = attrs.field(default=0, init=False)
-    _crashes: int = attrs.field(default=0, init=False)
-    _spurious_crashes: int = attrs.field(default=0, init=False)
-    _recoveries: int = attrs.field(default=0, init=False)
-    _recovery_failures: int = attrs.field(default=0, init=False)
-    _consecutive: int = attrs.field(default=0, init=False)
-    _give_ups: int = attrs.field(default=0, init=False)
-    _stuck: str | None = attrs.field(default=None, init=False)
+    _record: CrashRecord = attrs.field(factory=CrashRecord, init=False)
     _last_failure: str | None = attrs.field(default=None, init=False)
 
     # -- read-only view -------------------------------------------------------------------
@@ -169,28 +118,26 @@ class Lifecycle:
 
     @property
     def recoveries(self) -> int:
-        return self._recoveries
+        return self._record.recoveries
 
     @property
     def consecutive_crashes(self) -> int:
         """Crashes in the current streak (see :class:`~remoteproc.recovery.RecoveryPolicy`)."""
-        return self._consecutive
+        return self._record.consecutive_crashes
 
     @property
     def stuck(self) -> str | None:
         """Why a CRASHED core is not recovering (disabled, failed, the policy gave up), or
         None while it is not crashed or a recovery is pending."""
-        return self._stuck if self._state is State.CRASHED and self._pending is None else None
+        return (
+            self._record.stuck if self._state is State.CRASHED and self._pending is None else None
+        )
 
     @property
     def can_finish_delete(self) -> bool:
         """True once :meth:`delete` was called and the last owner is gone."""
-        return (
-            self._deleting
-            and self._state is not State.DELETED
-            and self._owners == 0
-            and self._pending is None
-        )
+        idle = self._owners == 0 and self._pending is None
+        return self._deleting and self._state is not State.DELETED and idle
 
     def statistics(self) -> LifecycleStatistics:
         return LifecycleStatistics(
@@ -202,36 +149,34 @@ class Lifecycle:
             boots=self._boots,
             attaches=self._attaches,
             boot_failures=self._boot_failures,
-            crashes=self._crashes,
-            spurious_crashes=self._spurious_crashes,
-            recoveries=self._recoveries,
-            recovery_failures=self._recovery_failures,
-            consecutive_crashes=self._consecutive,
-            recovery_give_ups=self._give_ups,
             last_failure=self._last_failure,
+            **self._record.counters(),
         )
 
     # -- power refcount -------------------------------------------------------------------
 
     def boot(self) -> Step:
-        """Take a power reference; the first one loads and starts (or attaches) the core."""
+        """Take a power reference. The first one loads and starts the core, or attaches a
+        DETACHED one (as Linux). Later ones only count, also while SUSPENDED (no resume), but
+        a CRASHED core that is not recovering raises :class:`CrashedError`."""
         self._check_idle("boot")
         self._check_not_deleting("boot")
         if self._power == 0:
-            self._consecutive = 0
+            self._record.new_streak()
             if self._state is State.DETACHED:
                 return self._begin(Operation.ATTACH, (Action.ATTACH,))
             return self._begin(Operation.BOOT, (Action.LOAD, Action.START))
         if self._state is State.CRASHED:
             raise CrashedError(
                 f"{self._who}: cannot boot while {self._describe()}: the processor crashed and "
-                f"is not recovering ({self._stuck}); call recover() or shut it down"
+                f"is not recovering ({self._record.stuck}); call recover() or shut it down"
             )
         self._power += 1
         return _NOTHING
 
     def attach(self) -> Step:
-        """Adopt a core that already runs (DETACHED) without loading or starting it."""
+        """Adopt a core that already runs (DETACHED) without loading or starting it: the
+        explicit form of a first :meth:`boot` that refuses to load firmware."""
         self._check_idle("attach")
         self._check_not_deleting("attach")
         if self._state is not State.DETACHED:
@@ -239,7 +184,8 @@ class Lifecycle:
         return self._begin(Operation.ATTACH, (Action.ATTACH,))
 
     def shutdown(self) -> Step:
-        """Drop a power reference; the last one stops the core and releases its resources."""
+        """Drop a power reference; the last one stops the core (an ATTACHED one too, as
+        Linux) and releases its resources."""
         self._check_idle("shutdown")
         if self._power == 0:
             self._refuse("shutdown", "it was not booted (power 0)")
@@ -277,7 +223,7 @@ class Lifecycle:
             self._power, self._attaches = 1, self._attaches + 1
             return Step(transitions=(self._move(State.ATTACHED, "attach"),))
         if op is Operation.RECOVER:
-            self._recoveries += 1
+            self._record.recoveries += 1
             return Step(transitions=(self._move(State.RUNNING, "recovery"),))
         if op is Operation.SUSPEND:
             return Step(transitions=(self._move(State.SUSPENDED, "suspend"),))
@@ -295,8 +241,7 @@ class Lifecycle:
             return Step((Action.RELEASE_RESOURCES,))
         if op is Operation.RECOVER:
             # Keep the resources: the core stays CRASHED until recover() or the last shutdown.
-            self._recovery_failures += 1
-            self._stuck = f"recovery failed: {reason}"
+            self._record.recovery_failed(reason)
         return _NOTHING  # suspend/resume failed: the core stays where it was
 
     def boot_succeeded(self) -> Step:
@@ -320,22 +265,18 @@ class Lifecycle:
 
     def crashed(self, reason: str, *, uptime: float = math.inf) -> Step:
         """The platform reports a crash (watchdog, MMU fault) after the core ran ``uptime``
-        seconds; recovers if enabled and the :attr:`recovery_policy` allows it."""
+        seconds; recovers if enabled and the :attr:`recovery_policy` allows it. A report while
+        OFFLINE, DETACHED, CRASHED or DELETED is not an error (the peer is not the caller) but
+        is counted in ``spurious_crashes``; one while an operation is pending is a protocol bug
+        of the shell (:class:`StateError`)."""
         self._check_idle("handle a crash")
         if self._state not in (State.RUNNING, State.ATTACHED, State.SUSPENDED):
-            self._spurious_crashes += 1
+            self._record.spurious_crashes += 1
             return _NOTHING
-        self._crashes += 1
-        policy = self.recovery_policy
-        self._consecutive = self._consecutive + 1 if policy.continues_streak(uptime) else 1
         transition = self._move(State.CRASHED, f"crash: {reason}")
-        if not self.recovery_enabled:
-            self._stuck = "recovery is disabled"
-            return Step(transitions=(transition,))
-        delay = policy.delay(self._consecutive)
+        policy, enabled = self.recovery_policy, self.recovery_enabled
+        delay = self._record.crashed(policy, uptime=uptime, enabled=enabled)
         if delay is None:
-            self._give_ups += 1
-            self._stuck = policy.describe_limit()
             return Step(transitions=(transition,))
         self._pending = Operation.RECOVER
         if delay == 0:
@@ -345,12 +286,15 @@ class Lifecycle:
 
     def recover(self) -> Step:
         """Manual recovery of a CRASHED core (recovery disabled, failed, or given up): at once,
-        and it starts a new streak for the recovery policy."""
+        and it starts a new streak for the recovery policy. Recovery is ``STOP, RELOAD,
+        START`` keeping the allocated resources; success goes to RUNNING (also from ATTACHED:
+        the host now owns the firmware); failure leaves the core CRASHED until the next
+        :meth:`recover` or the last shutdown."""
         self._check_idle("recover")
         if self._state is not State.CRASHED:
             self._refuse("recover", "only a crashed processor can be recovered")
         self._pending = Operation.RECOVER
-        self._consecutive = 0
+        self._record.new_streak()
         return Step(_RECOVERY, graceful=False)
 
     # -- suspend / resume -----------------------------------------------------------------
@@ -388,7 +332,8 @@ class Lifecycle:
         return self._owners > 0
 
     def finish_delete(self) -> Step:
-        """Complete deletion once :attr:`can_finish_delete`; tears down a core still powered."""
+        """Complete deletion once :attr:`can_finish_delete`. Power references left without an
+        owner (e.g. an auto-boot reference) are dropped with a last shutdown's teardown."""
         if not self._deleting or self._state is State.DELETED:
             self._refuse("finish_delete", "delete() was not called")
         self._check_idle("finish_delete")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Self
 
 import anyio
@@ -24,7 +23,8 @@ import anyio.abc
 
 from . import arguments, crash
 from ._tasks import raise_one
-from .errors import ProcessorNotFoundError, RegistrationError, RemoteprocError
+from .crash_plan import plan_crash
+from .errors import CrashReport, ProcessorNotFoundError, RegistrationError, RemoteprocError
 from .platform import PlatformDriver
 from .recovery import RecoveryPolicy
 from .rproc import FirmwareSource, RemoteProc
@@ -32,8 +32,9 @@ from .rproc import FirmwareSource, RemoteProc
 log = logging.getLogger("remoteproc")
 
 
-class RemoteprocManager:
-    """Registry of processors by name."""
+class RemoteprocManager(anyio.AsyncContextManagerMixin):
+    """Registry of processors by name; the owner (:class:`~remoteproc.rproc.ProcessorOwner`)
+    of each one: it runs their tasks and handles their crashes with their groups."""
 
     def __init__(self) -> None:
         self._procs: dict[str, RemoteProc] = {}
@@ -52,33 +53,30 @@ class RemoteprocManager:
         """True while :meth:`aclose` runs: recovery backoffs give way to it."""
         return self._closing
 
-    async def __aenter__(self) -> Self:
-        if self._tg is not None:
-            raise RemoteprocError("this RemoteprocManager is already running")
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        """The manager's lifetime: its task group; leaving shuts every processor down, then
+        cancels what is left and raises one exception (see the module docstring)."""
         self._closed = False
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
+        body: BaseException | None = None
         try:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-        finally:
-            tg, self._tg = self._tg, None
-            self._closed = True
-            assert tg is not None
-            tg.cancel_scope.cancel()
-            try:
-                result = await tg.__aexit__(exc_type, exc, tb)
-            except BaseExceptionGroup as group:
-                raise_one(group, keep=exc)
-        return result
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                try:
+                    yield self
+                except BaseException as exc:
+                    body = exc
+                    raise
+                finally:
+                    try:
+                        with anyio.CancelScope(shield=True):
+                            await self.aclose()
+                    finally:
+                        self._tg = None
+                        self._closed = True
+                        tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise_one(group, keep=body)
 
     @property
     def task_group(self) -> anyio.abc.TaskGroup:
@@ -89,6 +87,20 @@ class RemoteprocManager:
     @property
     def processors(self) -> list[RemoteProc]:
         return list(self._procs.values())
+
+    def crash_reported(self, rproc: RemoteProc, report: CrashReport, uptime: float) -> None:
+        """Handle ``rproc``'s crash, with the processors that depend on it, in a task."""
+        self.task_group.start_soon(self._handle_crash, rproc, report, uptime)
+
+    async def _handle_crash(self, rproc: RemoteProc, report: CrashReport, uptime: float) -> None:
+        procs = {**self._procs, rproc.name: rproc}
+        plan = plan_crash(
+            {name: [dep.name for dep in proc.depends_on] for name, proc in procs.items()},
+            powered={name for name, proc in procs.items() if proc.power > 0},
+            crashed=rproc.name,
+        )
+        members = {name: procs[name].crash_handling for name in plan.down}
+        await crash.run_plan(plan, members, report, uptime)
 
     def add(
         self,
@@ -119,7 +131,7 @@ class RemoteprocManager:
         name = platform.name if name is None and isinstance(platform, PlatformDriver) else name
         if isinstance(name, str) and name in self._procs:
             raise RegistrationError(f"a processor named {name!r} is already registered")
-        deps = arguments.dependencies(depends_on, self.__getitem__)
+        deps = arguments.dependencies(depends_on, self.__getitem__, RemoteProc)
         rproc = RemoteProc(
             self,
             platform,
@@ -163,7 +175,7 @@ class RemoteprocManager:
             for other in self._procs.values():
                 if rproc in other.depends_on and other is not rproc:
                     raise RemoteprocError(f"{name!r} is a dependency of {other.name!r}")
-        await rproc._delete()
+        await rproc.delete()
         async with self._lock:
             self._procs.pop(name, None)
 
@@ -178,13 +190,13 @@ class RemoteprocManager:
 
     async def _shutdown_all(self) -> None:
         for rproc in self._procs.values():
-            crash.cut_backoff(rproc)
+            rproc.crash_handling.cut_backoff()
         remaining = list(self._procs.values())
         while remaining:
             leaves = [p for p in remaining if not any(p in q.depends_on for q in remaining)]
             for rproc in leaves or remaining:
                 try:
-                    await rproc._power_off()
+                    await rproc.power_off()
                 except RemoteprocError as exc:
                     log.warning("%s: shutdown on close failed: %s", rproc.name, exc)
                 remaining.remove(rproc)

@@ -1,4 +1,5 @@
-"""Watching a processor: its state changes and the new lines of its trace buffers.
+"""Watching a processor: its statistics, its state changes and the new lines of its trace
+buffers.
 
 :class:`TransitionFeed` keeps the last transitions and hands each new one to live
 subscribers (a subscriber too slow to keep up misses transitions, with a warning, rather than
@@ -14,11 +15,24 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
 import anyio
+import attrs
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .states import Transition
+from .states import LifecycleStatistics, Transition
 
 log = logging.getLogger("remoteproc")
+
+
+@attrs.frozen
+class RemoteProcStatistics:
+    """A processor's lifecycle counters plus what its buses and platform saw."""
+
+    name: str
+    state: str
+    lifecycle: LifecycleStatistics
+    vq_interrupts: int
+    unknown_interrupts: int
+    crash_reports: int
 
 
 class TransitionFeed:

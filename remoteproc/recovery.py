@@ -6,8 +6,10 @@ numbered within its *streak*: a crash after the core ran for ``stable_after`` se
 new streak at 1, any earlier crash continues it. The first recovery of a streak is immediate
 (as Linux); the n-th waits ``backoff_initial * backoff_factor ** (n - 2)`` seconds, at most
 ``backoff_max``; after ``max_consecutive`` recoveries the next crash of the streak is not
-recovered and the processor stays crashed. :class:`~remoteproc.lifecycle.Lifecycle` keeps the
-count and turns :meth:`RecoveryPolicy.delay` into a ``BACKOFF`` action the shell sleeps for.
+recovered and the processor stays crashed, with :attr:`CrashRecord.stuck` saying why, until a
+manual ``recover()`` (which starts a new streak) or the last shutdown. A :class:`CrashRecord`
+keeps a processor's count; :class:`~remoteproc.lifecycle.Lifecycle` turns its verdict into a
+``BACKOFF`` action after ``STOP`` (sleep ``Step.delay``, cancellable) or into no recovery.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import attrs
 
 from .errors import ArgumentTypeError, RecoveryPolicyError
 
-__all__ = ["RecoveryPolicy"]
+__all__ = ["CrashRecord", "RecoveryPolicy"]
 
 
 def _number(name: str, value: object, *, minimum: float) -> None:
@@ -93,3 +95,44 @@ class RecoveryPolicy:
             f"gave up after {self.max_consecutive} consecutive recoveries "
             f"(RecoveryPolicy.max_consecutive={self.max_consecutive})"
         )
+
+
+@attrs.define
+class CrashRecord:
+    """One processor's crashes as its policy sees them: the counters, the current streak,
+    and why the last crash is not being recovered (kept by the processor's lifecycle)."""
+
+    crashes: int = 0
+    spurious_crashes: int = 0  # reported while the core was not running: counted, ignored
+    recoveries: int = 0
+    recovery_failures: int = 0
+    consecutive_crashes: int = 0  # in the current streak
+    recovery_give_ups: int = 0  # crashes the policy did not recover
+    stuck: str | None = None  # why the last crash is not recovered (a reason, not a counter)
+
+    def counters(self) -> dict[str, int]:
+        """The counters by name (as :class:`~remoteproc.states.LifecycleStatistics` has them)."""
+        return attrs.asdict(self, filter=lambda field, _value: field.name != "stuck")
+
+    def crashed(self, policy: RecoveryPolicy, *, uptime: float, enabled: bool) -> float | None:
+        """Count a crash after ``uptime`` seconds of running: the seconds to wait before
+        recovering it, or None when it is not recovered (:attr:`stuck` says why)."""
+        self.crashes += 1
+        streak = policy.continues_streak(uptime)
+        self.consecutive_crashes = self.consecutive_crashes + 1 if streak else 1
+        if not enabled:
+            self.stuck = "recovery is disabled"
+            return None
+        delay = policy.delay(self.consecutive_crashes)
+        if delay is None:
+            self.recovery_give_ups += 1
+            self.stuck = policy.describe_limit()
+        return delay
+
+    def recovery_failed(self, reason: str) -> None:
+        self.recovery_failures += 1
+        self.stuck = f"recovery failed: {reason}"
+
+    def new_streak(self) -> None:
+        """A boot from power 0 or a manual recovery: the next crash is the first again."""
+        self.consecutive_crashes = 0

@@ -1,72 +1,64 @@
 """A remote processor: the async shell around the pure :class:`~remoteproc.lifecycle.Lifecycle`.
 
-Theory of operation: every public operation takes the processor's lock, asks the lifecycle
-what to do, performs the returned actions (load, start, stop, reload, release...) and reports
-the outcome back, as ``lifecycle.py`` documents. The first ``boot()`` boots the processors this
-one depends on, loads the firmware (see :mod:`remoteproc.loader`), starts the core and brings up
-an rpmsg bus (host role) per vdev; later boots only count. The last ``shutdown()`` closes the
-buses, stops the core, frees its memory and shuts its dependencies down in reverse order.
+Theory of operation: every public operation takes the processor's lock, asks the lifecycle what
+to do, performs the returned actions (load, start, stop, reload, release...) and reports the
+outcome back, as :mod:`remoteproc.states` documents. The first ``boot()`` boots the processors
+this one depends on, loads the firmware (see :mod:`remoteproc.loader`), starts the core and
+brings up an rpmsg bus (host role) per vdev; later boots only count. The last ``shutdown()``
+closes the buses, stops the core, frees its memory and shuts its dependencies down in reverse
+order.
 
-A crash reported by the platform is handled in a task of the manager (see
-:mod:`remoteproc.crash`): with recovery enabled the processors that depend on this one are
-stopped, this one is stopped, reloaded and restarted (after the backoff its
-:class:`~remoteproc.recovery.RecoveryPolicy` asks for), then the dependents are restarted;
-rpmsg channels go away (drivers' iterations end) and come back with the new buses, and drivers
-registered on the processor are probed again. With recovery disabled, failed or given up the
-buses fail with :class:`~remoteproc.errors.CrashedError`, so senders get a clear error, and
-the processor stays crashed until ``recover()`` or its last shutdown.
+A crash reported by the platform goes to the manager, which handles it with the processors
+that depend on this one (see :mod:`remoteproc.crash`); this processor takes part through its
+:class:`~remoteproc.crash.CrashHandling`. Hardware and memory change only in
+:class:`~remoteproc.actions.Performer`, states only in the lifecycle.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
-import attrs
+import anyio.abc
 
-from rpmsg.bus import RpmsgBus
-from rpmsg.channel import Channel, Probe, Remove
-from rpmsg.errors import RpmsgTimeoutError
+from rpmsg import Channel, RpmsgBus, RpmsgTimeoutError
+from rpmsg.channel import Probe, Remove
 
-from . import arguments, crash
-from .errors import (
-    ArgumentTypeError,
-    BootError,
-    CrashReport,
-    RemoteprocError,
-    StateError,
-)
-from .lifecycle import Action, Lifecycle, LifecycleStatistics, State, Step, Transition
-from .loader import LoadedImage, attach_resources, load
-from .observe import TransitionFeed, follow_lines
+from . import arguments
+from .actions import Performer
+from .crash import CrashHandling
+from .errors import ArgumentTypeError, CrashReport, StateError
+from .lifecycle import Action, Lifecycle, State, Step, Transition
+from .loader import LoadedImage
+from .observe import RemoteProcStatistics, TransitionFeed, follow_lines
 from .platform import CrashKind, PlatformDriver
 from .recovery import RecoveryPolicy
-from .source import FirmwareSource, check_firmware_source, load_source
+from .source import FirmwareSource, check_firmware_source
 from .vdevs import VdevBuses
-
-if TYPE_CHECKING:
-    from .firmware import FirmwareImage
-    from .manager import RemoteprocManager
 
 log = logging.getLogger("remoteproc")
 
-__all__ = ["FirmwareSource", "RemoteProc", "RemoteProcStatistics"]
+__all__ = ["FirmwareSource", "ProcessorOwner", "RemoteProc", "RemoteProcStatistics"]
 
 
-@attrs.frozen
-class RemoteProcStatistics:
-    """A processor's lifecycle counters plus what its buses and platform saw."""
+class ProcessorOwner(Protocol):
+    """What a processor needs from the manager that owns it (which implements this; this
+    module does not import the manager): the task group its buses, platform tasks and crash
+    handling run in; whether the manager is closed (its processors let go of their platforms)
+    or closing (recovery backoffs give way); where a crash goes to be handled with its group
+    (``rproc`` ran ``uptime`` seconds)."""
 
-    name: str
-    state: str
-    lifecycle: LifecycleStatistics
-    vq_interrupts: int
-    unknown_interrupts: int
-    crash_reports: int
+    @property
+    def task_group(self) -> anyio.abc.TaskGroup: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def closing(self) -> bool: ...
+    def crash_reported(self, rproc: RemoteProc, report: CrashReport, uptime: float) -> None: ...
 
 
 class RemoteProc:
@@ -77,7 +69,7 @@ class RemoteProc:
 
     def __init__(
         self,
-        manager: RemoteprocManager,
+        owner: ProcessorOwner,
         platform: PlatformDriver,
         *,
         firmware: FirmwareSource | None,
@@ -93,25 +85,33 @@ class RemoteProc:
         self.platform = platform
         self._depends_on = tuple(depends_on)
         self.send_timeout = send_timeout
-        self._manager = manager
+        self._owner = owner
         initial = State.DETACHED if platform.is_running() else State.OFFLINE
         self._sm = Lifecycle(
             self.name, recovery_enabled=enabled, recovery_policy=policy, initial_state=initial
         )
         self._lock = anyio.Lock()
-        self._loaded: LoadedImage | None = None
         self._vdevs = VdevBuses(self.name, platform.kick, send_timeout)
+        self._performer = Performer(
+            self.name,
+            platform,
+            self._vdevs,
+            firmware=lambda: self._firmware,
+            task_group=lambda: owner.task_group,
+        )
+        self._crash = CrashHandling(
+            self.name,
+            lock=self._lock,
+            lifecycle=self._sm,
+            publish=self._publish,
+            performer=self._performer,
+            closing=lambda: owner.closing,
+        )
         self._feed = TransitionFeed(self.name)
         self.history = self._feed.history
         self._owner_left: anyio.Event | None = None
         self._crash_reports = 0
-        self._detached = False  # the last teardown was a detach: keep the core's mappings
         self.last_crash: str | None = None
-        self._last_report: CrashReport | None = None
-        self._up_since: float | None = None  # the core's last release from reset (loop clock)
-        self._backoff_scope: anyio.CancelScope | None = None
-        self._stops_waiting = 0  # callers a recovery backoff gives way to (crash.py)
-        self._held_by: RemoteProc | None = None  # whose crash handler holds our lock
         platform.bind(self)
 
     def __repr__(self) -> str:
@@ -137,7 +137,7 @@ class RemoteProc:
     def holds_platform(self) -> bool:
         """Whether this processor still drives its platform: not once it was detached,
         deleted, or its manager closed (then another processor may take the platform over)."""
-        if self._manager.closed:
+        if self._owner.closed:
             return False
         return self.platform.events is self and self.state not in (State.DETACHED, State.DELETED)
 
@@ -187,7 +187,7 @@ class RemoteProc:
 
     @property
     def loaded(self) -> LoadedImage | None:
-        return self._loaded
+        return self._performer.loaded
 
     def statistics(self) -> RemoteProcStatistics:
         return RemoteProcStatistics(
@@ -250,39 +250,34 @@ class RemoteProc:
                 await dep.boot()
                 booted.append(dep)
             for action in step.actions:
-                await self._perform(action, graceful=True)
+                await self._performer.perform(action, graceful=True)
         except BaseException as exc:
             failed = self._sm.boot_failed(f"{type(exc).__name__}: {exc}")
             with anyio.CancelScope(shield=True):
-                await self._teardown(graceful=False)
-                for action in failed.actions:
-                    await self._perform_best_effort(action, graceful=False)
-                for dep in reversed(booted):
-                    await self._best_effort(dep.shutdown(), f"shutdown of {dep.name}")
+                await self._performer.teardown(graceful=False)
+                await self._performer.perform_all(failed.actions, graceful=False)
+                await self._shut_down_dependencies(booted)
             self._publish(failed)
             raise
         self._publish(self._sm.boot_succeeded())
+
+    async def _shut_down_dependencies(self, deps: Iterable[RemoteProc]) -> None:
+        for dep in reversed(tuple(deps)):
+            await self._performer.best_effort(dep.shutdown(), f"shutdown of {dep.name}")
 
     async def shutdown(self) -> None:
         """Drop a power reference; the last one stops the core, frees its memory and shuts its
         dependencies down in reverse order. The last one also cuts a recovery's backoff short
         (the core stays crashed, then goes offline)."""
-        with crash.backoff_gives_way(self, when=self.power <= 1):
+        with self._crash.gives_way(when=self.power <= 1):
             async with self._lock:
                 step = self._sm.shutdown()
                 if not step.actions:
                     return
                 self._publish(step)
                 with anyio.CancelScope(shield=True):
-                    for action in step.actions:
-                        await self._perform_best_effort(action, graceful=step.graceful)
-                    for dep in reversed(self.depends_on):
-                        await self._best_effort(dep.shutdown(), f"shutdown of {dep.name}")
-
-    async def _power_off(self) -> None:
-        """Drop every power reference (the manager closing)."""
-        while self.power > 0:
-            await self.shutdown()
+                    await self._performer.perform_all(step.actions, graceful=step.graceful)
+                    await self._shut_down_dependencies(self.depends_on)
 
     @asynccontextmanager
     async def powered(self) -> AsyncIterator[RemoteProc]:
@@ -306,78 +301,7 @@ class RemoteProc:
             step = self._sm.detach()
             self._publish(step)
             with anyio.CancelScope(shield=True):
-                for action in step.actions:
-                    await self._perform_best_effort(action, graceful=True)
-
-    # -- actions ----------------------------------------------------------------------------------
-    def _image(self) -> FirmwareImage:
-        if self._firmware is None:
-            raise BootError(f"{self.name}: no firmware configured")
-        return load_source(self._firmware, name=self.name)
-
-    async def _perform(self, action: Action, *, graceful: bool) -> None:
-        if action is Action.LOAD:
-            image = self._image()
-            self._loaded = load(self.platform, image)
-            self.platform.firmware_loaded(image)
-        elif action is Action.START:
-            loaded = self._require_loaded()
-            assert loaded.image is not None
-            self._up_since = anyio.current_time()  # a crash during the start ran ~0 s
-            await self.platform.start(loaded.image.entry)
-            await self._vdevs.start(loaded, self._manager.task_group)
-        elif action is Action.STOP:
-            await self._teardown(graceful=graceful)
-        elif action is Action.RELOAD:
-            loaded = self._require_loaded()
-            loaded.reload()
-            if loaded.image is not None:
-                self.platform.firmware_loaded(loaded.image)
-        elif action is Action.RELEASE_RESOURCES:
-            await self._vdevs.close()
-            if self._loaded is not None:
-                self._loaded.release(unmap=not self._detached)
-                self._loaded = None
-            self._detached = False
-            self._up_since = None
-        elif action is Action.ATTACH:
-            self._up_since = anyio.current_time()
-            await self.platform.attach()
-            self._loaded = self._attach_resources()
-            await self._vdevs.start(self._loaded, self._manager.task_group)
-        elif action is Action.DETACH:
-            self._vdevs.reset_peer()  # the core keeps running: tell it this host is going away
-            await self._vdevs.close()
-            await self.platform.detach()
-            self._detached = True
-        elif action is Action.SUSPEND:
-            await self.platform.suspend()
-        elif action is Action.RESUME:
-            await self.platform.resume()
-        else:  # BACKOFF is the crash handler's (it only sleeps)
-            raise RemoteprocError(f"{self.name}: action {action} is not performed here")
-
-    async def _perform_best_effort(self, action: Action, *, graceful: bool) -> None:
-        await self._best_effort(self._perform(action, graceful=graceful), action.value)
-
-    async def _best_effort(self, work: Awaitable[None], what: str) -> None:
-        try:
-            await work
-        except Exception as exc:
-            crash.log_failure(f"{self.name}: {what} failed (continuing teardown)", exc)
-
-    def _require_loaded(self) -> LoadedImage:
-        if self._loaded is None:
-            raise StateError(f"{self.name}: no firmware loaded")
-        return self._loaded
-
-    def _attach_resources(self) -> LoadedImage:
-        return attach_resources(self.platform)
-
-    async def _teardown(self, *, graceful: bool) -> None:
-        """Close the buses, then stop the core (never raises)."""
-        await self._vdevs.close()
-        await self._best_effort(self.platform.stop(), "platform stop")
+                await self._performer.perform_all(step.actions, graceful=True)
 
     # -- rpmsg ------------------------------------------------------------------------------------
     def register_driver(
@@ -398,16 +322,15 @@ class RemoteProc:
                 ``__cause__`` is the :class:`~remoteproc.errors.CrashReport`.
             StateError: the processor was deleted.
         """
+
+        def check() -> None:
+            if self.state is State.DELETED:
+                raise StateError(f"{self.name}: deleted while waiting for {name!r}")
+            if self._sm.stuck is not None:
+                raise self._crash.not_recovering()
+
         with anyio.move_on_after(math.inf if timeout is None else timeout):
-            while True:
-                if self.state is State.DELETED:
-                    raise StateError(f"{self.name}: deleted while waiting for {name!r}")
-                if self._sm.stuck is not None:
-                    raise crash.not_recovering(self)
-                channel = self._vdevs.find_channel(name)
-                if channel is not None:
-                    return channel
-                await self._vdevs.wait_changed_or_announced(name)
+            return await self._vdevs.wait_for_service(name, check)
         raise RpmsgTimeoutError(f"{self.name}: service {name!r} not announced in {timeout} s")
 
     # -- events from the platform -----------------------------------------------------------------
@@ -416,27 +339,38 @@ class RemoteProc:
         self._vdevs.interrupt(notifyid)
 
     def report_crash(self, kind: CrashKind, detail: str) -> None:
-        """The platform saw the core crash (Linux ``rproc_report_crash``): handled in a task."""
+        """The platform saw the core crash (Linux ``rproc_report_crash``): its manager handles
+        it with the processors that depend on this one, in a task."""
         self._crash_reports += 1
         self.last_crash = f"{kind.value}: {detail}"
-        up = self._up_since
-        uptime = math.inf if up is None else anyio.current_time() - up
         report = CrashReport(self.name, kind, detail)
-        self._manager.task_group.start_soon(crash.handle_crash, self, report, uptime)
+        self._owner.crash_reported(self, report, self._performer.uptime())
 
     def spawn(self, func: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
-        self._manager.task_group.start_soon(func, name=f"{self.name}: {name}")
+        self._owner.task_group.start_soon(func, name=f"{self.name}: {name}")
 
     async def recover(self) -> None:
         """Recover a crashed processor by hand (recovery disabled, failed or given up); this
         starts a new streak for the recovery policy."""
         async with self._lock:
             step = self._sm.recover()
-            await crash.recover(self, step)
+            await self._crash.recover(step)
 
-    # -- deletion ---------------------------------------------------------------------------------
-    async def _delete(self) -> None:
-        with crash.backoff_gives_way(self, when=self.owners == 0):
+    # -- the manager's interface ------------------------------------------------------------------
+    @property
+    def crash_handling(self) -> CrashHandling:
+        """This processor's part in crash handling (:func:`remoteproc.crash.run_plan`)."""
+        return self._crash
+
+    async def power_off(self) -> None:
+        """Drop every power reference (the manager closing)."""
+        while self.power > 0:
+            await self.shutdown()
+
+    async def delete(self) -> None:
+        """Refuse new users, wait for the owners to leave, tear down: what ``mgr.remove()``
+        runs once no processor depends on this one (call that: it also unregisters it)."""
+        with self._crash.gives_way(when=self.owners == 0):
             async with self._lock:
                 self._sm.delete()
         while True:
@@ -445,8 +379,7 @@ class RemoteProc:
                     step = self._sm.finish_delete()
                     self._publish(step)
                     with anyio.CancelScope(shield=True):
-                        for action in step.actions:
-                            await self._perform_best_effort(action, graceful=step.graceful)
+                        await self._performer.perform_all(step.actions, graceful=step.graceful)
                     return
                 if self._owner_left is None:
                     self._owner_left = anyio.Event()
@@ -456,12 +389,7 @@ class RemoteProc:
     # -- trace buffers ----------------------------------------------------------------------------
     def trace(self, index: int = 0) -> str:
         """The text the firmware wrote to trace buffer ``index`` so far (up to the first NUL)."""
-        loaded = self._loaded
-        if loaded is None or not 0 <= index < len(loaded.traces):
-            count = 0 if loaded is None else len(loaded.traces)
-            raise LookupError(f"{self.name}: no trace buffer {index} ({count} mapped)")
-        raw = bytes(loaded.traces[index][1])
-        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return self._performer.trace(index)
 
     def follow_trace(self, index: int = 0, *, interval: float = 0.05) -> AsyncIterator[str]:
         """Yield each new complete line of trace buffer ``index`` as the firmware writes it

@@ -2,7 +2,34 @@
 and the kinds of crash a platform reports.
 
 Pure value types shared by :mod:`remoteproc.lifecycle` (which produces them) and the shell
-(which performs the actions and publishes the transitions); see that module for the protocol.
+(which performs the actions and publishes the transitions).
+
+How the shell performs a :class:`Step` (it holds the processor's lock around every call to
+its :class:`~remoteproc.lifecycle.Lifecycle` *and* the actions asked for, so calls never
+interleave):
+
+* Operations that bring the core **up** are two-phase: ``boot``, ``attach``, ``recover`` (and
+  ``crashed`` when recovery is enabled), ``suspend``, ``resume``. They set ``pending`` and
+  return the actions; the state changes only when the shell reports ``succeeded`` (or
+  ``boot_succeeded`` / ``recovery_succeeded``). On the first failing action the shell calls
+  ``failed`` and performs *its* actions (cleanup, best effort), then raises. While an
+  operation is pending every other call except ``get`` / ``put`` raises ``StateError``::
+
+      async with lock:
+          step = sm.boot()
+          try:
+              for action in step.actions:
+                  await perform(action)
+          except Exception as exc:
+              for action in sm.boot_failed(str(exc)).actions:
+                  await perform_best_effort(action)
+              raise
+          publish(sm.boot_succeeded().transitions)
+
+* Operations that bring the core **down** are committed at once: ``shutdown``, ``detach``,
+  ``finish_delete``. The host stops using the core whatever the platform says, so the shell
+  performs every returned action (best effort, release even if stop failed) and reports errors
+  to its caller; there is nothing to roll back to.
 """
 
 from __future__ import annotations
@@ -109,7 +136,8 @@ class Step:
 
     actions: tuple[Action, ...] = ()
     transitions: tuple[Transition, ...] = ()
-    graceful: bool = True  # False: tearing down a crashed core, do not wait for the peer
+    graceful: bool = True  # False: tearing down a crashed core, do not wait for the dead peer
+    # (no rpmsg goodbyes), like Linux's ``rproc_stop(rproc, crashed=true)``
     delay: float = 0.0  # seconds the BACKOFF action waits
 
 

@@ -22,9 +22,9 @@ import anyio
 import anyio.abc
 import attrs
 
-from rpmsg.bus import RpmsgBus
 from rpmsg.channel import Channel, Probe, Remove
 from rpmsg.errors import BusClosedError
+from rpmsg.vring_bus import RpmsgBus
 from transports.base import DoorbellTransport
 from transports.virtio.memory import DeviceMemory, Region
 from transports.virtio.vdev import VdevView
@@ -161,6 +161,16 @@ class VdevBuses:
         self._drivers.append(_RegisteredDriver(ids, probe, remove))
         for bus in self._buses:
             bus.register_driver(ids, probe, remove=remove)
+
+    async def wait_for_service(self, name: str, check: Callable[[], None]) -> Channel:
+        """The channel announced under ``name`` on any bus, waiting across (re)starts of the
+        buses; ``check`` raises, before each look, once waiting makes no more sense."""
+        while True:
+            check()
+            channel = self.find_channel(name)
+            if channel is not None:
+                return channel
+            await self.wait_changed_or_announced(name)
 
     def find_channel(self, name: str) -> Channel | None:
         for bus in self._buses:

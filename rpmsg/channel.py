@@ -1,12 +1,14 @@
 """Channels (named services announced by a peer) and the drivers probed on them.
 
+Backend-agnostic: these are plain records; the bus (its core) creates and updates them.
+
 Theory of operation: a peer's name-service CREATE ``(name, addr)`` makes a :class:`Channel`:
 the service name, the peer's address (``dst``) and a local endpoint created for it (``src``).
 Drivers register by name; each matching channel is handed to the driver's ``probe`` coroutine,
 which runs as a task for as long as it likes (typically ``async for msg in channel``). A
 DESTROY removes the channel: its endpoint closes in an orderly way, so the driver's iteration
 ends. Announcements that arrive before a driver registers are kept, so a late driver still
-binds; :meth:`RpmsgBus.wait_for_service` waits for one by name.
+binds; ``bus.wait_for_service`` waits for one by name.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .endpoint import Endpoint, Message
-
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
-    from .bus import RpmsgBus
+    from .endpoint import Endpoint
+    from .message import Message
+    from .protocol import Bus
 
 Probe = Callable[["Channel"], Awaitable[None]]
 Remove = Callable[["Channel"], None]
@@ -42,7 +44,7 @@ class Channel:
         return self.endpoint.addr
 
     @property
-    def bus(self) -> RpmsgBus:
+    def bus(self) -> Bus:
         return self.endpoint.bus
 
     @property

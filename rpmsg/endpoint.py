@@ -1,11 +1,16 @@
 """rpmsg endpoints: a local address with a receive queue or callback, and send methods.
 
-Theory of operation: the bus dispatches every received message to the endpoint bound at its
+Backend-agnostic: an endpoint asks its bus for everything through an
+:class:`~rpmsg.protocol.EndpointPort` and reads its addressing state (destination, service
+name) from the :class:`~rpmsg.core.Binding` its bus keeps for it.
+
+Theory of operation: the bus delivers every received message to the endpoint bound at its
 destination address. An endpoint either hands it to an rx callback (synchronously, inside the
 bus's receive pass, like a Linux ``rpmsg_rx_cb_t``) or appends it to a bounded queue that
 ``recv()`` and ``async for`` consume.
 
-Overflow policy of the queue (:class:`Overflow`), counted in ``statistics().queue_drops``:
+Overflow policy of the queue (:class:`~rpmsg.message.Overflow`), counted in
+``statistics().queue_drops``:
 
 * ``BLOCK`` (default): nothing is dropped. When the queue is full the bus stops draining the
   receive ring until the consumer makes room; buffers stay with the bus, so the peer's sends
@@ -17,146 +22,50 @@ Overflow policy of the queue (:class:`Overflow`), counted in ``statistics().queu
 
 from __future__ import annotations
 
-import enum
-import numbers
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import anyio
-import attrs
 
 from transports.doorbell import Wakeup
 
-from .addresses import check_address
-from .errors import (
-    ArgumentTypeError,
-    EndpointClosedError,
-    InvalidAddressError,
-    InvalidArgumentError,
-    RpmsgTimeoutError,
-)
+from .errors import EndpointClosedError, InvalidAddressError, RpmsgTimeoutError
+from .message import DEFAULT, EndpointOptions, Message, Overflow, Timeout, check_timeout
+from .stats import EndpointStatistics
 from .wire import ADDR_ANY
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
-    from .bus import RpmsgBus
+    from .core import Binding
+    from .protocol import Bus, EndpointPort
 
-
-@attrs.define(slots=True)
-class Message:
-    """One received message. ``src`` is where a reply should go.
-
-    Not frozen: each message belongs to the one receiver it was handed to, and a frozen attrs
-    instance costs three times as much to create (840 vs 270 ns here), once per message.
-    """
-
-    src: int
-    dst: int
-    payload: bytes
-    flags: int = 0
-
-
-class Overflow(enum.Enum):
-    """What a full receive queue does with the next message (see module docstring)."""
-
-    BLOCK = "block"
-    DROP_NEWEST = "drop-newest"
-    DROP_OLDEST = "drop-oldest"
-
-
-RxCallback = Callable[["Endpoint", Message], None]
-
-
-class _Default(enum.Enum):
-    TIMEOUT = 0
-
-
-#: Use the bus's default send timeout (15 s, as Linux).
-DEFAULT: Final = _Default.TIMEOUT
-Timeout = float | None | _Default
-
-
-def check_timeout(timeout: float | None, what: str = "timeout") -> float | None:
-    """``timeout`` once checked: None (no deadline) or a real number of seconds >= 0 (``inf``
-    is no deadline too; 0 fails at once unless the call can complete without waiting).
-
-    Raises:
-        ArgumentTypeError: not a real number (a str, a bool).
-        InvalidArgumentError: NaN or negative.
-    """
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
-        raise ArgumentTypeError(
-            f"{what} must be a number of seconds or None, not {type(timeout).__name__}"
-        )
-    if not timeout >= 0:  # also NaN
-        raise InvalidArgumentError(f"{what} must be >= 0 seconds or None, not {timeout!r}")
-    return float(timeout)
-
-
-def check_queue(maxsize: int, overflow: Overflow, callback: RxCallback | None) -> Overflow:
-    """The receive settings once checked; returns the policy as an :class:`Overflow` (its
-    value, such as ``"drop-oldest"``, is accepted too).
-
-    Raises:
-        ArgumentTypeError: maxsize not an int, callback neither callable nor None.
-        InvalidArgumentError: maxsize < 1, an unknown policy.
-    """
-    if isinstance(maxsize, bool) or not isinstance(maxsize, int):
-        raise ArgumentTypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
-    if maxsize < 1:
-        raise InvalidArgumentError(f"maxsize must be >= 1, not {maxsize}")
-    if callback is not None and not callable(callback):
-        raise ArgumentTypeError(f"callback must be callable or None, not {callback!r}")
-    try:
-        return Overflow(overflow)
-    except ValueError:
-        choices = ", ".join(f"Overflow.{o.name}" for o in Overflow)
-        raise InvalidArgumentError(f"overflow must be one of {choices}, not {overflow!r}") from None
-
-
-@attrs.frozen
-class EndpointStatistics:
-    """A snapshot of one endpoint's counters."""
-
-    addr: int
-    rx_messages: int
-    rx_bytes: int
-    tx_messages: int
-    tx_bytes: int
-    queued: int
-    queue_drops: int
-    queue_stalls: int
-    callback_errors: int
-    send_waits: int
+#: A received message as the rings hand it over: ``(src, dst, flags, payload)``.
+RawMessage = tuple[int, int, int, bytes]
 
 
 class Endpoint:
-    """A bound local address. Create through :meth:`RpmsgBus.create_endpoint`."""
+    """A bound local address. Create through ``bus.create_endpoint()``.
+
+    Every send form refuses, changing nothing: a payload that is not a C-contiguous buffer
+    (InvalidPayloadError) or is over the MTU in bytes (PayloadTooLargeError), an address that
+    is not an int (AddressTypeError) or out of range (InvalidAddressError), a bad timeout, and
+    a closed endpoint (EndpointClosedError; BusClosedError when its bus closed): once closed,
+    its address may already belong to a new endpoint, which would get the replies.
+    """
 
     def __init__(
-        self,
-        bus: RpmsgBus,
-        addr: int,
-        *,
-        dst: int = ADDR_ANY,
-        name: str | None = None,
-        callback: RxCallback | None = None,
-        maxsize: int = 256,
-        overflow: Overflow = Overflow.BLOCK,
+        self, bus: Bus, port: EndpointPort, binding: Binding, options: EndpointOptions
     ) -> None:
-        overflow = check_queue(maxsize, overflow, callback)
         self.bus = bus
-        self.addr = addr
-        self.dst = check_address(dst, "destination", any_ok=True)
-        self.name = name
-        self.callback = callback
-        self.maxsize = maxsize
-        self.overflow = overflow
-        self.announced = False
+        self._port = port
+        self._binding = binding
+        self.addr = binding.addr
+        self.callback = options.callback
+        self.maxsize = options.maxsize
+        self.overflow = options.overflow
+        #: Whether the endpoint was closed (destroyed, its channel removed, its bus closed).
+        self.closed = False
         self._queue: deque[Message] = deque()
         self._waker = Wakeup()
         self._closed: BaseException | None = None
@@ -169,17 +78,45 @@ class Endpoint:
     def __repr__(self) -> str:
         return f"<Endpoint addr={self.addr} dst={self.dst} name={self.name!r}>"
 
-    # -- delivery (called by the bus) --------------------------------------------------------
-    def _deliver(self, msg: Message) -> bool:
-        """Queue or hand over ``msg``; False means "full, BLOCK policy: retry later"."""
-        if self.callback is not None:
+    @property
+    def dst(self) -> int:
+        """Default destination of :meth:`send` (the channel's peer), or ADDR_ANY."""
+        return self._binding.dst
+
+    @property
+    def name(self) -> str | None:
+        """The service name (announced, or of the peer's channel)."""
+        return self._binding.name
+
+    @property
+    def announced(self) -> bool:
+        return self._binding.announced
+
+    @property
+    def used(self) -> bool:
+        """Whether a message ever went through this endpoint, either way."""
+        return bool(self.rx_messages or self.tx_messages)
+
+    @property
+    def mtu(self) -> int:
+        return self.bus.mtu
+
+    # -- the bus side (any backend) -----------------------------------------------------------
+    def _deliver(self, msg: RawMessage) -> bool:
+        """Queue or hand over a received message; False: full under BLOCK, retry later."""
+        src, _dst, flags, payload = msg
+        # Reuse the endpoint's own int objects where the values match: the Message then keeps
+        # no per-message ints alive (addresses >= 1024 are not Python's cached small ints).
+        peer = self._binding.dst
+        callback = self.callback
+        if callback is not None:
             self.rx_messages += 1
-            self.rx_bytes += len(msg.payload)
+            self.rx_bytes += len(payload)
             try:
-                self.callback(self, msg)
+                callback(self, Message(peer if src == peer else src, self.addr, payload, flags))
             except Exception:
                 self.callback_errors += 1
-                self.bus._callback_failed(self)
+                self._port.callback_failed(self)
             return True
         queue = self._queue
         if len(queue) >= self.maxsize:
@@ -189,18 +126,15 @@ class Endpoint:
                     self.queue_stalls += 1
                 return False
             self.queue_drops += 1
-            self.bus._count_drop("queue_full")
+            self._port.count_drop("queue_full")
             if self.overflow is Overflow.DROP_NEWEST:
                 return True
             queue.popleft()
         self.rx_messages += 1
-        self.rx_bytes += len(msg.payload)
-        queue.append(msg)
+        self.rx_bytes += len(payload)
+        queue.append(Message(peer if src == peer else src, self.addr, payload, flags))
         self._waker.wake()
         return True
-
-    def _wake(self) -> None:
-        self._waker.wake()
 
     def _close(self, reason: BaseException | None) -> None:
         """Mark closed; waiters wake. ``reason`` None means an orderly end (iteration stops)."""
@@ -211,11 +145,16 @@ class Endpoint:
                 else EndpointClosedError(f"endpoint {self.addr} closed")
             )
             self._orderly = reason is None
-        self._wake()
+            self.closed = True
+        self._waker.wake()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed is not None
+    def _closed_error(self) -> EndpointClosedError:
+        exc = self._closed
+        if isinstance(exc, EndpointClosedError):
+            return exc
+        err = EndpointClosedError(f"endpoint {self.addr} closed: {exc}")
+        err.__cause__ = exc
+        return err
 
     # -- receive ------------------------------------------------------------------------------
     async def recv(self, timeout: float | None = None) -> Message:
@@ -227,8 +166,7 @@ class Endpoint:
         """
         if timeout is not None:
             timeout = check_timeout(timeout)
-        queue = self._queue
-        if not queue:
+        if not self._queue:
             if timeout is None:
                 # No deadline: no cancel scope either (a timer per message is pure overhead).
                 await self._wait_queued()
@@ -246,19 +184,19 @@ class Endpoint:
         msg = self._queue.popleft()
         if self._stalled:
             self._stalled = False
-            self.bus._resume()
+            self._port.resume()
         return msg
 
     async def _wait_queued(self) -> None:
         queue = self._queue
         waker = self._waker
-        transport = self.bus.transport
+        port = self._port
         while not queue:
             if self._closed is not None:
                 raise self._closed_error()
             # A notification arriving while we sleep wakes us directly; we then run the
             # bus's receive pass ourselves (see Doorbell.park).
-            transport.park(waker)
+            port.park(waker)
             future = waker.arm()
             try:
                 if future is None:
@@ -267,10 +205,10 @@ class Endpoint:
                     await future  # directly: each coroutine level costs on every wake-up
             except BaseException:
                 waker.disarm()
-                transport.unpark(waker, run=False)
+                port.unpark(waker, run=False)
                 raise
             waker.disarm()
-            transport.unpark(waker, run=True)
+            port.unpark(waker, run=True)
 
     def try_recv(self) -> Message | None:
         """The next queued message, or None. Never waits."""
@@ -280,22 +218,13 @@ class Endpoint:
             return None
         return self._pop()
 
-    def _closed_error(self) -> EndpointClosedError:
-        exc = self._closed
-        if isinstance(exc, EndpointClosedError):
-            return exc
-        err = EndpointClosedError(f"endpoint {self.addr} closed: {exc}")
-        err.__cause__ = exc
-        return err
-
     def __aiter__(self) -> Endpoint:
         return self
 
     async def __anext__(self) -> Message:
         """Messages until the endpoint closes: an orderly close (destroy, channel removed)
         ends the iteration; a failure (bus closed, peer died, crash) raises."""
-        queue = self._queue
-        if not queue:
+        if not self._queue:
             try:
                 await self._wait_queued()  # not through recv(): one coroutine level less
             except EndpointClosedError:
@@ -305,35 +234,34 @@ class Endpoint:
         return self._pop()
 
     # -- send ---------------------------------------------------------------------------------
-    # Every form refuses, changing nothing: a payload that is not a C-contiguous buffer
-    # (InvalidPayloadError) or is over the MTU in bytes (PayloadTooLargeError), an address that
-    # is not an int (AddressTypeError) or out of range (InvalidAddressError), a bad timeout,
-    # and a closed endpoint (EndpointClosedError; BusClosedError when its bus closed): once
-    # closed, its address may already belong to a new endpoint, which would get the replies.
+    # Each send tries the port's non-waiting path first: one coroutine frame per message
+    # instead of two while buffers are free.
     def _default_dst(self) -> int:
         if self._closed is not None:
-            self.bus._check_sendable(self)  # raises: BusClosedError first, as every send
-        if self.dst == ADDR_ANY:
+            self._port.check_sendable(self)  # raises: BusClosedError first, as every send
+        if self._binding.dst == ADDR_ANY:
             raise InvalidAddressError(f"endpoint {self.addr} has no default destination")
-        return self.dst
+        return self._binding.dst
 
-    # Each send tries the bus's non-waiting path first: one coroutine frame per message
-    # instead of two while buffers are free.
     async def send(self, data: Buffer, *, timeout: Timeout = DEFAULT) -> None:
         """Send ``data`` (any C-contiguous buffer: its raw bytes) to the endpoint's default
         destination (its channel's peer), waiting up to ``timeout`` for a free buffer."""
         if timeout is not DEFAULT:
             timeout = check_timeout(timeout)
-        dst = self._default_dst()
-        if not self.bus._send_now(self, self.addr, dst, data):
-            await self.bus._send(self, self.addr, dst, data, timeout)
+        dst = self._binding.dst
+        if dst == ADDR_ANY or self._closed is not None:
+            dst = self._default_dst()
+        port = self._port
+        if not port.send_now(self, self.addr, dst, data):
+            await port.send(self, self.addr, dst, data, timeout)
 
     async def send_to(self, dst: int, data: Buffer, *, timeout: Timeout = DEFAULT) -> None:
         """Send to ``dst`` from this endpoint's address."""
         if timeout is not DEFAULT:
             timeout = check_timeout(timeout)
-        if not self.bus._send_now(self, self.addr, dst, data):
-            await self.bus._send(self, self.addr, dst, data, timeout)
+        port = self._port
+        if not port.send_now(self, self.addr, dst, data):
+            await port.send(self, self.addr, dst, data, timeout)
 
     async def send_offchannel(
         self, src: int, dst: int, data: Buffer, *, timeout: Timeout = DEFAULT
@@ -341,22 +269,19 @@ class Endpoint:
         """Send with an explicit source address (replies go to ``src``)."""
         if timeout is not DEFAULT:
             timeout = check_timeout(timeout)
-        if not self.bus._send_now(self, src, dst, data):
-            await self.bus._send(self, src, dst, data, timeout)
+        port = self._port
+        if not port.send_now(self, src, dst, data):
+            await port.send(self, src, dst, data, timeout)
 
     def try_send(self, data: Buffer) -> None:
         """Like :meth:`send` but never waits: raises NoBufferError if no buffer is free."""
-        self.bus._try_send(self, self.addr, self._default_dst(), data)
+        self._port.try_send(self, self.addr, self._default_dst(), data)
 
     def try_send_to(self, dst: int, data: Buffer) -> None:
-        self.bus._try_send(self, self.addr, dst, data)
+        self._port.try_send(self, self.addr, dst, data)
 
     def try_send_offchannel(self, src: int, dst: int, data: Buffer) -> None:
-        self.bus._try_send(self, src, dst, data)
-
-    @property
-    def mtu(self) -> int:
-        return self.bus.mtu
+        self._port.try_send(self, src, dst, data)
 
     # -- lifetime -----------------------------------------------------------------------------
     async def aclose(self) -> None:

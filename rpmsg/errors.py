@@ -11,6 +11,8 @@ counted in ``statistics()`` and the bus keeps going.
 
 from __future__ import annotations
 
+import transports.errors
+
 
 class RpmsgError(Exception):
     """Root of every error raised by :mod:`rpmsg`."""
@@ -60,9 +62,15 @@ class ForeignEndpointError(InvalidArgumentError):
     """An endpoint handed to a bus it does not belong to."""
 
 
-class TransportInUseError(RpmsgError, ValueError):
+class TransportInUseError(RpmsgError, transports.errors.TransportInUseError):
     """Another :class:`~rpmsg.RpmsgBus` already drives this transport end: two buses on one
-    end would drain each other's rings. The claim ends when that bus closes."""
+    end would drain each other's rings. The claim ends when that bus closes. Also a
+    :class:`transports.errors.TransportInUseError` (a ``ValueError``)."""
+
+
+class VdevSetupError(RpmsgError, ValueError):
+    """The vdev entry cannot carry rpmsg (wrong device id, vring count, rings outside memory,
+    a pool too small for two buffers)."""
 
 
 class NoBufferError(RpmsgError, BlockingIOError):

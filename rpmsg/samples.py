@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import attrs
 
-from .bus import RpmsgBus
 from .channel import Channel, Driver, Probe
+from .protocol import Bus
 
 SERVICE_NAME = "rpmsg-client-sample"
 MESSAGE = b"hello world!"
@@ -63,7 +63,7 @@ def client_driver(
 
 
 def register_client(
-    bus: RpmsgBus, *, count: int = DEFAULT_COUNT, report: Report = _quiet
+    bus: Bus, *, count: int = DEFAULT_COUNT, report: Report = _quiet
 ) -> tuple[Driver, ClientResult]:
     """Register the client driver on ``bus``; returns it and the result it fills in."""
     probe, result = client_driver(count=count, report=report)
@@ -71,7 +71,7 @@ def register_client(
 
 
 async def run_service(
-    bus: RpmsgBus, *, count: int = DEFAULT_COUNT, report: Report = _quiet, name: str = SERVICE_NAME
+    bus: Bus, *, count: int = DEFAULT_COUNT, report: Report = _quiet, name: str = SERVICE_NAME
 ) -> int:
     """Announce the service, echo ``count`` messages, then withdraw it. Returns echoes sent."""
     ep = await bus.create_service(name)

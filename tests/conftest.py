@@ -7,7 +7,7 @@ other async test keeps the single stock asyncio loop.
 
 A test (or module, with ``pytestmark = pytest.mark.usefixtures("vring_impl")``) that uses the
 ``vring_impl`` fixture runs once with the pure vring classes and once with the C accelerator's,
-which the rpmsg engine then uses; the accelerator run is skipped where it is not built.
+which the rpmsg rings then use; the accelerator run is skipped where it is not built.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import anyio
 import pytest
 
-import rpmsg.engine
+import rpmsg.rings.host
+import rpmsg.rings.remote
 from rpmsg import RpmsgBus
-from transports import LoopbackTransport, SharedLayout, loopback_pair
+from transports import LoopbackTransport, Region, SharedLayout, Transport, loopback_pair
 from transports.virtio.vring import PyVringDevice, PyVringDriver
 
 try:
@@ -66,10 +67,10 @@ VRING_IMPLS = [
 
 @pytest.fixture(params=VRING_IMPLS)
 def vring_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> VringImpl:
-    """Each vring implementation in turn, installed as the one the rpmsg engine constructs."""
+    """Each vring implementation in turn, installed as the one the rpmsg rings construct."""
     impl: VringImpl = request.param
-    monkeypatch.setattr(rpmsg.engine, "VringDriver", impl.driver)
-    monkeypatch.setattr(rpmsg.engine, "VringDevice", impl.device)
+    monkeypatch.setattr(rpmsg.rings.host, "VringDriver", impl.driver)
+    monkeypatch.setattr(rpmsg.rings.remote, "VringDevice", impl.device)
     return impl
 
 
@@ -84,6 +85,36 @@ def pytest_asyncio_loop_factories(
     if "uvloop" in wanted and uvloop is not None:
         factories["uvloop"] = uvloop.new_event_loop
     return factories
+
+
+class WrappedEnd(Transport):
+    """Another transport end's memory, vdev and notifications, under a separate Transport
+    (tests change one thing about an end: hold its notifications, hide its pool, ...). The
+    pool is the inner end's unless given; ``pool=None`` hides it."""
+
+    def __init__(self, inner: Transport, *, pool: Region | Literal["inner"] | None = "inner"):
+        super().__init__(
+            role=inner.role,
+            memory=inner.memory,
+            vdev=inner.vdev,
+            pool=inner.pool if pool == "inner" else pool,
+        )
+        self.inner = inner
+        self.stats = inner.stats
+        self.quirks = inner.quirks
+
+    @property
+    def closed(self) -> bool:
+        return self.inner.closed
+
+    def kick(self, vq: int) -> None:
+        self.inner.kick(vq)
+
+    async def wait_notification(self) -> int:
+        return await self.inner.wait_notification()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 BusPair = tuple[RpmsgBus, RpmsgBus, LoopbackTransport, LoopbackTransport]

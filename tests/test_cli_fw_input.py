@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from aioamp.cli import main
+from platforms.runtime import FirmwareContext
 from platforms.sim import register_program, unregister_program
-from platforms.sim.context import FirmwareContext
 from platforms.sim.images import build_sample_image
 from remoteproc.errors import RemoteprocError
 from remoteproc.firmware import MAX_FIRMWARE_SIZE, load_firmware_file

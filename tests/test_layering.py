@@ -37,6 +37,7 @@ PURE = {
     "transports.virtio",
     "transports.virtio.constants",
     "transports.virtio.vring",
+    "transports.virtio.messages",
     "transports._vring_accel",  # the C twin of vring's classes (no I/O)
     "transports.virtio.vdev",
     "transports.virtio.memory",
@@ -45,10 +46,26 @@ PURE = {
     "transports.url",
     "rpmsg.wire",
     "rpmsg.addresses",
-    "rpmsg.engine",
+    "rpmsg.core",
+    "rpmsg.rings",
+    "rpmsg.rings.base",
+    "rpmsg.rings.host",
+    "rpmsg.rings.remote",
+    "rpmsg.message",
+    "rpmsg.stats",
+    "rpmsg.protocol",
+    "rpmsg.channel",
     "rpmsg.errors",
     "remoteproc.rsc_table",
+    "remoteproc.rsc_table.entries",
+    "remoteproc.rsc_table.parse",
+    "remoteproc.rsc_table.rules",
+    "remoteproc.rsc_table.build",
+    "remoteproc.rsc_table.export",
     "remoteproc.lifecycle",
+    "remoteproc.crash_plan",
+    "remoteproc.image",
+    "remoteproc._lazy",  # the lazy re-exports of package __init__s (importlib only)
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",
@@ -88,11 +105,27 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _imports(name: str, path: Path) -> set[str]:
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node, except the bodies of ``if TYPE_CHECKING:`` blocks (imports for type
+    checkers only: they run in no interpreter)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _imports(name: str, path: Path, *, runtime_only: bool = False) -> set[str]:
+    """What ``name`` imports; ``runtime_only``: not what it imports for type checkers."""
     tree = ast.parse(path.read_text(), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree) if runtime_only else ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -111,7 +144,7 @@ def _imports(name: str, path: Path) -> set[str]:
 
 
 def test_modules_found() -> None:
-    assert "transports.virtio.vring" in MODULES and "rpmsg.bus" in MODULES
+    assert "transports.virtio.vring" in MODULES and "rpmsg.vring_bus" in MODULES
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -132,7 +165,7 @@ def test_layers(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(PURE & set(MODULES)))
 def test_pure_cores_do_no_io(name: str) -> None:
-    for imported in _imports(name, MODULES[name]):
+    for imported in _imports(name, MODULES[name], runtime_only=True):
         root = imported.split(".")[0]
         assert root not in IO_MODULES, f"pure core {name} imports {imported}"
         if root in ALLOWED:
@@ -145,6 +178,59 @@ def test_pyelftools_confined(name: str) -> None:
         return
     for imported in _imports(name, MODULES[name]):
         assert imported.split(".")[0] != "elftools", f"{name} imports pyelftools"
+
+
+def _reachable(name: str) -> set[str]:
+    """Every module of ours ``name`` imports, directly or not (TYPE_CHECKING and function-level
+    imports too: a cycle through them is still a cycle of the design)."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        for imported in _imports(current, MODULES[current]):
+            if imported in MODULES and imported not in seen:
+                seen.add(imported)
+                todo.append(imported)
+    return seen
+
+
+def test_the_processor_does_not_know_its_manager() -> None:
+    assert "remoteproc.manager" not in _reachable("remoteproc.rproc")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in MODULES if n.split(".")[0] in ("remoteproc", "platforms"))
+)
+def test_no_import_cycles(name: str) -> None:
+    assert name not in _reachable(name), f"{name} imports itself through other modules"
+
+
+#: The platforms (sim, pandaboard, uml, ...) and the floor they share (the firmware runtime).
+PLATFORMS = sorted(p.parent.name for p in (ROOT / "platforms").glob("*/__init__.py"))
+PLATFORM_FLOOR = "runtime"
+
+
+def _platform(module: str) -> str | None:
+    parts = module.split(".")
+    return (
+        parts[1] if parts[0] == "platforms" and len(parts) > 1 and parts[1] in PLATFORMS else None
+    )
+
+
+def test_platforms_found() -> None:
+    assert {"sim", "pandaboard", PLATFORM_FLOOR} <= set(PLATFORMS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _platform(n)))
+def test_no_sideways_imports_between_platforms(name: str) -> None:
+    """platforms/<x> never imports platforms/<y> for a sibling y: what two platforms share
+    moves down into the runtime, which imports no platform itself."""
+    mine = _platform(name)
+    for imported in _imports(name, MODULES[name]):
+        other = _platform(imported)
+        if other is None or other == mine:
+            continue
+        assert other == PLATFORM_FLOOR, f"{name} imports {imported}: {mine} may not use {other}"
 
 
 #: What a pure core may not load, even through a package __init__ (checked for real).
@@ -177,7 +263,5 @@ def test_pure_cores_load_no_io_or_shell_in_a_fresh_interpreter(name: str) -> Non
     io = sorted(m for m in loaded if m.split(".")[0] in FORBIDDEN_AT_RUNTIME)
     ours = {m for m in loaded if m.split(".")[0] in ALLOWED}
     shell = sorted(ours - PURE - PACKAGE_INITS)
-    if name.startswith("rpmsg.") and (io or shell):
-        pytest.xfail("rpmsg/__init__ imports its shell eagerly until the rpmsg redesign lands")
     assert not io, f"importing {name} loads {io}"
     assert not shell, f"importing {name} loads shell modules {shell}"

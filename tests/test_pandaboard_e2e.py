@@ -93,6 +93,24 @@ async def test_crash_message_is_recovered_and_the_sample_completes() -> None:
         assert releases == [("ducati", 2), ("ducati", 0)] * 2
 
 
+async def test_an_injected_crash_on_start_fires_on_the_model_core_too() -> None:
+    """The model's cores run programs through platforms.runtime.run_firmware, like the
+    simulator: every fault of Faults is injected (crash_on_start used to be ignored there)."""
+    async with OmapModel() as model:
+        core = model.core("ipu")
+        core.install(ECHO, faults=Faults(crash_on_start=True))
+        plat = model.board().platform("ipu")
+        async with RemoteprocManager() as mgr:
+            rp = mgr.add(plat, firmware=ECHO)
+            await rp.boot()
+            channel = await rp.wait_for_service("rpmsg-echo", timeout=5)  # after the recovery
+            assert rp.statistics().lifecycle.recoveries == 1 and core.starts == 2
+            assert plat.statistics().crashes == 1
+            await channel.send(b"after the crash")
+            assert (await channel.recv(timeout=5)).payload == b"after the crash"
+            await rp.shutdown()
+
+
 async def test_explicit_crash_and_unknown_and_control_messages_are_counted() -> None:
     async with OmapModel() as model:
         core = model.core("ipu")

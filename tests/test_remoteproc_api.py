@@ -226,6 +226,22 @@ async def test_with_several_failures_the_body_wins_and_the_rest_is_noted(
     assert [type(exc) for exc in logged] == [RuntimeError]  # with its traceback
 
 
+async def test_a_manager_is_entered_once_at_a_time_and_again_after_it_was_left() -> None:
+    mgr = RemoteprocManager()
+    async with mgr:
+        rp = mgr.add(SimPlatform("p"), firmware=ECHO)
+        with pytest.raises(RuntimeError, match="already been entered"):
+            await mgr.__aenter__()
+        await rp.boot()  # still running
+        assert rp.state_name == "running"
+    assert (mgr.closed, rp.state_name) == (True, "offline")
+    async with mgr:
+        assert not mgr.closed
+        await rp.boot()
+        assert rp.state_name == "running"
+    assert (mgr.closed, rp.state_name) == (True, "offline")
+
+
 async def test_powered_and_boot_with_dependencies_raise_single_errors() -> None:
     async with RemoteprocManager() as mgr:
         bad = mgr.add(SimPlatform("bad"), firmware=b"not an elf")

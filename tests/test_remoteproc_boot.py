@@ -305,6 +305,28 @@ async def test_crash_of_a_dependency_recovers_the_group() -> None:
         assert all(p.state_name == "offline" for p in (a, b, c))
 
 
+async def test_a_diamond_goes_down_and_comes_back_in_the_plans_order() -> None:
+    """The manager runs remoteproc.crash_plan's plan: d (on b and c, both on a) is locked and
+    stopped first, a is recovered first and d last; the unpowered e stays out of it."""
+    events: list[str] = []
+    async with RemoteprocManager() as mgr:
+        a = mgr.add(RecordingSim("a", events), firmware=ECHO)
+        b = mgr.add(RecordingSim("b", events), firmware=ECHO, depends_on=[a])
+        c = mgr.add(RecordingSim("c", events), firmware=ECHO, depends_on=[a])
+        d = mgr.add(RecordingSim("d", events), firmware=ECHO, depends_on=[b, c])
+        e = mgr.add(RecordingSim("e", events), firmware=ECHO, depends_on=[a])
+        await d.boot()
+        events.clear()
+        assert isinstance(a.platform, RecordingSim)
+        a.platform.crash_now()
+        await _wait(lambda: all(p.statistics().lifecycle.recoveries == 1 for p in (a, b, c, d)))
+        down, up = ["stop d", "stop b", "stop c", "stop a"], ["start a", "start c", "start b"]
+        assert events == [*down, *up, "start d"]
+        assert (e.state_name, e.statistics().lifecycle.crashes) == ("offline", 0)
+        await _echo(d, b"after recovery")
+        await d.shutdown()
+
+
 # -- rpmsg drivers -------------------------------------------------------------------------------
 
 

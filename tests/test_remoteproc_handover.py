@@ -84,8 +84,8 @@ async def test_a_remote_sender_waits_through_a_reset_then_completes(wait_until) 
             first.reset_peer()
             await first.aclose()
             await first.wait_closed()
-            await wait_until(lambda: remote.engine.resets == 1)  # the remote sees status 0
-            assert not remote.engine.ready
+            await wait_until(lambda: remote.rings.resets == 1)  # the remote sees status 0
+            assert not remote.rings.ready
             assert remote.channels == []  # the old host's channels are gone
             with pytest.raises(NoBufferError):
                 service.try_send_to(channel.src, b"nobody home")

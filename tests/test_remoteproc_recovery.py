@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
+from platforms.runtime import programs as sim_programs
 from platforms.sim import Faults, FirmwareContext, SimPlatform, register_program
-from platforms.sim import programs as sim_programs
 from platforms.sim.images import build_sample_image
 from remoteproc.errors import CrashedError, CrashReport
 from remoteproc.manager import RemoteprocManager

@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
 import pytest
+from conftest import WrappedEnd
 
 from rpmsg import (
     ADDR_ANY,
@@ -626,33 +627,20 @@ async def test_remote_transport_closing_fails_the_host_promptly(bus_pair) -> Non
 # -- buffer exhaustion -------------------------------------------------------------------------
 
 
-class GatedTransport(Transport):
+class GatedTransport(WrappedEnd):
     """Wraps a transport and holds back its incoming notifications until :meth:`open`: a bus
     on it is alive but does not look at its rings, like a peer that stopped servicing them."""
 
     def __init__(self, inner: Transport) -> None:
-        super().__init__(role=inner.role, memory=inner.memory, vdev=inner.vdev, pool=inner.pool)
-        self.inner = inner
-        self.stats = inner.stats
-        self.quirks = inner.quirks
+        super().__init__(inner)
         self._gate = anyio.Event()
 
     def open(self) -> None:
         self._gate.set()
 
-    @property
-    def closed(self) -> bool:
-        return self.inner.closed
-
-    def kick(self, vq: int) -> None:
-        self.inner.kick(vq)
-
     async def wait_notification(self) -> int:
         await self._gate.wait()
         return await self.inner.wait_notification()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def _exhaust(tx, dst: int, sent: list[int], bus: RpmsgBus) -> None:

@@ -20,10 +20,11 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from conftest import WrappedEnd
 
 from rpmsg import NoBufferError, NsFlags, RpmsgBus
 from rpmsg.wire import pack_ns
-from transports import LoopbackTransport, SharedLayout, VringLayout, loopback_pair
+from transports import LoopbackTransport, SharedLayout, Transport, VringLayout, loopback_pair
 
 # Every test here runs with the pure vring classes and with the C accelerator's (conftest).
 pytestmark = pytest.mark.usefixtures("vring_impl")
@@ -276,11 +277,22 @@ class RawHost:
 
 
 @asynccontextmanager
-async def hostile_host() -> AsyncIterator[tuple[RpmsgBus, RawHost]]:
+async def hostile_host(
+    *, pool: bool = True, rx_first: bool = True
+) -> AsyncIterator[tuple[RpmsgBus, RawHost]]:
+    """A remote bus against a raw host. ``pool=False``: the remote's transport knows no pool;
+    the raw host then posts one rx buffer (pool buffer 0, on vq 0) before the remote starts,
+    as Linux posts its rx buffers before DRIVER_OK, unless ``rx_first`` is False."""
     host_t, remote_t = loopback_pair(LAYOUT)
     raw = RawHost(host_t.link.buffer, host_t)
     assert (remote_t.vdev.status, remote_t.vdev.gfeatures) == (7, 1)  # hand offsets are right
-    async with RpmsgBus(remote_t, name="remote", ready_timeout=2) as remote:
+    end: Transport = remote_t
+    if not pool:
+        end = WrappedEnd(remote_t, pool=None)  # as the simulated firmware's: no pool known
+        if rx_first:
+            raw.from_remote.set_desc(0, raw.buf(0), BUF, F_WRITE)
+            raw.post(raw.from_remote, 0)
+    async with RpmsgBus(end, name="remote", ready_timeout=2) as remote:
         yield remote, raw
 
 
@@ -330,6 +342,7 @@ REMOTE_RX_CASES: list[tuple[str, Callable[[RawHost], None], str, tuple[int, int]
     ("addr-at-rsc-table", _bad_addr(0), "ring_error", (0, 0)),
     ("addr-at-other-used-ring", _bad_addr(V0 + LAYOUT.vring_layout.used), "ring_error", (0, 0)),
     ("addr-straddles-pool-end", _bad_addr(POOL_END - 16), "ring_error", (0, 0)),
+    ("addr-straddles-memory-end", _bad_addr(LAYOUT.total_size - 16), "ring_error", (0, 0)),
     ("addr-past-memory", _bad_addr(LAYOUT.total_size), "ring_error", (0, 0)),
     ("addr-64-bit", _bad_addr(1 << 40), "ring_error", (0, 0)),
     ("len-huge", _bad_addr(LAYOUT.pool_offset, 0xFFFFFFFF), "ring_error", (0, 0)),
@@ -339,14 +352,27 @@ REMOTE_RX_CASES: list[tuple[str, Callable[[RawHost], None], str, tuple[int, int]
 ]
 
 
+# A derived window ends with the memory region of the first rx buffer, not with the pool: the
+# padding after the pool (up to the 4 KiB-aligned end of the link) is inside it.
+WINDOW_ENDS_WITH_MEMORY = {"addr-straddles-pool-end", "writable-desc-straddles-pool-end"}
+
+
 @pytest.mark.parametrize(
-    ("corrupt", "reason", "given_back"),
-    [pytest.param(*case[1:], id=case[0]) for case in REMOTE_RX_CASES],
+    ("corrupt", "reason", "given_back", "pool"),
+    [
+        pytest.param(*case[1:], pool, id=f"{case[0]}-{'pool' if pool else 'derived-window'}")
+        for pool in (True, False)
+        for case in REMOTE_RX_CASES
+        if pool or case[0] not in WINDOW_ENDS_WITH_MEMORY
+    ],
 )
 async def test_remote_survives_hostile_host_on_its_rx_ring(
-    wait_until, corrupt, reason, given_back
+    wait_until, corrupt, reason, given_back, pool
 ) -> None:
-    async with hostile_host() as (remote, raw):
+    """Also without a pool from the transport: the window the remote derives from the first
+    rx buffer refuses the same buffers (regression: the remote then took any buffer inside
+    shared memory, the vrings and the resource table included)."""
+    async with hostile_host(pool=pool) as (remote, raw):
         ep = remote.create_endpoint()
         ring = raw.to_remote
         corrupt(raw)
@@ -401,6 +427,7 @@ REMOTE_TX_CASES: list[tuple[str, int, int, int, str]] = [
     ("writable-desc-at-other-vring", V1, BUF, F_WRITE, "ring_error"),
     ("writable-desc-at-rsc-table", 0, BUF, F_WRITE, "ring_error"),
     ("writable-desc-straddles-pool-end", POOL_END - 64, BUF, F_WRITE, "ring_error"),
+    ("writable-desc-straddles-memory-end", LAYOUT.total_size - 64, BUF, F_WRITE, "ring_error"),
     ("read-only-desc", LAYOUT.pool_offset, BUF, 0, "short_buffer"),
     ("desc-too-small", LAYOUT.pool_offset, 16 + 6, F_WRITE, "short_buffer"),
 ]
@@ -457,3 +484,61 @@ async def test_remote_tx_ring_index_corruption(corrupt, reason) -> None:
         assert untouched(before, bytes(raw.mem), [ring.used_area]) == []
         assert ring.used_idx == 0
         assert remote.statistics().drops == {**NO_DROPS, reason: 1}
+
+
+WINDOW_CASES = [
+    case
+    for case in REMOTE_TX_CASES
+    if case[4] == "ring_error" and case[0] not in WINDOW_ENDS_WITH_MEMORY
+]
+
+
+@pytest.mark.parametrize(
+    ("addr", "length", "flags", "reason"),
+    [pytest.param(*case[1:], id=case[0]) for case in WINDOW_CASES],
+)
+async def test_a_remote_without_a_pool_sends_only_into_its_derived_window(
+    addr, length, flags, reason
+) -> None:
+    """The window runs from the first rx buffer the host posted before DRIVER_OK to the end of
+    its memory region: buffers there are used, anything else is a counted ring error and is
+    handed back untouched."""
+    async with hostile_host(pool=False) as (remote, raw):
+        ring = raw.from_remote
+        ep = remote.create_endpoint()
+        ep.try_send_to(0x400, b"first")  # into the buffer posted before DRIVER_OK
+        assert (ring.used_idx, ring.used_elem(0)) == (1, (0, 21))
+        assert bytes(raw.mem[raw.buf(0) + 16 : raw.buf(0) + 21]) == b"first"
+        ring.set_desc(1, addr, length, flags)
+        raw.post(ring, 1)
+        before = bytes(raw.mem)
+        with pytest.raises(NoBufferError):
+            ep.try_send_to(0x400, b"7bytes!")
+        assert untouched(before, bytes(raw.mem), [ring.used_area]) == []
+        assert (ring.used_idx, ring.used_elem(1)) == (2, (1, 0))
+        assert remote.statistics().drops == {**NO_DROPS, reason: 1}
+        last = raw.buf(HOST_RX_POSTED * 2 - 1)  # the pool's last buffer: inside the window
+        ring.set_desc(2, last, BUF, F_WRITE)
+        raw.post(ring, 2)
+        ep.try_send_to(0x400, b"last")
+        assert (ring.used_idx, ring.used_elem(2)) == (3, (2, 20))
+        assert remote.statistics().tx_messages == 2
+
+
+async def test_a_remote_without_a_pool_whose_host_posted_nothing_has_no_window(
+    wait_until,
+) -> None:
+    """A host that set DRIVER_OK before posting any rx buffer leaves no window to derive:
+    every buffer it offers is then a counted ring error, never used."""
+    async with hostile_host(pool=False, rx_first=False) as (remote, raw):
+        assert remote.statistics().last_ring_error is not None
+        assert "no buffer window" in remote.statistics().last_ring_error
+        ep = remote.create_endpoint()
+        raw.from_remote.set_desc(0, raw.buf(0), BUF, F_WRITE)
+        raw.post(raw.from_remote, 0)
+        with pytest.raises(NoBufferError):
+            ep.try_send_to(0x400, b"x")
+        raw.post_msg(1, 0x401, ep.addr, b"not taken")
+        raw.kick()
+        await wait_until(lambda: remote.statistics().drops["ring_error"] == 2)
+        assert ep.try_recv() is None and remote.statistics().rx_messages == 0

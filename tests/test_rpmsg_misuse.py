@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
+import transports.errors
 from rpmsg import (
     ADDR_ANY,
     AddressTypeError,
@@ -32,7 +33,7 @@ from rpmsg import (
     RpmsgTimeoutError,
     TransportInUseError,
 )
-from rpmsg.engine import RpmsgEngine
+from rpmsg.rings import Rings
 from transports import SharedLayout, loopback_pair
 
 SMALL = SharedLayout(num=8)
@@ -76,6 +77,24 @@ async def test_a_second_bus_on_one_transport_end_is_refused(bus_pair) -> None:
     del unclosed
     gc.collect()
     RpmsgBus(remote_t)  # a bus dropped without aclose frees its end too
+
+
+def test_the_claim_lives_on_the_transport_end() -> None:
+    """Any user of a transport end claims it there (not only a bus); a stale token releases
+    nothing, so a dropped bus's late finalizer cannot free its successor's claim."""
+    host_t, _remote_t = loopback_pair()
+    first = host_t.claim("a test")
+    with pytest.raises(TransportInUseError, match="already driven by a test"):
+        RpmsgBus(host_t)
+    with pytest.raises(transports.errors.TransportInUseError):
+        host_t.claim("another test")
+    host_t.release(first)
+    second = host_t.claim("the second")
+    host_t.release(first)  # stale
+    with pytest.raises(transports.errors.TransportInUseError, match="by the second"):
+        host_t.claim("a third")
+    host_t.release(second)
+    RpmsgBus(host_t)
 
 
 async def test_a_bus_whose_start_failed_frees_its_end() -> None:
@@ -423,7 +442,7 @@ async def test_an_engine_send_the_header_refuses_gives_its_buffer_back(
     async with bus_pair(SMALL) as (host, remote, host_t, _rt):
         sender, receiver = (host, remote) if sender_role == "host" else (remote, host)
         rx = receiver.create_endpoint()
-        engine: RpmsgEngine = sender.engine
+        engine: Rings = sender.rings
         memory = bytes(host_t.link.buffer)
         for _ in range(3 * 8):
             with pytest.raises(Exception) as info:

@@ -27,6 +27,7 @@ from rpmsg import (
     PayloadTooLargeError,
     RpmsgBus,
 )
+from rpmsg.rings import HostRings, RemoteRings
 from transports import LoopbackTransport, SharedLayout
 
 pytestmark = pytest.mark.usefixtures("vring_impl")
@@ -72,9 +73,12 @@ def state(tx_bus: RpmsgBus, rx_bus: RpmsgBus, tx: Endpoint, rx: Endpoint) -> tup
     whole shared memory (rings, buffers), and the sender's claim on its tx buffers."""
     transport = tx_bus.transport
     assert isinstance(transport, LoopbackTransport)
-    engine = tx_bus.engine
-    drv, dev = engine._tx_drv, engine._tx_dev
-    ring = (engine._tx_fresh, drv.num_free) if drv is not None else (dev.num_taken,)
+    rings = tx_bus.rings
+    if isinstance(rings, HostRings):
+        ring: tuple[int, ...] = (rings._tx_fresh, rings._tx.num_free)
+    else:
+        assert isinstance(rings, RemoteRings)
+        ring = (rings._tx.num_taken,)
     return (
         tx_bus.statistics(),
         rx_bus.statistics(),

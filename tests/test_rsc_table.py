@@ -7,6 +7,7 @@ Golden bytes are written by hand from include/linux/remoteproc.h (little-endian 
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 
 import attrs
@@ -17,6 +18,8 @@ from hypothesis import strategies as st
 from remoteproc.errors import ResourceTableError
 from remoteproc.rsc_table import (
     FW_RSC_ADDR_ANY,
+    FW_RSC_CARVEOUT,
+    FW_RSC_DEVMEM,
     RSC_NOTIFY_ID_ANY,
     RSC_VENDOR_END,
     RSC_VENDOR_START,
@@ -38,6 +41,13 @@ from remoteproc.rsc_table import (
     write_carveout_addresses,
     write_vring_da,
     write_vring_notifyid,
+)
+from remoteproc.rsc_table.entries import (
+    MEMORY_FIELDS,
+    TRACE_FIELDS,
+    VDEV_FIELDS,
+    VRING_FIELDS,
+    field_offsets,
 )
 from transports.virtio.vdev import VdevView, VringInfo
 
@@ -663,3 +673,37 @@ def test_parse_releases_the_callers_buffer() -> None:
     buf.append(0)  # would raise BufferError if a view were still exported
     inspect_resource_table(buf)
     buf.append(0)
+
+
+def test_field_offsets_follow_the_c_layouts() -> None:
+    """Offsets are derived from the struct formats; these are counted by hand from
+    include/linux/remoteproc.h (after the type word)."""
+    assert MEMORY_FIELDS == {"da": 0, "pa": 4, "len": 8, "flags": 12, "reserved": 16, "name": 20}
+    assert TRACE_FIELDS == {"da": 0, "len": 4, "reserved": 8, "name": 12}
+    assert VDEV_FIELDS == {
+        "id": 0,
+        "notifyid": 4,
+        "dfeatures": 8,
+        "gfeatures": 12,
+        "config_len": 16,
+        "status": 20,
+        "num_of_vrings": 21,
+        "reserved": 22,
+    }
+    assert VRING_FIELDS == {"da": 0, "align": 4, "num": 8, "notifyid": 12, "pa": 16}
+    assert field_offsets(struct.Struct("<H2xI3B"), "a b c d e") == {
+        "a": 0,
+        "b": 4,
+        "c": 8,
+        "d": 9,
+        "e": 10,
+    }
+    with pytest.raises(ValueError, match="has 6 fields, not 2"):
+        field_offsets(FW_RSC_DEVMEM, "da pa")
+
+
+def test_carveouts_and_devmems_share_one_layout_but_never_compare_equal() -> None:
+    assert FW_RSC_CARVEOUT is FW_RSC_DEVMEM
+    assert Carveout(0, 1, 16, name="x") != Devmem(0, 1, 16, name="x")
+    data = build_resource_table([Carveout(0, 1, 16, name="c"), Devmem(64, 2, 16, name="d")])
+    assert [type(e) for e in parse_resource_table(data).entries] == [Carveout, Devmem]

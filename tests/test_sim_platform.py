@@ -8,6 +8,7 @@ from collections.abc import Callable
 import anyio
 import pytest
 
+from platforms.runtime import programs as sim_programs
 from platforms.sim import (
     MAX_PROGRAM_NAME,
     FirmwareContext,
@@ -18,7 +19,6 @@ from platforms.sim import (
     program_names,
     register_program,
 )
-from platforms.sim import programs as sim_programs
 from platforms.sim.images import DATA_DA, RSC_TABLE_DA, build_sample_image
 from remoteproc.errors import ArgumentTypeError, BootError, RemoteprocError
 from remoteproc.firmware import load_firmware

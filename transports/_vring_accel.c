@@ -9,11 +9,10 @@
  * file mirrors them statement by statement, and tests/test_vring_accel.py drives both through
  * the same random operations and hostile memory writes and compares everything.
  *
- * One deliberate addition: the fused rpmsg message methods (VringDriver.add_message and
- * get_message, VringDevice.take_message and put_message; the last section of this file) know
- * the 16-byte rpmsg header, which nothing else in transports/ does. They have no pure
- * counterpart; their specification is a sequence of the pure methods plus rpmsg/engine.py's
- * glue, and that section says why they exist and what they guarantee.
+ * One deliberate layering exception: the per-message rpmsg methods (VringDriver.add_message
+ * and get_message, VringDevice.take_message and put_message; the last section of this file)
+ * know the 16-byte rpmsg header, as their pure counterparts in transports/virtio/messages.py do. That
+ * section says why they exist and what they guarantee.
  *
  * Shared memory. The ring lives in a writable buffer held (PyObject_GetBuffer) for the
  * object's lifetime; nothing outside [0, layout.size) is ever read or written. Ring indices
@@ -1678,7 +1677,7 @@ static PyTypeObject DeviceType = {
  *
  *     struct rpmsg_hdr { le32 src; le32 dst; le32 reserved; le16 len; le16 flags; u8 data[]; }
  *
- * Why: with the ring operations in C (about 0.1 us each), the Python glue of rpmsg/engine.py
+ * Why: with the ring operations in C (about 0.1 us each), the Python glue of the rpmsg rings
  * around them (header pack/unpack, the payload slice copy, address arithmetic, three or four
  * calls per message) cost about 3 us per send + receive. Each method here does one side's whole
  * per-message work in a single call:
@@ -1689,12 +1688,12 @@ static PyTypeObject DeviceType = {
  *     VringDevice.put_message   the remote sends   (take, header + payload, give,
  *                                                   interrupt_needed)
  *
- * They exist on these C classes only: the pure classes have no counterpart, rpmsg/engine.py
- * uses them when present (getattr) and keeps its Python glue otherwise. The specification of
- * each is the equivalent sequence of pure-class calls plus that glue (written out in
- * tests/test_vring_accel.py, which checks them against each other under hostile ring and pool
- * contents); the ring part of each is the very code of the method it fuses (get_used_core,
- * take_core, post_commit, give_taken).
+ * The pure classes have the same four methods (transports/virtio/messages.py), their
+ * reference, and the rpmsg rings call one of them per message whichever implementation runs. Each equals a
+ * sequence of pure-class calls plus the header glue (written out in tests/test_vring_accel.py,
+ * which checks both implementations against it under hostile ring and pool contents); the
+ * ring part of each is the very code of the method it fuses (get_used_core, take_core,
+ * post_commit, give_taken).
  *
  * Common rules:
  * - mem is the buffer pool: any C-contiguous buffer, writable for add_message and put_message,

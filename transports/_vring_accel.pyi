@@ -1,5 +1,6 @@
-"""Typed interface of the C accelerator: the same as PyVringDriver / PyVringDevice, plus the
-fused rpmsg message methods below, which only the C classes have."""
+"""Typed interface of the C accelerator: the same as PyVringDriver / PyVringDevice, whose
+per-message methods (add_message, get_message, take_message, put_message) are the reference of
+the C ones below."""
 
 from typing_extensions import Buffer
 
@@ -28,19 +29,17 @@ class VringDriver:
     def buffer_of(self, head: int) -> tuple[int, int]: ...
     def kick_needed(self) -> bool: ...
     def set_interrupts(self, enabled: bool) -> None: ...
-    # -- Fused rpmsg message methods (C classes only) ------------------------------------------
-    # A deliberate exception to the layering: these know the 16-byte rpmsg header
-    # (struct rpmsg_hdr, "<IIIHH": src, dst, reserved, len, flags; rpmsg/wire.py) so that
-    # rpmsg/engine.py does one C call per message per side instead of its Python glue (header
-    # pack/unpack, payload copy, address arithmetic). Each equals a sequence of the pure
-    # methods plus that glue (see the section's comment in _vring_accel.c and the differential
-    # tests in tests/test_vring_accel.py). mem is the buffer pool, its byte i at device address
-    # base_da + i. A payload is any C-contiguous buffer of any format and shape: its raw bytes
-    # are sent and its size is its byte count (the buffer's own, never len()); a strided one is
-    # a BufferError. Every argument is checked before anything changes: ints as struct's
-    # "<Q" (addr, base_da) / "<I" (post_len, repost_len, src, dst) / "<H" (flags) formats
-    # (struct.error); a payload over 0xFFFF bytes, or a message not fitting mem at off or
-    # (add_message) not fitting post_len, is a ValueError.
+    # -- Per-message rpmsg methods --------------------------------------------------------------
+    # A deliberate exception to the layering: these know the 16-byte rpmsg header (struct rpmsg_hdr,
+    # "<IIIHH": src, dst, reserved, len, flags; rpmsg/wire.py) so that the rpmsg rings
+    # (rpmsg/rings/) do one call per message per side. The pure classes' methods are their reference
+    # (transports/virtio/messages.py; the differential tests in tests/test_vring_accel.py hold them
+    # equal). mem is the buffer pool, its byte i at device address base_da + i. A payload is any
+    # C-contiguous buffer of any format and shape: its raw bytes are sent and its size is its byte
+    # count (the buffer's own, never len()); a strided one is a BufferError. Every argument is
+    # checked before anything changes: ints as struct's "<Q" (addr, base_da) / "<I" (post_len,
+    # repost_len, src, dst) / "<H" (flags) formats (struct.error); a payload over 0xFFFF bytes, or a
+    # message not fitting mem at off or (add_message) not fitting post_len, is a ValueError.
     def add_message(
         self,
         addr: int,
@@ -91,7 +90,7 @@ class VringDevice:
     def give(self, head: int, length: int) -> None: ...
     def interrupt_needed(self) -> bool: ...
     def set_notifications(self, enabled: bool) -> None: ...
-    # -- Fused rpmsg message methods (C classes only): see VringDriver's. Buffers are checked
+    # -- Per-message rpmsg methods: see VringDriver's. Buffers are checked
     # against the pool (base_da <= addr and addr + len <= base_da + len(mem)) instead of
     # calling region_check; otherwise take()'s behaviour, errors and state changes exactly.
     def take_message(

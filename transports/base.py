@@ -4,8 +4,8 @@ Theory of operation: a transport is one end of a virtio link. It gives the bus
 
 * ``memory``: the shared memory, addressed by device address, bounds-checked;
 * ``vdev``: the live ``fw_rsc_vdev`` (features, status byte, the two vrings' da/align/num);
-* ``pool``: the region where the host carves its rx/tx buffers (host role), and
-  :meth:`buffer_ok`, the check a remote applies to every buffer address the host posts;
+* ``pool``: the region where the host carves its rx/tx buffers (host role) and a remote finds
+  them (None: the remote derives it from the buffers the host posts);
 * a notifier: :meth:`kick` tells the peer "look at the rings" (never blocks; backends that
   can stall, such as a full mailbox FIFO, queue and coalesce), and
   :meth:`wait_notification` waits for the peer's next kick.
@@ -23,7 +23,7 @@ from typing import Literal
 import attrs
 
 from .doorbell import Doorbell, NotifyHandler, Wakeup
-from .errors import TransportClosedError
+from .errors import TransportClosedError, TransportInUseError
 from .virtio.memory import DeviceMemory, Region
 from .virtio.vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
 
@@ -62,6 +62,7 @@ class Transport(abc.ABC):
         self.stats = NotifierStats()
         self._closed = False
         self._close_reason = "transport closed"
+        self._claim: tuple[object, str] | None = None
         self._peer_closed = False
 
     @property
@@ -83,15 +84,27 @@ class Transport(abc.ABC):
         if self._closed:
             raise TransportClosedError(self._close_reason)
 
-    def buffer_ok(self, addr: int, length: int) -> bool:
-        """Whether a buffer the peer posted lies where buffers may live.
+    def claim(self, owner: str) -> object:
+        """Make ``owner`` (a label such as ``"bus 'host'"``) the one user of this end until it
+        calls :meth:`release` with the token returned: two rpmsg buses on one end would both
+        drain its rings and kick its peer, and break each other silently.
 
-        With a known pool the buffer must be inside it (a host that points a descriptor at
-        the vrings or the resource table is refused); otherwise anywhere in shared memory.
+        Raises:
+            TransportInUseError: another owner holds this end.
         """
-        if self.pool is not None:
-            return self.pool.contains(addr, length)
-        return self.memory.contains(addr, length)
+        if self._claim is not None:
+            raise TransportInUseError(
+                f"the {self.role} end of {type(self).__name__} is already driven by "
+                f"{self._claim[1]}: one at a time, until it lets go"
+            )
+        token = object()
+        self._claim = (token, owner)
+        return token
+
+    def release(self, token: object) -> None:
+        """End the claim that returned ``token``; a stale token (its claim ended) does nothing."""
+        if self._claim is not None and self._claim[0] is token:
+            self._claim = None
 
     @abc.abstractmethod
     def kick(self, vq: int) -> None:

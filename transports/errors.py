@@ -24,6 +24,10 @@ class TransportClosedError(TransportError, ConnectionError):
     """The transport was closed, or the peer went away."""
 
 
+class TransportInUseError(TransportError, ValueError):
+    """A transport end already has its one user (see :meth:`Transport.claim`)."""
+
+
 class TransportURLError(TransportError, ValueError):
     """A transport URL or option the caller got wrong: unknown scheme or option, a value of
     the wrong kind or out of range, an option given twice, an invalid object name."""

@@ -2,6 +2,7 @@
 
 from .config import PANDABOARD, BoardConfig, ProcessorConfig
 from .driver import PandaBoard, PandaBoardPlatform, PandaStatistics
+from .images import build_dsp_image, build_ipu_image
 from .mmu import MmuError, TlbEntry, plan_entries
 
 __all__ = [
@@ -13,5 +14,7 @@ __all__ = [
     "PandaStatistics",
     "ProcessorConfig",
     "TlbEntry",
+    "build_dsp_image",
+    "build_ipu_image",
     "plan_entries",
 ]

@@ -1,9 +1,12 @@
-"""The simulated remote processor platform and its firmware programs."""
+"""The simulated remote processor platform, and (re-exported from :mod:`platforms.runtime`)
+the firmware-program registry and fault injection its users need."""
 
-from .context import Faults, FirmwareContext, FirmwareCrash, FirmwareTransport
-from .platform import SimPlatform
-from .programs import (
+from platforms.runtime import (
     MAX_PROGRAM_NAME,
+    Faults,
+    FirmwareContext,
+    FirmwareCrash,
+    FirmwareTransport,
     Program,
     ProgramNameError,
     check_program_name,
@@ -12,6 +15,9 @@ from .programs import (
     register_program,
     unregister_program,
 )
+
+from .images import build_sample_image, sample_resource_entries
+from .platform import SimPlatform
 
 __all__ = [
     "MAX_PROGRAM_NAME",
@@ -22,9 +28,11 @@ __all__ = [
     "Program",
     "ProgramNameError",
     "SimPlatform",
+    "build_sample_image",
     "check_program_name",
     "get_program",
     "program_names",
     "register_program",
+    "sample_resource_entries",
     "unregister_program",
 ]

@@ -21,12 +21,11 @@ from typing import Any
 
 import anyio
 
+from platforms.runtime import Faults, FirmwareContext, get_program, run_firmware
 from remoteproc.platform import CrashKind
 from transports.virtio.memory import DeviceMemory, Region
 
-from .context import Faults, FirmwareContext, run_firmware
 from .process import FrameReader, crash_frame, kick_frame, log_frame
-from .programs import get_program
 
 log = logging.getLogger("platforms.sim")
 

@@ -9,6 +9,7 @@ vrings the host places (``da`` = FW_RSC_ADDR_ANY) and numbers (notify ids ANY).
 
 from __future__ import annotations
 
+from platforms.runtime import check_program_name
 from remoteproc.elfwriter import build_firmware
 from remoteproc.rsc_table import (
     FW_RSC_ADDR_ANY,
@@ -21,8 +22,6 @@ from remoteproc.rsc_table import (
 )
 from transports.virtio.constants import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
 from transports.virtio.vdev import VringInfo
-
-from .programs import check_program_name
 
 TEXT_DA = 0x0
 TEXT_LEN = 0x10000
@@ -64,7 +63,7 @@ def build_sample_image(
     """A bootable 32-bit ARM ELF for the simulator running ``program``.
 
     Raises:
-        ProgramNameError: ``program`` breaks :func:`~platforms.sim.programs.check_program_name`
+        ProgramNameError: ``program`` breaks :func:`~platforms.runtime.programs.check_program_name`
             (checked first: no image is built that the registry or the parser would refuse).
     """
     check_program_name(program)

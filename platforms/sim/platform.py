@@ -27,15 +27,21 @@ import anyio
 import anyio.abc
 import attrs
 
+from platforms.runtime import (
+    Crash,
+    Faults,
+    FirmwareContext,
+    get_program,
+    program_names,
+    run_firmware,
+)
 from remoteproc.errors import BootError
 from remoteproc.firmware import FirmwareImage
 from remoteproc.memory import PhysicalMemory
 from remoteproc.platform import CrashKind, PlatformDriver
 from transports.virtio.memory import DeviceMemory, Region
 
-from .context import Crash, Faults, FirmwareContext, run_firmware
 from .process import FrameReader, forwarded_level, kick_frame
-from .programs import get_program, program_names
 
 log = logging.getLogger("platforms.sim")
 

@@ -29,3 +29,13 @@ VIRTIO_F_VERSION_1 = 32
 VIRTIO_ID_RPMSG = 7
 #: drivers/rpmsg/virtio_rpmsg_bus.c: the remote supports name-service announcements.
 VIRTIO_RPMSG_F_NS = 0
+
+# include/uapi/linux/virtio_ring.h: descriptor flags (chained, device-writable, indirect) and
+# the notification suppression flags of the avail ring (driver -> device: "don't interrupt me
+# when you consume a buffer") and of the used ring (device -> driver: "don't kick me when you
+# add a buffer").
+VRING_DESC_F_NEXT = 1
+VRING_DESC_F_WRITE = 2
+VRING_DESC_F_INDIRECT = 4
+VRING_AVAIL_F_NO_INTERRUPT = 1
+VRING_USED_F_NO_NOTIFY = 1

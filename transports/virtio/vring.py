@@ -22,16 +22,20 @@ says whether the bad entry was consumed, so the caller can count it and carry on
 
 Pure: no I/O, no event loop; only struct over memoryviews.
 
+Per-message methods: ``add_message`` / ``get_message`` (driver) and ``take_message`` /
+``put_message`` (device) do one rpmsg side's whole work per message; they come from
+:mod:`transports.virtio.messages`, the one module here that knows the rpmsg header.
+
 Accelerator: :class:`PyVringDriver` and :class:`PyVringDevice` below are the reference
 implementation. Their per-call cost (about a microsecond for each post, take, give or get_used)
-dominated the rpmsg message path, so the optional C extension ``transports._vring_accel``
-(built by ``pip install`` when a compiler is available) provides drop-in equivalents: same
-signatures, return values, exceptions, messages and state changes, checked against these classes
-by tests/test_vring_accel.py. The public names :data:`VringDriver` and :data:`VringDevice` are
-the C classes when the extension imports and the pure classes otherwise; :data:`ACCELERATED`
+dominated the rpmsg message path, so the optional C extension ``transports._vring_accel`` (built by
+``pip install`` when a compiler is available) provides drop-in equivalents: same signatures, return
+values, exceptions, messages and state changes, per-message methods included, checked against these
+classes by tests/test_vring_accel.py. The public names :data:`VringDriver` and :data:`VringDevice`
+are the C classes when the extension imports and the pure classes otherwise; :data:`ACCELERATED`
 says which. Set the environment variable ``AIOAMP_PURE_PYTHON`` to a non-empty value other than
-``0`` (before this module is first imported) to force the pure classes: the extension then
-refuses to import.
+``0`` (before this module is first imported) to force the pure classes: the extension then refuses
+to import.
 """
 
 from __future__ import annotations
@@ -45,7 +49,35 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ..errors import RemoteProtocolError, RingFullError
-from .constants import ENDIAN
+from .constants import (
+    ENDIAN,
+    VRING_AVAIL_F_NO_INTERRUPT,
+    VRING_DESC_F_INDIRECT,
+    VRING_DESC_F_NEXT,
+    VRING_DESC_F_WRITE,
+    VRING_USED_F_NO_NOTIFY,
+)
+from .messages import DeviceMessages, DriverMessages
+
+__all__ = [  # the ring flags, defined in .constants, are part of this module's API too
+    "ACCELERATED",
+    "MAX_VRING_NUM",
+    "VRING_AVAIL_F_NO_INTERRUPT",
+    "VRING_DESC",
+    "VRING_DESC_F_INDIRECT",
+    "VRING_DESC_F_NEXT",
+    "VRING_DESC_F_WRITE",
+    "VRING_USED_ELEM",
+    "VRING_USED_F_NO_NOTIFY",
+    "PyVringDevice",
+    "PyVringDriver",
+    "RegionCheck",
+    "VringDevice",
+    "VringDriver",
+    "VringLayout",
+    "first_posted",
+    "vring_size",
+]
 
 #: struct vring_desc { __virtio64 addr; __virtio32 len; __virtio16 flags; __virtio16 next; }
 VRING_DESC = struct.Struct(ENDIAN + "QIHH")
@@ -54,13 +86,6 @@ VRING_USED_ELEM = struct.Struct(ENDIAN + "II")
 _DESC_SIZE = VRING_DESC.size
 _USED_ELEM_SIZE = VRING_USED_ELEM.size
 
-VRING_DESC_F_NEXT = 1
-VRING_DESC_F_WRITE = 2
-VRING_DESC_F_INDIRECT = 4
-#: Driver -> device: "don't interrupt me when you consume a buffer".
-VRING_AVAIL_F_NO_INTERRUPT = 1
-#: Device -> driver: "don't kick me when you add a buffer".
-VRING_USED_F_NO_NOTIFY = 1
 
 MAX_VRING_NUM = 32768
 _CHAINED = VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT
@@ -138,6 +163,22 @@ def _anywhere(_addr: int, _length: int) -> bool:
     return True
 
 
+_U16 = struct.Struct(ENDIAN + "H")
+
+
+def first_posted(mem: memoryview, layout: VringLayout) -> int | None:
+    """The device address of the buffer a driver published in the first avail slot of a fresh
+    ring (indices from 0), or None when it published none or the entry is invalid (an index
+    moved by more than ``num``, a descriptor id ``>= num``). Read only: a device learns from
+    it where the driver's buffers lie before it takes any."""
+    (avail_idx,) = _U16.unpack_from(mem, layout.avail + 2)
+    (head,) = _U16.unpack_from(mem, layout.avail_ring)
+    if not 0 < avail_idx <= layout.num or head >= layout.num:
+        return None
+    addr: int = VRING_DESC.unpack_from(mem, _DESC_SIZE * head)[0]
+    return addr
+
+
 class _Half:
     # Hot paths index ``_m16`` (u16 words) directly with the word offsets below instead of
     # calling small helpers: a Python call per index access was a measurable share of a
@@ -193,7 +234,7 @@ class _Half:
         self._m16[off >> 1] = value
 
 
-class PyVringDriver(_Half):
+class PyVringDriver(_Half, DriverMessages):
     """The driver side: posts buffers on the avail ring, reclaims them from the used ring.
 
     Args:
@@ -323,7 +364,7 @@ class PyVringDriver(_Half):
         self._m16[self._w_avail_flags] = 0 if enabled else VRING_AVAIL_F_NO_INTERRUPT
 
 
-class PyVringDevice(_Half):
+class PyVringDevice(_Half, DeviceMessages):
     """The device side: takes buffers from the avail ring, gives them back on the used ring.
 
     Args:
@@ -353,7 +394,9 @@ class PyVringDevice(_Half):
     def has_avail(self) -> bool:
         return bool(self._m16[self._w_avail_idx] != self._last_avail)
 
-    def _walk(self, head: int, segments: list[tuple[int, int, int]] | None) -> tuple[int, int, int]:
+    def _walk(
+        self, head: int, segments: list[tuple[int, int, int]] | None, check: RegionCheck
+    ) -> tuple[int, int, int]:
         """Validate the chain starting at ``head``; returns the head descriptor's fields."""
         mem = self._mem
         num = self.num
@@ -365,7 +408,7 @@ class PyVringDevice(_Half):
                 raise RemoteProtocolError(
                     f"descriptor {i}: indirect descriptors are not negotiated", head=head
                 )
-            if not self._check(addr, length):
+            if not check(addr, length):
                 raise RemoteProtocolError(
                     f"descriptor {i}: buffer [{addr:#x}, +{length:#x}) is outside the "
                     "buffer region",
@@ -417,16 +460,19 @@ class PyVringDevice(_Half):
             RemoteProtocolError: see the class docstring. When ``head`` is set on the error
                 the descriptor was taken and must be given back (with length 0) by the caller.
         """
+        return self._take(self._check)
+
+    def _take(self, check: RegionCheck) -> tuple[int, int, int, int] | None:
         head = self._next_head()
         if head is None:
             return None
         # Fast path: a single direct descriptor inside the allowed region (every rpmsg
         # buffer). Anything else goes through the full validating walk.
         addr, length, flags, _next = VRING_DESC.unpack_from(self._mem, _DESC_SIZE * head)
-        if not flags & _CHAINED and self._check(addr, length):
+        if not flags & _CHAINED and check(addr, length):
             return head, addr, length, flags
         try:
-            addr, length, flags = self._walk(head, None)
+            addr, length, flags = self._walk(head, None, check)
         except RemoteProtocolError as exc:
             exc.consumed = True
             raise
@@ -439,7 +485,7 @@ class PyVringDevice(_Half):
             return None
         segments: list[tuple[int, int, int]] = []
         try:
-            self._walk(head, segments)
+            self._walk(head, segments, self._check)
         except RemoteProtocolError as exc:
             exc.consumed = True
             raise

@@ -11,11 +11,11 @@ driver wired to the model, so tests and the demo exercise the code a board runs.
 from __future__ import annotations
 
 import functools
-from types import TracebackType
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Self
 
 import anyio
-import anyio.abc
 
 from platforms.pandaboard.hw import UioDevice
 
@@ -29,7 +29,7 @@ from .prcm import PrcmModel
 from .uio import FakeUio
 
 
-class OmapModel:
+class OmapModel(anyio.AsyncContextManagerMixin):
     """A register-level OMAP4 for tests and ``aioamp demo --platform pandaboard-model``.
 
     Args:
@@ -62,7 +62,6 @@ class OmapModel:
                 self.bus.add_device(base, proc.mmu.window, self.mmus[base], f"mmu@{base:#x}")
             self.cores[proc.name] = CoreModel(proc, self.mailbox, self.mmus[base], self.bus)
         self.prcm.listen(self._reset_changed)
-        self._tg: anyio.abc.TaskGroup | None = None
         self._boards: list[PandaBoard] = []
 
     def _mmu_accessible(self, rstctrl: int, bit: int) -> bool:
@@ -102,25 +101,19 @@ class OmapModel:
         }
         return [(names[pa], bit) for pa, bit, held in self.prcm.resets if not held]
 
-    async def __aenter__(self) -> Self:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        for core in self.cores.values():
-            core.bind(self._tg)
-        self._tg.start_soon(self.uio.serve, name="fake uio")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        tg, self._tg = self._tg, None
-        assert tg is not None
-        tg.cancel_scope.cancel()
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        """Run the model's tasks (fake UIO, the cores' firmware); on exit cancel them and
+        close the boards, the fake UIO and the bus."""
         try:
-            return await tg.__aexit__(exc_type, exc, tb)
+            async with anyio.create_task_group() as tg:
+                for core in self.cores.values():
+                    core.bind(tg)
+                tg.start_soon(self.uio.serve, name="fake uio")
+                try:
+                    yield self
+                finally:
+                    tg.cancel_scope.cancel()
         finally:
             for board in self._boards:
                 board.close()

@@ -1,7 +1,7 @@
 """A modelled remote core (Cortex-M3 of the IPU, or the DSP) running a simulated firmware.
 
 Theory of operation: the core sits in reset until the modelled PRCM releases its reset line;
-then it runs the :mod:`platforms.sim` firmware program its image names, with the firmware's
+then it runs the firmware program its image names (:mod:`platforms.runtime`), with the firmware's
 own view of memory: the device addresses its MMU (the :class:`MmuModel`) translates, backed by
 a separate mapping of the model's RAM file (another bus master on the same DDR). It speaks the
 OMAP remoteproc mailbox protocol as its mailbox user: it answers ECHO_REQUEST with
@@ -23,8 +23,7 @@ import anyio
 import anyio.abc
 
 from platforms.pandaboard.hw import OmapMessage
-from platforms.sim.context import Faults, FirmwareContext, FirmwareCrash
-from platforms.sim.programs import get_program
+from platforms.runtime import Faults, FirmwareContext, get_program, run_firmware
 from remoteproc.firmware import FirmwareImage
 from transports.virtio.memory import DeviceMemory, Region
 
@@ -214,11 +213,9 @@ class CoreModel:
             interrupt_host=self.interrupt_host,
         )
         self.context = ctx
-        try:
-            await program(ctx)
-        except Exception as exc:  # a firmware exception: the exception handler reports it
-            crash = exc if isinstance(exc, FirmwareCrash) else None
-            log.info("%s: firmware crashed: %s", self.name, crash or repr(exc))
+        crash = await run_firmware(program, ctx)  # injected faults, FirmwareCrash, a bug
+        if crash is not None:  # the exception handler reports it
+            log.info("%s: firmware crashed: %s: %s", self.name, crash.kind.value, crash.detail)
             if self.faults.one_shot:
                 self.faults = Faults()
             self.crash()

@@ -1,16 +1,18 @@
-"""What a simulated firmware program sees: its memory, its resource table, a trace buffer.
+"""What a firmware program sees: its memory, its resource table, a trace buffer.
 
-Theory of operation: real firmware knows only its own device addresses. The simulator builds
-the program's view from the mappings the host programmed (the simulated IOMMU) plus the
-core's internal memories, and hands the program a :class:`FirmwareContext`. The program finds
-its vdev in its resource table (at the table's device address, as linked), waits for the host's
-DRIVER_OK, and runs the remote side of rpmsg through :class:`FirmwareTransport`: kicks go to
-the host as ``vq_interrupt(notifyid)``, the host's kicks ring the program's doorbell.
+Theory of operation: real firmware knows only its own device addresses. The platform running
+the program (the simulator, in-process or in a core process; the PandaBoard model's cores)
+builds its view from the mappings the host programmed (an IOMMU, simulated or modelled) plus
+the core's internal memories, and hands the program a :class:`FirmwareContext`. The program
+finds its vdev in its resource table (at the table's device address, as linked), waits for the
+host's DRIVER_OK, and runs the remote side of rpmsg through :class:`FirmwareTransport`: kicks
+go to the host through the platform's ``interrupt_host(notifyid)``, the host's kicks ring the
+program's doorbell (:meth:`FirmwareContext.host_kicked`). :func:`run_firmware` runs a program
+as a core would and says how it crashed.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Literal, NamedTuple, NoReturn
@@ -20,18 +22,16 @@ import attrs
 
 from remoteproc.platform import CrashKind
 from remoteproc.rsc_table import ResourceTable, parse_resource_table, vdev_entry_view_offset
-from rpmsg.bus import RpmsgBus
+from rpmsg import RpmsgBus
 from transports.base import DoorbellTransport
 from transports.virtio.constants import VIRTIO_ID_RPMSG
 from transports.virtio.memory import DeviceMemory
 from transports.virtio.vdev import VdevView
 
-log = logging.getLogger("platforms.sim")
-
 
 @attrs.define
 class Faults:
-    """Failures to inject into the next run of a simulated program.
+    """Failures to inject into the next run of a firmware program.
 
     Attributes:
         crash_on_start: report a crash as soon as the program starts.
@@ -49,7 +49,7 @@ class Faults:
 
 
 class FirmwareCrash(Exception):
-    """Raised inside a program to make the simulated core crash."""
+    """Raised inside a program to make its core crash."""
 
     def __init__(self, kind: CrashKind, detail: str) -> None:
         super().__init__(f"{kind.value}: {detail}")
@@ -81,7 +81,7 @@ class FirmwareTransport(DoorbellTransport):
 
 
 class FirmwareContext:
-    """The environment of one run of a simulated firmware program."""
+    """The environment of one run of a firmware program."""
 
     def __init__(
         self,

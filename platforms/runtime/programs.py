@@ -1,10 +1,11 @@
-"""Registry of simulated firmware programs, and the built-in ones.
+"""Registry of firmware programs, and the built-in ones.
 
-Theory of operation: an ELF image for the simulator names its program in a
-``.aioamp.program`` section; the simulator looks that name up here. The registry is explicit
-(``register_program``), never an import driven by file contents, so a firmware file cannot make
-the host run arbitrary code. A program is ``async def program(ctx: FirmwareContext)``; it sees
-only what real firmware sees (see :class:`~platforms.sim.context.FirmwareContext`).
+Theory of operation: an ELF image for a simulated core (the simulator, the PandaBoard model)
+names its program in a ``.aioamp.program`` section; the core looks that name up here. The
+registry is explicit (``register_program``), never an import driven by file contents, so a
+firmware file cannot make the host run arbitrary code. A program is ``async def program(ctx:
+FirmwareContext)``; it sees only what real firmware sees (see
+:class:`~platforms.runtime.context.FirmwareContext`).
 
 Built-ins: ``rpmsg-client-sample`` (the remote half of Linux's rpmsg client sample: announce,
 echo 100 messages, withdraw) and ``rpmsg-echo`` (announce ``rpmsg-echo`` and echo forever).

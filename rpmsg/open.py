@@ -1,0 +1,116 @@
+"""``open_bus(url, role=...)``: a running rpmsg bus for a URL, whatever runs it. Shell.
+
+Theory of operation: a URL scheme is either registered as a *bus* (a backend that runs the rpmsg
+bus itself, such as the Linux kernel's rpmsg char devices, where the kernel is the host) or it
+names a transport (``loop://``, ``shm://``, ``openamp:``): the transport is then opened with
+:func:`transports.open_transport` and driven by the vring bus
+(:class:`~rpmsg.vring_bus.RpmsgBus`). Bus schemes come from :func:`register_bus` and from the
+entry-point group ``aioamp.buses``; built-in ones are ``"module:attr"`` strings imported on
+first use, so a missing optional backend never breaks ``import rpmsg``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from importlib.metadata import entry_points
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from transports.base import Role
+from transports.registry import open_transport, resolve_lazily
+
+from .core_bus import DEFAULT_SEND_TIMEOUT
+from .errors import RpmsgError
+from .protocol import Bus
+from .vring_bus import RpmsgBus
+
+#: The entry-point group naming bus factories by URL scheme.
+GROUP = "aioamp.buses"
+
+
+class BusFactory(Protocol):
+    """Opens the ``role`` end of the bus named by ``url``; the context manager yields it
+    running and closes it on exit."""
+
+    def __call__(
+        self,
+        url: str,
+        *,
+        role: Role,
+        name: str,
+        send_timeout: float | None,
+        ready_timeout: float | None,
+    ) -> AbstractAsyncContextManager[Bus]: ...
+
+
+# scheme -> "module:attr", resolved lazily (the Linux kernel bus comes here next).
+_BUILTIN: dict[str, str] = {}
+_FACTORIES: dict[str, BusFactory] = {}
+
+
+def register_bus(scheme: str, factory: BusFactory) -> None:
+    """Make ``scheme:`` URLs open through ``factory`` instead of a transport."""
+    _FACTORIES[scheme] = factory
+
+
+def _bus_factory(scheme: str) -> BusFactory | None:
+    """The factory of a scheme registered as a bus, or None (a transport scheme)."""
+    if (
+        scheme not in _FACTORIES
+        and scheme not in _BUILTIN
+        and all(ep.name != scheme for ep in entry_points(group=GROUP))
+    ):
+        return None
+    return resolve_lazily(
+        scheme,
+        builtin=_BUILTIN,
+        cache=_FACTORIES,
+        group=GROUP,
+        what="bus scheme",
+        error=RpmsgError,
+    )
+
+
+@asynccontextmanager
+async def open_bus(
+    url: str,
+    *,
+    role: Role,
+    name: str | None = None,
+    send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+    ready_timeout: float | None = None,
+) -> AsyncIterator[Bus]:
+    """``async with open_bus("shm://demo", role="host") as bus:`` the ``role`` end of the bus
+    named by ``url``, running; closed (with its transport, if it opened one) on exit.
+
+    Args:
+        url: a bus scheme's URL, or a transport URL (``loop://NAME``, ``shm://NAME``,
+            ``openamp:``), whose layout (buffer size included) the vring bus then uses.
+        role: ``"host"`` or ``"remote"``.
+        name: a label for logs (default: ``rpmsg-<role>``).
+        send_timeout, ready_timeout: as for :class:`~rpmsg.vring_bus.RpmsgBus`.
+
+    Raises:
+        TransportError: the URL names no transport or bus scheme, or opening it failed.
+        RpmsgTimeoutError: remote role: the host did not set DRIVER_OK within
+            ``ready_timeout``.
+    """
+    label = name if name is not None else f"rpmsg-{role}"
+    scheme = urlsplit(url).scheme
+    factory = _bus_factory(scheme) if scheme else None
+    if factory is not None:
+        opened = factory(
+            url, role=role, name=label, send_timeout=send_timeout, ready_timeout=ready_timeout
+        )
+        async with opened as bus:
+            yield bus
+        return
+    transport = await open_transport(url, role=role)
+    async with (
+        transport,
+        RpmsgBus(
+            transport, name=label, send_timeout=send_timeout, ready_timeout=ready_timeout
+        ) as vring_bus,
+    ):
+        yield vring_bus

@@ -1,0 +1,144 @@
+"""The remote's rings: the virtio device side, which fills and empties the host's buffers. Pure.
+
+Theory of operation (OpenAMP rpmsg_virtio.c, device role): the remote sends by taking an empty
+host buffer from vq 0's avail ring and giving it back filled (``put_message``); it receives by
+taking a full buffer from vq 1 and giving it back empty (``take_message``). It starts on the
+host's DRIVER_OK and drops the rings when the host withdraws it (a virtio reset: the host
+detached), to start again on the next DRIVER_OK.
+
+The buffer window: every buffer the host posts must lie in it, or it is refused and counted
+(``ring_error``), never dereferenced. It is the transport's pool when the transport knows it.
+Otherwise it is derived at DRIVER_OK: Linux (``rpmsg_probe``) and OpenAMP allocate all rpmsg
+buffers as one contiguous block, receive buffers first, and post the receive buffers before
+setting DRIVER_OK; so the window runs from the first buffer posted on vq 0 to the end of the
+shared-memory region that holds it. A host that posted nothing by DRIVER_OK gets an empty
+window: each of its buffers is then a counted ring error.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from transports.errors import RemoteProtocolError
+from transports.virtio.constants import (
+    VIRTIO_CONFIG_S_DRIVER_OK,
+    VIRTIO_CONFIG_S_NEEDS_RESET,
+    VIRTIO_RPMSG_F_NS,
+)
+from transports.virtio.memory import Region
+from transports.virtio.messages import PUT_KICK, PUT_NONE, PUT_REFUSED
+from transports.virtio.vring import VringDevice, VringLayout, first_posted
+
+from .base import RX_VQ, TX_VQ, Poll, Rings
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
+
+
+class RemoteRings(Rings):
+    """The remote role: vq 1 receives (``take_message``), vq 0 sends (``put_message``)."""
+
+    _rx: VringDevice
+    _tx: VringDevice
+
+    def activate(self) -> bool:
+        return False  # the rings start when the host sets DRIVER_OK (poll)
+
+    def poll(self) -> Poll:
+        status = self.vdev.status
+        driver_ok = bool(status & VIRTIO_CONFIG_S_DRIVER_OK) and not (
+            status & VIRTIO_CONFIG_S_NEEDS_RESET
+        )
+        if self.ready:
+            if driver_ok:
+                return Poll.READY
+            self._stop()
+            return Poll.RESET
+        if not driver_ok:
+            return Poll.IDLE
+        self._start()
+        return Poll.STARTED
+
+    def _start(self) -> None:
+        (rx_mem, rx_layout), (tx_mem, tx_layout) = self._vrings()
+        self.ns_enabled = self.vdev.has_feature(VIRTIO_RPMSG_F_NS)
+        window = self.pool if self.pool is not None else self._window(rx_mem, rx_layout)
+        self._use_pool(window)
+        # vq 0: we take the host's empty buffers to send; vq 1: we take its messages.
+        self._tx = VringDevice(rx_mem, rx_layout, region_check=window.contains)
+        self._rx = VringDevice(tx_mem, tx_layout, region_check=window.contains)
+        # Kicks for refilled rx buffers only while a sender waits for one (OpenAMP's default).
+        self._tx.set_notifications(self._tx_waiters > 0)
+        self._receive = partial(self._rx.take_message, self._pool_mem, self._pool_da)
+        self._rx_recycled = False
+        self.ready = True
+
+    def _window(self, vq0: memoryview, layout: VringLayout) -> Region:
+        """The buffer window, from the first receive buffer the host posted (module doc)."""
+        first = first_posted(vq0, layout)
+        region = None if first is None else self.memory.find(first)
+        if first is None or region is None:
+            self.last_ring_error = "no buffer posted on vq 0 at DRIVER_OK: no buffer window"
+            return Region(0, memoryview(bytearray()), "no buffer window")
+        start = first - region.da
+        return Region(first, region.mem[start:], f"buffers in {region.name or 'memory'}")
+
+    def _stop(self) -> None:
+        """The host reset the device: forget the rings until it sets DRIVER_OK anew."""
+        self._rx_halted = False
+        self.ready = False
+        self.resets += 1
+
+    def reset_peer(self) -> None:
+        return  # only a host resets its peer
+
+    # -- receive ------------------------------------------------------------------------------
+    def _recycle(self, head: int) -> None:
+        self._rx.give(head, 0)
+        self._rx_recycled = True
+
+    def finish_rx(self) -> None:
+        if self._rx_recycled:
+            self._rx_recycled = False
+            if self._rx.interrupt_needed():
+                self._kick(TX_VQ)
+
+    def rx_pending(self) -> bool:
+        return not self._rx_halted and self._rx.has_avail()
+
+    def set_rx_notifications(self, enabled: bool) -> None:
+        self._rx.set_notifications(enabled)
+
+    # -- send ---------------------------------------------------------------------------------
+    def try_send(self, src: int, dst: int, payload: Buffer, flags: int = 0) -> int:
+        if type(payload) is not bytes or len(payload) > self.mtu:
+            payload = self._checked(payload)
+        if not self.ready:
+            return self._not_ready()
+        tx = self._tx
+        while True:
+            try:
+                code = tx.put_message(self._pool_mem, self._pool_da, src, dst, flags, payload)
+            except RemoteProtocolError as exc:
+                self._ring_error(exc)
+                if not exc.consumed:
+                    return -1
+                if exc.head is not None:
+                    tx.give(exc.head, 0)
+                continue
+            if code == PUT_REFUSED:
+                # Too small or read-only: given back empty; the host counts and reposts it.
+                self.drops["short_buffer"] += 1
+                continue
+            if code == PUT_NONE:
+                return -1
+            if code == PUT_KICK:
+                self._kick(RX_VQ)
+            n = len(payload)
+            self.tx_messages += 1
+            self.tx_bytes += n
+            return n
+
+    def _tx_notifications(self, enabled: bool) -> None:
+        self._tx.set_notifications(enabled)

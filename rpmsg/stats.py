@@ -1,0 +1,57 @@
+"""Statistics snapshots of a bus and of an endpoint, whatever backend runs the bus. Pure.
+
+Nothing is dropped silently: every message or ring entry a bus discards is counted under one
+of :data:`DROP_REASONS`.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+#: Why a message or ring entry was dropped; the keys of :attr:`BusStatistics.drops`.
+DROP_REASONS = (
+    "ring_error",  # the peer corrupted a ring (bad index, id, chain, address, used length)
+    "short_buffer",  # a buffer too small to hold a header
+    "bad_length",  # header len larger than the buffer / used length
+    "unknown_dst",  # no endpoint at the destination address
+    "queue_full",  # an endpoint's receive queue overflowed (policy drop)
+    "bad_ns",  # a malformed name-service message
+    "callback_error",  # an rx callback raised
+)
+
+
+@attrs.frozen
+class BusStatistics:
+    """A snapshot of a bus's counters. ``drops`` maps each reason of :data:`DROP_REASONS` to a
+    count."""
+
+    role: str
+    tx_messages: int
+    tx_bytes: int
+    rx_messages: int
+    rx_bytes: int
+    drops: dict[str, int]
+    kicks_sent: int
+    notifications_received: int
+    send_waits: int
+    send_timeouts: int
+    driver_errors: int
+    endpoints: int
+    channels: int
+    last_ring_error: str | None
+
+
+@attrs.frozen
+class EndpointStatistics:
+    """A snapshot of one endpoint's counters."""
+
+    addr: int
+    rx_messages: int
+    rx_bytes: int
+    tx_messages: int
+    tx_bytes: int
+    queued: int
+    queue_drops: int
+    queue_stalls: int
+    callback_errors: int
+    send_waits: int

@@ -1,0 +1,176 @@
+"""The vring bus's side of its endpoints (:class:`~rpmsg.protocol.EndpointPort`): sending.
+
+Theory of operation: senders write straight into a free tx buffer from their own task
+(:meth:`VringPort.send_now`, the fast path: no check beyond plain-int addresses, the rings
+check the payload). Only when no buffer is free do they wait, with a deadline, for the receive
+passes to see buffers come back. Waiting senders are served first come, first served: one that
+finds others waiting queues behind them without trying, and only the first tries; otherwise a
+task that sends in a loop takes each freed buffer before the woken waiter runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from transports.base import Transport
+
+from .addresses import check_address
+from .core import RpmsgCore
+from .errors import BusClosedError, NoBufferError, PayloadTooLargeError, RpmsgTimeoutError
+from .message import DEFAULT, Timeout
+from .rings import Rings
+from .wire import ADDR_ANY, as_payload
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
+
+    from .endpoint import Endpoint
+    from .vring_bus import RpmsgBus
+
+log = logging.getLogger("rpmsg")
+
+
+class _TxTurn:
+    """A sender waiting for a buffer; ``event`` is set when it may try again."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+
+
+class VringPort:
+    """What the endpoints of one :class:`~rpmsg.vring_bus.RpmsgBus` call."""
+
+    def __init__(
+        self,
+        bus: RpmsgBus,
+        rings: Rings,
+        core: RpmsgCore,
+        transport: Transport,
+        *,
+        resume: Callable[[], None],
+    ) -> None:
+        self._bus = bus
+        self._rings = rings
+        self._core = core
+        #: Run a receive pass again (after a BLOCK stall).
+        self.resume = resume
+        # A receiver about to sleep lets the transport's next notification wake it directly
+        # (Transport.park): the transport's own methods, no frame of ours in between.
+        self.park = transport.park
+        self.unpark = transport.unpark
+        #: The bus's closed error, once it closed: every send raises it.
+        self.closed: BusClosedError | None = None
+        self.send_waits = self.send_timeouts = 0
+        self._waiting: deque[_TxTurn] = deque()  # senders waiting for a buffer, in order
+
+    def send_now(self, ep: Endpoint, src: int, dst: int, data: Buffer) -> bool:
+        if (
+            self._waiting
+            or self.closed is not None
+            or ep.closed
+            or type(src) is not int
+            or type(dst) is not int
+            or not (0 <= src < ADDR_ANY and 0 <= dst < ADDR_ANY)
+        ):
+            return False
+        n = self._rings.try_send(src, dst, data)
+        if n < 0:
+            return False
+        ep.tx_messages += 1
+        ep.tx_bytes += n
+        return True
+
+    def check_sendable(self, ep: Endpoint | None) -> None:
+        if self.closed is not None:
+            raise self.closed
+        if ep is not None and ep.closed:
+            raise ep._closed_error()  # its address may already be someone else's
+
+    def _check_send(
+        self, ep: Endpoint | None, src: int, dst: int, data: Buffer
+    ) -> tuple[int, int, bytes | memoryview]:
+        """What a send checks before it touches a buffer: the payload (a C-contiguous buffer:
+        its bytes are sent; the rings check the MTU), both addresses, then that the endpoint
+        and the bus are open. Returns the plain-int addresses and the flat payload."""
+        payload = as_payload(data)
+        src = check_address(src, "source")
+        dst = check_address(dst, "destination")
+        self.check_sendable(ep)
+        return src, dst, payload
+
+    def _sent(self, ep: Endpoint | None, n: int) -> None:
+        if ep is not None:
+            ep.tx_messages += 1
+            ep.tx_bytes += n
+
+    def try_send(self, ep: Endpoint | None, src: int, dst: int, data: Buffer) -> None:
+        src, dst, payload = self._check_send(ep, src, dst, data)
+        n = self._rings.try_send(src, dst, payload)
+        if n < 0:
+            raise NoBufferError(f"{self._bus.name}: no free tx buffer")
+        self._sent(ep, n)
+
+    async def send(
+        self, ep: Endpoint | None, src: int, dst: int, data: Buffer, timeout: Timeout
+    ) -> None:
+        src, dst, payload = self._check_send(ep, src, dst, data)
+        rings = self._rings
+        waiting = self._waiting
+        if waiting:
+            n = len(payload)  # a flat byte view: no buffer can hold it, refused now
+            if n > rings.mtu:
+                raise PayloadTooLargeError(f"payload of {n} bytes exceeds the MTU of {rings.mtu}")
+        else:
+            n = rings.try_send(src, dst, payload)
+            if n >= 0:
+                self._sent(ep, n)
+                return
+        if timeout is DEFAULT:
+            timeout = self._bus.send_timeout
+        self.send_waits += 1
+        if ep is not None:
+            ep.send_waits += 1
+        rings.tx_wait_begin()
+        turn = _TxTurn()
+        waiting.append(turn)
+        try:
+            with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
+                while True:
+                    if waiting[0] is turn:
+                        n = rings.try_send(src, dst, payload)
+                        if n >= 0:
+                            self._sent(ep, n)
+                            return
+                    await turn.event.wait()
+                    turn.event = anyio.Event()
+                    self.check_sendable(ep)
+        finally:
+            first = waiting[0] is turn
+            waiting.remove(turn)
+            rings.tx_wait_end()
+            if first and waiting:
+                waiting[0].event.set()  # the next may find a buffer that came back meanwhile
+        if scope.cancelled_caught:
+            self.send_timeouts += 1
+            raise RpmsgTimeoutError(f"{self._bus.name}: no tx buffer freed within {timeout} s")
+
+    def wake_senders(self) -> None:
+        """Buffers may have come back (or the bus closed, an endpoint went): the first
+        waiting sender looks, and hands the turn on when it leaves."""
+        if self._waiting:
+            self._waiting[0].event.set()
+
+    def count_drop(self, reason: str) -> None:
+        self._core.count_drop(reason)
+
+    def callback_failed(self, ep: Endpoint) -> None:
+        self._core.count_drop("callback_error")
+        log.exception("%s: rx callback of endpoint %d raised", self._bus.name, ep.addr)
