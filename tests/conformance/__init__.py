@@ -1,0 +1,1 @@
+"""The conformance suite: the same rpmsg tests over every transport backend (see conftest.py)."""
