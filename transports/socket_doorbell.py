@@ -1,32 +1,23 @@
 """The doorbell between two processes that share memory: one non-blocking unix stream socket.
 
-Theory of operation: ``shm://``, ``openamp:`` and sim's process mode put a link's memory in a
+Theory of operation: ``shm://``, ``openamp:`` and sim's process mode keep a link's memory in a
 shared object (:mod:`transports.shm_object`) and its notifications on one connected stream
 socket. What the bytes mean is each user's business (OpenAMP's one-byte kicks, the hello and
 goodbye of ``shm://``, sim's ``<BI`` frames); :class:`SocketDoorbell` only moves them.
 
-In:
-
-* :meth:`SocketDoorbell.read` receives into one preallocated :attr:`~SocketDoorbell.buffer`
-  (no object per notification) and returns the byte count;
-* :meth:`~SocketDoorbell.receive` waits for bytes in a task (``anyio.wait_readable``);
-* :meth:`~SocketDoorbell.set_handler` has the event loop call a handler instead
-  (``loop.add_reader``, asyncio loops only: no task wake-up per notification);
-* :meth:`~SocketDoorbell.run` takes the handler way where it can and a task elsewhere.
-
-EOF or a reset ends the link. The user's parser calls :meth:`~SocketDoorbell.peer_said_goodbye`
-when it sees its wire format's goodbye: EOF after it is an orderly close
-(:attr:`~SocketDoorbell.peer_closed`), EOF without it a vanished peer ("process gone?").
-
-Out:
-
-* :meth:`~SocketDoorbell.kick` sends a notification that may coalesce: when the socket is
-  full the peer has unread bytes and wakes anyway, so the kick is counted, never queued;
-* :meth:`~SocketDoorbell.send` sends whole frames in order: what does not fit waits in a
+* In: :meth:`~SocketDoorbell.read` receives into one preallocated buffer (no object per
+  notification); :meth:`~SocketDoorbell.receive` waits for bytes in a task
+  (``anyio.wait_readable``); :meth:`~SocketDoorbell.set_handler` has the asyncio loop call a
+  handler instead (``loop.add_reader``: no task wake-up per notification);
+  :meth:`~SocketDoorbell.run` takes the handler way where it can and a task elsewhere.
+* EOF or a reset ends the link. The user's parser calls
+  :meth:`~SocketDoorbell.peer_said_goodbye` when it sees its wire format's goodbye: EOF after
+  it is an orderly close, EOF without it a vanished peer ("process gone?").
+* Out: :meth:`~SocketDoorbell.kick` sends a notification that may coalesce (a full socket
+  means the peer has unread bytes and wakes anyway: counted, never queued);
+  :meth:`~SocketDoorbell.send` sends whole frames in order, and what does not fit waits in a
   bounded pending buffer, flushed when the socket has room (``loop.add_writer``, or
-  :meth:`~SocketDoorbell.run`'s task elsewhere); past ``pending_limit`` frames are dropped and
-  counted;
-* :meth:`~SocketDoorbell.unread` asks the kernel (``SIOCOUTQ``) whether the peer has read all.
+  :meth:`~SocketDoorbell.run`'s task elsewhere); past the bound frames are dropped and counted.
 
 A send that fails (``EPIPE``: the peer closed its end) does not end the link: what the peer
 wrote before it left (sim's crash report) may still wait to be read. EOF does.
@@ -54,7 +45,6 @@ log = logging.getLogger("transports")
 
 #: Linux SIOCOUTQ (== TIOCOUTQ): unread bytes of a unix stream socket; 0 where unknown.
 _SIOCOUTQ = getattr(termios, "TIOCOUTQ", 0) if sys.platform == "linux" else 0
-Data = bytes | bytearray | memoryview
 
 
 @attrs.frozen
@@ -268,7 +258,7 @@ class SocketDoorbell:
             return False
         return True
 
-    def send(self, frame: Data) -> bool:
+    def send(self, frame: bytes | bytearray | memoryview) -> bool:
         """Send ``frame`` whole, after everything sent before it; what does not fit now waits.
         Returns False when the frame is dropped (counted): the pending buffer is full
         (``pending_limit``), the peer is unreachable, or the link is closed."""
