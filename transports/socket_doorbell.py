@@ -86,8 +86,6 @@ class SocketDoorbell:
         self.buffer = bytearray(buffer_size)
         self.pending_limit = pending_limit
         self._fd = sock.fileno()
-        self._recv_into = sock.recv_into
-        self._send = sock.send
         self._closed: str | None = None
         self._goodbye = False
         self._peer_closed = False
@@ -135,20 +133,26 @@ class SocketDoorbell:
         if self._closed is not None:
             return -1
         try:
-            count = self._recv_into(self.buffer, size)  # no bytes object per notification
+            count = self.sock.recv_into(self.buffer, size)  # no bytes object per notification
         except BlockingIOError:
             return 0
         except OSError as exc:
-            self.close(f"{self.where}: peer connection lost: {exc}")
+            self._lost(exc)
             return -1
         if count:
             return count
+        self._eof()
+        return -1
+
+    def _lost(self, exc: OSError) -> None:
+        self.close(f"{self.where}: peer connection lost: {exc}")
+
+    def _eof(self) -> None:
         if self._goodbye:
             self._peer_closed = True
             self.close(f"{self.where}: the peer closed the link")
         else:
             self.close(f"{self.where}: the peer closed the connection (process gone?)")
-        return -1
 
     async def receive(self, size: int = 0) -> int:
         """Wait for bytes (see :meth:`read`); their count in :attr:`buffer`.
@@ -185,11 +189,22 @@ class SocketDoorbell:
         return True
 
     def _on_readable(self) -> None:
+        """The loop's reader: :meth:`read` inlined (one call less per notification); an ended
+        link schedules ``handler(0, reason)`` (see :meth:`close`)."""
         handler = self._handler
-        if handler is not None:
-            count = self.read()  # an ended link schedules handler(0, reason): see close()
-            if count > 0:
-                handler(count, None)
+        if handler is None:
+            return
+        try:
+            count = self.sock.recv_into(self.buffer)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if count:
+            handler(count, None)
+        else:
+            self._eof()
 
     def _remove_reader(self) -> None:
         loop, self._reader_loop = self._reader_loop, None
@@ -250,7 +265,7 @@ class SocketDoorbell:
             self._coalesced += 1  # frames wait: the socket is full, the peer has unread bytes
             return True
         try:
-            self._send(data)
+            self.sock.send(data)
         except BlockingIOError:
             self._coalesced += 1  # the socket is full of bytes the peer has not read: it wakes
         except OSError as exc:
@@ -274,7 +289,7 @@ class SocketDoorbell:
             pending += frame
             return True
         try:
-            sent = self._send(frame)
+            sent = self.sock.send(frame)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
@@ -318,7 +333,7 @@ class SocketDoorbell:
     def _flush(self) -> None:
         """Send what is pending, as far as the socket takes it."""
         try:
-            sent = self._send(self._pending)
+            sent = self.sock.send(self._pending)
         except BlockingIOError:
             return
         except OSError as exc:
