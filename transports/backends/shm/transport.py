@@ -145,7 +145,7 @@ class ShmTransport(Transport):
     def _notifications(self, count: int) -> int:
         """The notifications in the ``count`` bytes the doorbell read: at least 1, or -1 when
         they broke the link (a role clash in the peer's hello; the transport is then closed)."""
-        buf = self.doorbell.buffer
+        buf = self._received
         if self._hello is not None:
             try:
                 used = self._hello.take(buf, count)
