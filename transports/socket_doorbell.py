@@ -19,8 +19,8 @@ goodbye of ``shm://``, sim's ``<BI`` frames); :class:`SocketDoorbell` only moves
   bounded pending buffer, flushed when the socket has room (``loop.add_writer``, or
   :meth:`~SocketDoorbell.run`'s task elsewhere); past the bound frames are dropped and counted.
 
-A send that fails (``EPIPE``: the peer closed its end) does not end the link: what the peer
-wrote before it left (sim's crash report) may still wait to be read. EOF does.
+A failed send (``EPIPE``) does not end the link: what the peer wrote before it left (sim's
+crash report) may still wait to be read. EOF does.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class SocketDoorbell:
         self._peer_closed = False
         self._send_error: str | None = None
         self._pending = bytearray()
-        self._coalesced = self._dropped = self._unsent = self._unreported = 0
+        self._coalesced = self._dropped = self._unsent = self._reported = 0
         self._handler: NotifyHandler | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
         self._writer_loop: asyncio.AbstractEventLoop | None = None
@@ -127,9 +127,8 @@ class SocketDoorbell:
 
     # -- in ------------------------------------------------------------------------------------
     def read(self, size: int = 0) -> int:
-        """Receive what has arrived into :attr:`buffer` (at most ``size`` bytes; 0: as many as
-        fit). Returns the count, 0 when nothing is there yet, -1 when the link has ended (EOF,
-        a reset, or :meth:`close`; :attr:`close_reason` says which)."""
+        """Receive into :attr:`buffer` (at most ``size`` bytes; 0: as many as fit): the count,
+        0 if nothing is there yet, -1 if the link has ended (see :attr:`close_reason`)."""
         if self._closed is not None:
             return -1
         try:
@@ -213,10 +212,9 @@ class SocketDoorbell:
             loop.remove_reader(self._fd)
 
     async def run(self, on_bytes: Callable[[int], object]) -> None:
-        """Call ``on_bytes(count)`` for whatever arrives (in :attr:`buffer`) until the link
-        ends or is closed, then return. On asyncio through :meth:`set_handler` (no task
-        wake-up per notification); elsewhere this task reads, and a second one flushes what
-        :meth:`send` left pending. An exception from ``on_bytes`` ends the run and is raised."""
+        """Call ``on_bytes(count)`` for what arrives (in :attr:`buffer`) until the link ends or
+        is closed. On asyncio through :meth:`set_handler`; elsewhere this task reads and a
+        second one flushes what :meth:`send` left pending. ``on_bytes`` raising ends it."""
         loop = _running_asyncio_loop()
         if loop is not None:
             done: asyncio.Future[None] = loop.create_future()
@@ -277,26 +275,25 @@ class SocketDoorbell:
         """Send ``frame`` whole, after everything sent before it; what does not fit now waits.
         Returns False when the frame is dropped (counted): the pending buffer is full
         (``pending_limit``), the peer is unreachable, or the link is closed."""
-        pending = self._pending
-        if self._closed is not None or self._send_error is not None:
+        pending, view = self._pending, memoryview(frame)
+        if (
+            self._closed is not None
+            or self._send_error is not None
+            or (pending and len(pending) + view.nbytes > self.pending_limit)
+        ):
             self._dropped += 1
             return False
         if pending:
-            if len(pending) + memoryview(frame).nbytes > self.pending_limit:
-                self._dropped += 1
-                self._unreported += 1
-                return False
-            pending += frame
+            pending += view
             return True
         try:
-            sent = self.sock.send(frame)
+            sent = self.sock.send(view)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
             self._unreachable(exc)
             self._dropped += 1
             return False
-        view = memoryview(frame)
         if sent < view.nbytes:
             pending += view[sent:]
             self._arm_flush()
@@ -325,13 +322,11 @@ class SocketDoorbell:
             self._flush_wake.set()  # run()'s flusher task
             return
         loop = _running_asyncio_loop()
-        if loop is not None and self._writer_loop is None:
+        if loop is not None and self._writer_loop is None:  # no loop: drain() sends it
             loop.add_writer(self._fd, self._flush)
             self._writer_loop = loop
-        # no loop (before or after one runs): drain() sends it
 
     def _flush(self) -> None:
-        """Send what is pending, as far as the socket takes it."""
         try:
             sent = self.sock.send(self._pending)
         except BlockingIOError:
@@ -343,8 +338,8 @@ class SocketDoorbell:
         if self._pending:
             return
         self._remove_writer()
-        if self._unreported:
-            dropped, self._unreported = self._unreported, 0
+        if self._dropped > self._reported:  # while the socket was full
+            dropped, self._reported = self._dropped - self._reported, self._dropped
             log.warning("%s: %d frames dropped: the peer did not read", self.where, dropped)
 
     async def _flush_forever(self) -> None:
