@@ -43,7 +43,7 @@ async def test_death_found_by_a_kick_closes_the_bus(tmp_path: Path, survivor_rol
         await channel.send(b"warm-up")
         assert (await service.recv(timeout=5)).payload == b"warm-up"
         # The peer "dies": its end of the socket goes away without its bus noticing first.
-        peer._sock.close()
+        peer.doorbell.sock.close()
         # Our very next kick finds the broken pipe (no event-loop turn in between).
         with contextlib.suppress(BusClosedError):
             channel.endpoint.try_send(b"into the void")
@@ -91,7 +91,7 @@ async def test_wait_notification_path_without_a_handler(tmp_path: Path) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(waiter)
             await anyio.sleep(0.01)
-            remote._sock.close()  # the peer dies without a word
+            remote.doorbell.sock.close()  # the peer dies without a word
             host.kick(1)  # EPIPE or reset: the link is broken
             if not host.closed:  # the reader may see EOF first instead
                 await anyio.sleep(0.5)

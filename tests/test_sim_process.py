@@ -171,3 +171,39 @@ async def test_core_process_logs_obey_the_parents_levels(
         r.name.startswith("remoteproc") and "pquiet" in r.getMessage() for r in caplog.records
     )
     assert "firmware program raised" not in capfd.readouterr().err
+
+
+async def test_host_kicks_wait_while_the_core_process_does_not_read() -> None:
+    """A core that is not scheduled (SIGSTOP) reads no kicks: once the doorbell socket is full
+    the host's kicks wait in the doorbell, in order, instead of being dropped (a dropped kick
+    for one vring behind a socket full of kicks for the other would never be delivered), and
+    reach the core when it runs again."""
+    async with RemoteprocManager() as mgr:
+        plat = SimPlatform("pstop", process=True, args={"count": "2"})
+        rproc = mgr.add(plat, firmware=build_sample_image())
+        channels: list[Channel] = []
+
+        async def probe(channel: Channel) -> None:
+            channels.append(channel)
+
+        rproc.register_driver(SERVICE_NAME, probe)
+        await rproc.boot()
+        with anyio.fail_after(20):
+            while not channels:
+                await anyio.sleep(0.01)
+        pid = plat.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for _ in range(2000):  # ~10 kB of frames: more than the socket holds
+                plat.kick(0)
+            assert plat.dropped_kicks == 0
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        channel = channels[0]
+        with anyio.fail_after(20):
+            for _ in range(2):
+                await channel.send(MESSAGE)
+                assert (await channel.recv()).payload == MESSAGE
+        assert plat.dropped_kicks == 0
+        await rproc.shutdown()

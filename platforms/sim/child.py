@@ -9,11 +9,9 @@ the host over the doorbell (LOG frames), never to its own stderr.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import logging
-import mmap
 import socket
 import sys
 from collections.abc import Callable
@@ -23,6 +21,8 @@ import anyio
 
 from platforms.runtime import Faults, FirmwareContext, get_program, run_firmware
 from remoteproc.platform import CrashKind
+from transports.shm_object import map_object
+from transports.socket_doorbell import SocketDoorbell
 from transports.virtio.memory import DeviceMemory, Region
 
 from .process import FrameReader, crash_frame, kick_frame, log_frame
@@ -30,80 +30,17 @@ from .process import FrameReader, crash_frame, kick_frame, log_frame
 log = logging.getLogger("platforms.sim")
 
 
-class Outbox:
-    """Frames to the host, whole and in order, on a non-blocking socket: what does not fit
-    now waits (:meth:`flush_forever` sends it when the socket has room). Past ``limit``
-    bytes waiting (the host stopped reading) frames are dropped and counted; the count is
-    logged once the host reads again."""
-
-    def __init__(self, sock: socket.socket, limit: int = 1 << 20) -> None:
-        self.sock = sock
-        self.limit = limit
-        self.dropped = 0
-        self.broken = False
-        self._pending = bytearray()
-        self._wake: anyio.Event | None = None
-
-    def send(self, frame: bytes) -> None:
-        if self.broken:
-            return
-        if self._pending:
-            if len(self._pending) + len(frame) > self.limit:
-                self.dropped += 1
-                return
-            self._pending += frame
-            return
-        try:
-            sent = self.sock.send(frame)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            self.broken = True  # the host went away: the doorbell reader ends the run
-            return
-        if sent < len(frame):
-            self._pending += frame[sent:]
-            if self._wake is not None:
-                self._wake.set()
-
-    async def flush_forever(self) -> None:
-        while not self.broken:
-            if not self._pending:
-                self._wake = anyio.Event()
-                await self._wake.wait()
-                continue
-            await anyio.wait_writable(self.sock)
-            try:
-                sent = self.sock.send(self._pending)
-            except BlockingIOError:
-                continue
-            except OSError:
-                self.broken = True
-                return
-            del self._pending[:sent]
-            if not self._pending and self.dropped:
-                dropped, self.dropped = self.dropped, 0
-                log.warning("%d frames to the host dropped: it did not read", dropped)
-
-    def drain(self, timeout: float) -> None:
-        """Before exiting: send what still waits (the last records, a crash report), for at
-        most ``timeout`` s in all."""
-        if self.broken or not self._pending:
-            return
-        self.sock.settimeout(timeout)
-        with contextlib.suppress(OSError):
-            self.sock.sendall(self._pending)
-
-
 class ForwardHandler(logging.Handler):
-    """Sends every record to the host as a LOG frame."""
+    """Sends every record to the host as a LOG frame (what the socket cannot take now waits
+    in the doorbell's bounded pending buffer; beyond it records are dropped and counted)."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, bell: SocketDoorbell) -> None:
         super().__init__()
-        self.outbox = outbox
+        self.bell = bell
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.outbox.send(log_frame(record))
+            self.bell.send(log_frame(record))
         except Exception:
             self.handleError(record)
 
@@ -115,16 +52,17 @@ def _ignore_result(func: Callable[[int], object]) -> Callable[[int], None]:
     return call
 
 
-def _memory(cfg: dict[str, Any], mm: mmap.mmap) -> DeviceMemory:
-    view = memoryview(mm)
+def _memory(cfg: dict[str, Any]) -> DeviceMemory:
+    fd = cfg["mem_fd"]
+    view = memoryview(map_object(fd, cfg["mem_size"], f"(descriptor {fd})"))
     memory = DeviceMemory()
     for da, offset, size in cfg["regions"]:
         memory.add(Region(da, view[offset : offset + size], f"da{da:#x}"))
     return memory
 
 
-async def _run(cfg: dict[str, Any], outbox: Outbox, memory: DeviceMemory) -> int:
-    sock, send = outbox.sock, outbox.send
+async def _run(cfg: dict[str, Any], bell: SocketDoorbell, memory: DeviceMemory) -> int:
+    send = bell.send
     ctx = FirmwareContext(
         name=cfg["name"],
         memory=memory,
@@ -132,7 +70,7 @@ async def _run(cfg: dict[str, Any], outbox: Outbox, memory: DeviceMemory) -> int
         table_size=cfg["table_size"],
         faults=Faults(**cfg["faults"]),
         args=cfg["args"],
-        interrupt_host=lambda nid: send(kick_frame(nid)),
+        interrupt_host=_ignore_result(lambda nid: send(kick_frame(nid))),
     )
     program = get_program(cfg["program"])
     if program is None:
@@ -143,18 +81,9 @@ async def _run(cfg: dict[str, Any], outbox: Outbox, memory: DeviceMemory) -> int
 
         async def doorbell() -> None:
             reader = FrameReader(_ignore_result(ctx.host_kicked), lambda k, d: None)
-            while True:
-                try:
-                    data = sock.recv(4096)
-                except BlockingIOError:
-                    await anyio.wait_readable(sock)
-                    continue
-                except OSError:
-                    data = b""
-                if not data:  # the host went away or reset us
-                    tg.cancel_scope.cancel()
-                    return
-                reader.feed(data)
+            received = memoryview(bell.buffer)
+            await bell.run(lambda count: reader.feed(received[:count]))
+            tg.cancel_scope.cancel()  # the host went away or reset us
 
         async def firmware() -> None:
             nonlocal status
@@ -168,27 +97,23 @@ async def _run(cfg: dict[str, Any], outbox: Outbox, memory: DeviceMemory) -> int
 
         tg.start_soon(doorbell)
         tg.start_soon(firmware)
-        tg.start_soon(outbox.flush_forever)
     return status
 
 
 def main(argv: list[str]) -> int:
     cfg = json.loads(argv[1])
-    sock = socket.socket(fileno=cfg["sock_fd"])
-    sock.setblocking(False)
-    outbox = Outbox(sock)
+    bell = SocketDoorbell(socket.socket(fileno=cfg["sock_fd"]), where="the host's doorbell")
     root = logging.getLogger()
-    root.addHandler(ForwardHandler(outbox))
+    root.addHandler(ForwardHandler(bell))
     root.setLevel(cfg.get("log_level", logging.WARNING))
     for module in cfg.get("modules", []):
         importlib.import_module(module)
-    mm = mmap.mmap(cfg["mem_fd"], cfg["mem_size"])
-    memory = _memory(cfg, mm)
+    memory = _memory(cfg)
     backend_options = {"use_uvloop": cfg.get("uvloop", False)}
     try:
-        return anyio.run(_run, cfg, outbox, memory, backend_options=backend_options)
+        return anyio.run(_run, cfg, bell, memory, backend_options=backend_options)
     finally:
-        outbox.drain(timeout=2.0)
+        bell.drain(timeout=2.0)  # the last records, a crash report
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@ raises, or is told to fail, is reported to remoteproc as a crash.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
-import mmap
 import os
 import socket
 import subprocess
@@ -39,6 +37,8 @@ from remoteproc.errors import BootError
 from remoteproc.firmware import FirmwareImage
 from remoteproc.memory import PhysicalMemory
 from remoteproc.platform import CrashKind, PlatformDriver
+from transports.shm_object import anonymous_object
+from transports.socket_doorbell import SocketDoorbell
 from transports.virtio.memory import DeviceMemory, Region
 
 from .process import FrameReader, forwarded_level, kick_frame
@@ -47,21 +47,8 @@ log = logging.getLogger("platforms.sim")
 
 DEFAULT_DDR_PA = 0x8000_0000
 DEFAULT_DDR_SIZE = 8 << 20
-_COUNTER = itertools.count()
-
-
-def _shared_memory(size: int) -> tuple[int, mmap.mmap]:
-    """An anonymous POSIX shm object: created, mapped, and its name unlinked at once, so it
-    lives exactly as long as our descriptor and mappings (and a child's)."""
-    name = f"/dev/shm/aioamp-sim-{os.getpid()}-{next(_COUNTER)}"
-    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.unlink(name)
-        os.ftruncate(fd, size)
-        return fd, mmap.mmap(fd, size)
-    except BaseException:
-        os.close(fd)
-        raise
+#: Bytes of host kicks that may wait for the core process to read (then kicks are dropped).
+KICK_BACKLOG = 1 << 16
 
 
 def _uvloop_available() -> bool:
@@ -111,7 +98,8 @@ class SimPlatform(PlatformDriver):
         self._mem_fd: int | None = None
         total = ddr_size + sum(size for _da, size in internal)
         if process:
-            self._mem_fd, self._mapping = _shared_memory(total)
+            # Unlinked at once: it lives as long as our descriptor and mappings (and a child's).
+            self._mem_fd, self._mapping = anonymous_object(total, "aioamp-sim")
             weakref.finalize(self, os.close, self._mem_fd)
             backing = memoryview(self._mapping)
         else:
@@ -127,7 +115,7 @@ class SimPlatform(PlatformDriver):
             self._internal_offsets[da] = offset
             offset += size
         self._proc: anyio.abc.Process | None = None
-        self._sock: socket.socket | None = None
+        self._bell: SocketDoorbell | None = None
         self._expected_exit = False
         self.faults = faults or Faults()
         self.args = dict(args or {})
@@ -268,8 +256,8 @@ class SimPlatform(PlatformDriver):
             or self.faults.hang_after_messages is not None
         ):
             self._consume_faults()  # the child got them; a recovery boots clean
-        parent.setblocking(False)
-        self._proc, self._sock = proc, parent
+        bell = SocketDoorbell(parent, where=f"{self.name}: core", pending_limit=KICK_BACKLOG)
+        self._proc, self._bell = proc, bell
         self._expected_exit = False
         self.starts += 1
         self.running = True
@@ -280,29 +268,14 @@ class SimPlatform(PlatformDriver):
             entry,
             program,
         )
-        self.events.spawn(lambda: self._doorbell(proc, parent), f"core process {proc.pid}")
+        self.events.spawn(lambda: self._doorbell(proc, bell), f"core process {proc.pid}")
 
-    async def _doorbell(self, proc: anyio.abc.Process, sock: socket.socket) -> None:
+    async def _doorbell(self, proc: anyio.abc.Process, bell: SocketDoorbell) -> None:
         """Read the child's kicks and crash reports; EOF means the core went away."""
-        events = self.events
-        assert events is not None
         crashed: list[tuple[str, str]] = []
         reader = FrameReader(self._interrupt_host, lambda k, d: crashed.append((k, d)))
-        while True:
-            try:
-                data = sock.recv(4096)
-            except BlockingIOError:
-                try:
-                    await anyio.wait_readable(sock)
-                except (OSError, ValueError, anyio.ClosedResourceError):
-                    data = b""
-                else:
-                    continue
-            except OSError:
-                data = b""
-            if not data:
-                break
-            reader.feed(data)
+        received = memoryview(bell.buffer)
+        await bell.run(lambda count: reader.feed(received[:count]))
         if proc is not self._proc or self._expected_exit:
             return  # stopped on purpose
         with anyio.move_on_after(2):
@@ -378,17 +351,17 @@ class SimPlatform(PlatformDriver):
     async def stop(self) -> None:
         self.stops += 1
         self.running = False
-        proc, sock = self._proc, self._sock
+        proc, bell = self._proc, self._bell
         if proc is not None:
             self._expected_exit = True
-            self._proc = self._sock = None
+            self._proc = self._bell = None
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()  # a reset: the core stops wherever it is
             with anyio.move_on_after(self.stop_timeout):
                 await proc.wait()
             await proc.aclose()
-            if sock is not None:
-                sock.close()
+            if bell is not None:
+                bell.close()
         scope, done = self._scope, self._done
         self._scope = None
         self._ctx = None
@@ -402,16 +375,11 @@ class SimPlatform(PlatformDriver):
 
     def kick(self, notifyid: int) -> None:
         if self.process:
-            sock = self._sock
-            if sock is None:
+            # Dropped: no core process, KICK_BACKLOG bytes of kicks it has not read, or it died
+            # (the doorbell reader reports that).
+            bell = self._bell
+            if bell is None or not bell.send(kick_frame(notifyid)):
                 self.dropped_kicks += 1
-                return
-            try:
-                sock.send(kick_frame(notifyid))
-            except BlockingIOError:
-                self.dropped_kicks += 1  # the core is not reading; it has kicks pending
-            except OSError:
-                self.dropped_kicks += 1  # the core died; the doorbell reader reports it
             return
         ctx = self._ctx
         if ctx is None or not ctx.host_kicked(notifyid):

@@ -134,7 +134,7 @@ class FrameReader:
         self._on_log = on_log
         self.malformed = 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         buf = self._buf
         buf += data
         while len(buf) >= FRAME.size:

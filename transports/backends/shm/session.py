@@ -32,7 +32,8 @@ from pathlib import Path
 import anyio
 
 from ...base import Role
-from ...errors import RoleClashError, TransportError
+from ...errors import RoleClashError, TransportClosedError, TransportError
+from ...socket_doorbell import SocketDoorbell
 
 KICK = b"\x01"
 GOODBYE = 0x04
@@ -64,28 +65,23 @@ def check_hello(data: bytes | bytearray, role: Role, where: str) -> None:
         )
 
 
-def send_hello(sock: socket.socket, role: Role) -> None:
+def send_hello(bell: SocketDoorbell, role: Role) -> None:
     """Our hello, the first bytes we send (a fresh socket has room for it)."""
-    data = hello(role)
-    if sock.send(data) != len(data):
-        raise TransportError("could not send the hello on the doorbell socket")
+    if not bell.send(hello(role)):
+        raise TransportError(f"could not send the hello: {bell.send_error or bell.close_reason}")
 
 
-async def read_hello(sock: socket.socket, role: Role, where: str, timeout: float) -> None:
-    """Wait (at most ``timeout`` s) for the peer's hello and check it (:func:`check_hello`)."""
+async def read_hello(bell: SocketDoorbell, role: Role, where: str, timeout: float) -> None:
+    """Wait (at most ``timeout`` s) for the peer's hello and check it (:func:`check_hello`).
+    Reads no byte past it: the kicks that follow stay in the socket."""
     buf = bytearray()
     with anyio.move_on_after(timeout):
         while len(buf) < HELLO_SIZE and buf[:1] in (b"", HELLO_MAGIC[:1]):
             try:
-                chunk = sock.recv(HELLO_SIZE - len(buf))
-            except BlockingIOError:
-                await anyio.wait_readable(sock)
-                continue
-            except OSError as exc:
-                raise TransportError(f"{where}: peer connection lost: {exc}") from None
-            if not chunk:
-                raise TransportError(f"{where}: the peer closed the connection before its hello")
-            buf += chunk
+                count = await bell.receive(HELLO_SIZE - len(buf))
+            except TransportClosedError as exc:
+                raise TransportError(f"{exc} before its hello") from None
+            buf += bell.buffer[:count]
         check_hello(buf, role, where)  # a kick first: not an aioamp peer
         return
     raise TransportError(

@@ -6,8 +6,9 @@ one POSIX shared-memory object (an mmap of ``/dev/shm/NAME``), laid out by
 kick is one byte (0x01, as OpenAMP's Linux port sends it) and carries no queue id, so the
 receiver rescans both rings; many kicks queued in the socket cost one wake-up. Kicks are
 further suppressed with the ring flags while the peer is busy draining (the engine does that).
-The socket is read through the event loop's reader (``anyio.wait_readable``): no threads, no
-polling.
+The socket is a :class:`~transports.socket_doorbell.SocketDoorbell`, read through the event
+loop's reader: no threads, no polling; the object is made and mapped by
+:mod:`transports.shm_object`.
 
 Whichever side is the socket *server* creates the shared object: it removes a stale object or
 socket of the same name left by an earlier run, writes a fresh resource table (state is reset,
@@ -16,7 +17,7 @@ never trusted), then listens; it removes both on close. The *client* connects (r
 side is server is independent of the host / remote role. By default the side that starts first
 serves: a process connects if a server already listens, else it takes the lock file
 ``SOCKET.lock`` and serves; a second aioamp server for the same socket is refused instead of
-destroying a live session (see :mod:`transports.shm_socket`).
+destroying a live session (see :mod:`.session`).
 
 Both ends say hello with their role right after connecting: two hosts or two remotes on one
 name fail at once with :class:`RoleClashError`. With ``openamp:`` the peer may be OpenAMP's C
@@ -31,22 +32,17 @@ code above, since the peer is another process and may be buggy.
 
 from __future__ import annotations
 
-import array
-import asyncio
 import contextlib
-import fcntl
 import mmap
 import os
 import socket
-import sys
-import termios
 from pathlib import Path
-
-import anyio
 
 from ...base import Role, Transport
 from ...doorbell import NotifyHandler
 from ...errors import TransportClosedError, TransportError, TransportURLError
+from ...shm_object import SHM_DIR, create_object, open_object
+from ...socket_doorbell import SocketDoorbell
 from ...virtio.layout import SharedLayout
 from ...virtio.memory import DeviceMemory, Region
 from ...virtio.vdev import LINUX_QUIRKS, VirtioQuirks, single_vdev_view
@@ -62,10 +58,7 @@ from .session import (
     try_connect,
 )
 
-SHM_DIR = Path("/dev/shm")
 _NAME_MAX = 255
-#: Linux SIOCOUTQ (== TIOCOUTQ): unread bytes of a unix stream socket; 0 where unknown.
-_SIOCOUTQ = getattr(termios, "TIOCOUTQ", 0) if sys.platform == "linux" else 0
 
 
 def shm_path(name: str) -> Path:
@@ -79,7 +72,11 @@ def shm_path(name: str) -> Path:
 
 
 class ShmTransport(Transport):
-    """One end of a shared-memory link. Create with :func:`open_shm`."""
+    """One end of a shared-memory link. Create with :func:`open_shm`.
+
+    Attributes:
+        doorbell: the socket carrying the kicks (its :meth:`~SocketDoorbell.statistics`).
+    """
 
     def __init__(
         self,
@@ -108,89 +105,60 @@ class ShmTransport(Transport):
         self.layout = layout
         self.name = name
         self.buffer_size = layout.buffer_size
+        self.doorbell = SocketDoorbell(sock, where=name)
+        self._kick = self.doorbell.kick
+        self._received = self.doorbell.buffer
         self._mapping = mapping
-        self._sock = sock
         self._owned = owned_paths
         self._lock = lock
         # openamp: the peer's hello (if it is aioamp) is still to come.
         self._hello = None if hello_checked else PeerHello(role, name)
-        self._goodbye = False
         self._handler: NotifyHandler | None = None
-        self._reader_loop: asyncio.AbstractEventLoop | None = None
-        self._outq: array.array[int] | None = array.array("i", [0]) if _SIOCOUTQ else None
-        self._kick_buf = bytearray(4096)
 
     def kick(self, vq: int) -> None:
-        self._check_open()
+        if self._closed:
+            raise TransportClosedError(self._close_reason)
         self.stats.kicks_sent += 1
-        try:
-            self._sock.send(KICK)
-        except BlockingIOError:
-            pass  # the socket buffer is full of kicks the peer has not read: it will wake
-        except OSError as exc:
-            self._fail(f"{self.name}: peer unreachable: {exc}")
+        if not self._kick(KICK):  # a full socket coalesces: the peer wakes anyway
+            self._fail(self.doorbell.send_error or f"{self.name}: peer unreachable")
 
     def kick_pending(self) -> bool:
         """Whether the peer has not read our last kick byte yet (a new kick would coalesce).
 
-        On Linux ``SIOCOUTQ`` of a unix stream socket counts the bytes sent and not yet read
-        by the peer: one cheap ioctl instead of a send that wakes nobody new. The peer reads
-        the socket before it rescans the rings, so anything we wrote before this check is
-        seen. Elsewhere (or on error) this says False and every kick is sent.
+        The peer reads the socket before it rescans the rings, so anything we wrote before
+        this check is seen (see :meth:`SocketDoorbell.unread`).
         """
-        if self._outq is None or self._closed:
-            return False
-        try:
-            fcntl.ioctl(self._sock.fileno(), _SIOCOUTQ, self._outq, True)
-        except OSError:
-            self._outq = None
-            return False
-        return self._outq[0] != 0
+        return self.doorbell.unread()
 
     def _fail(self, reason: str) -> None:
-        """The link broke: close, and make sure whoever waits for notifications hears it
-        (a task in wait_notification, or the handler), also when a kick discovered it."""
+        """The link broke: close; whoever waits for notifications hears it (a task in
+        wait_notification, or the handler from the doorbell's close), also when a kick
+        discovered it."""
         if self._closed:
             return
         self._closed = True
         self._close_reason = reason
-        handler, loop = self._handler, self._reader_loop
-        with contextlib.suppress(Exception):
-            anyio.notify_closing(self._sock)  # wakes a pending wait_readable
-        self._release()
-        if handler is not None and loop is not None and not loop.is_closed():
-            loop.call_soon(handler, 0, reason)
+        self.doorbell.close(reason)
+        self._peer_closed = self.doorbell.peer_closed
+        _release_link(None, self._owned, self._lock)
 
-    def _read_kicks(self) -> int:
-        """Consume the kick bytes waiting on the socket: their count, 0 if none yet, -1 if
-        the link broke (the transport is then closed, see :meth:`_fail`)."""
-        try:
-            count = self._sock.recv_into(self._kick_buf)  # no bytes object per notification
-        except BlockingIOError:
-            return 0
-        except OSError as exc:
-            self._fail(f"{self.name}: peer connection lost: {exc}")
-            return -1
-        if not count:
-            if self._goodbye:
-                self._peer_closed = True
-                self._fail(f"{self.name}: the peer closed the link")
-            else:
-                self._fail(f"{self.name}: the peer closed the connection (process gone?)")
-            return -1
+    def _notifications(self, count: int) -> int:
+        """The notifications in the ``count`` bytes the doorbell read: at least 1, or -1 when
+        they broke the link (a role clash in the peer's hello; the transport is then closed)."""
+        buf = self._received
         if self._hello is not None:
             try:
-                used = self._hello.take(self._kick_buf, count)
+                used = self._hello.take(buf, count)
             except TransportError as exc:  # a role clash
                 self._fail(str(exc))
                 return -1
             if self._hello.done:
                 self._hello = None
             if used:
-                self._kick_buf[: count - used] = self._kick_buf[used:count]
+                buf[: count - used] = buf[used:count]
                 count -= used
-        if count > 0 and self._kick_buf[count - 1] == GOODBYE:
-            self._goodbye = True  # its last byte: EOF follows
+        if count > 0 and buf[count - 1] == GOODBYE:
+            self.doorbell.peer_said_goodbye()  # its last byte: EOF follows
             count -= 1
         # Whatever arrived is a notification: the peer skips kicks while its earlier bytes
         # (a hello too) wait unread, so having read them we must rescan.
@@ -199,69 +167,61 @@ class ShmTransport(Transport):
         return count
 
     async def wait_notification(self) -> int:
-        while True:
-            self._check_open()
-            count = self._read_kicks()
-            if count > 0:
-                return count
-            if count < 0:
-                raise TransportClosedError(self._close_reason)
-            try:
-                await anyio.wait_readable(self._sock)
-            except (anyio.ClosedResourceError, OSError, ValueError):
-                self._check_open()
-                raise
+        self._check_open()
+        try:
+            count = self._notifications(await self.doorbell.receive())
+        except TransportClosedError:
+            self._fail(self.doorbell.close_reason)
+            raise TransportClosedError(self._close_reason) from None
+        if count < 0:
+            raise TransportClosedError(self._close_reason)
+        return count
 
     def set_notify_handler(self, handler: NotifyHandler | None) -> bool:
         """Read kicks with ``loop.add_reader`` and call ``handler`` from the event loop (no
         task wake-up per notification). asyncio loops only."""
+        self._handler = None
+        self.doorbell.set_handler(None)
         if handler is None:
-            self._remove_reader()
             return True
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        self._remove_reader()
-        if self._closed:
+        if self._closed or not self.doorbell.set_handler(self._on_doorbell):
             return False
         self._handler = handler
-        self._reader_loop = loop
-        loop.add_reader(self._sock.fileno(), self._on_readable)
         return True
 
-    def _remove_reader(self) -> None:
-        loop, self._reader_loop = self._reader_loop, None
-        self._handler = None
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(OSError, ValueError):
-                loop.remove_reader(self._sock.fileno())
-
-    def _on_readable(self) -> None:
+    def _on_doorbell(self, count: int, closed: str | None) -> None:
         handler = self._handler
-        if handler is not None:
-            count = self._read_kicks()  # a broken link schedules the handler (see _fail)
+        if handler is None:
+            return
+        if closed is None and self._hello is None and self._received[count - 1] != GOODBYE:
+            self.stats.notifications_received += count  # kicks only: _notifications inlined
+            handler(count, None)
+        elif closed is None:
+            count = self._notifications(count)  # -1: the doorbell's close calls us again
             if count > 0:
                 handler(count, None)
+        else:
+            self._fail(closed)
+            self._handler = None
+            handler(0, self._close_reason)
 
-    def _release(self) -> None:
-        self._remove_reader()
-        _release_link(self._sock, self._owned, self._lock)
+    def _close(self, reason: str, goodbye: bool) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close_reason = reason
+            self._handler = None
+            self.doorbell.set_handler(None)
+            if goodbye:
+                self.doorbell.send(bytes([GOODBYE]))  # lost when the peer is gone or stalled
+            self.doorbell.close(reason)
+            _release_link(None, self._owned, self._lock)
 
     def abort(self) -> None:
         """Close without a goodbye (the link never came up: a failed hello)."""
-        if not self._closed:
-            self._closed = True
-            self._close_reason = f"{self.name}: transport aborted"
-            self._release()
+        self._close(f"{self.name}: transport aborted", goodbye=False)
 
     async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._close_reason = f"{self.name}: transport closed"
-            with contextlib.suppress(OSError):  # the peer may be gone already
-                self._sock.send(bytes([GOODBYE]))
-            self._release()
+        self._close(f"{self.name}: transport closed", goodbye=True)
         # The mapping goes away with the last view of it (rings and endpoints may still hold
         # memoryviews); closing it now would raise BufferError.
 
@@ -278,31 +238,6 @@ def _release_link(
             path.unlink()
     if lock is not None:
         lock.release()
-
-
-def _create_object(path: Path, size: int) -> mmap.mmap:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a stale object from an earlier run is never trusted
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.ftruncate(fd, size)
-        return mmap.mmap(fd, size)
-    finally:
-        os.close(fd)
-
-
-def _open_object(path: Path, size: int) -> mmap.mmap:
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        raise TransportError(f"shared-memory object {path} does not exist") from None
-    try:
-        actual = os.fstat(fd).st_size
-        if actual < size:
-            raise TransportError(f"shared-memory object {path} is {actual:#x} bytes < {size:#x}")
-        return mmap.mmap(fd, size)
-    finally:
-        os.close(fd)
 
 
 async def open_shm(
@@ -361,14 +296,14 @@ async def open_shm(
     try:
         if lock is not None:
             owned = (path, sock_path)
-            mapping = _create_object(path, size)
+            mapping = create_object(path, size)
             table = layout.table()
             mapping[: len(table)] = table
             sock = await serve(sock_path, accept_timeout)
         elif sock is None:
             sock = await connect(sock_path, connect_timeout)
         if mapping is None:
-            mapping = _open_object(path, size)
+            mapping = open_object(path, size)
         transport = ShmTransport(
             role=role,
             layout=layout,
@@ -386,9 +321,9 @@ async def open_shm(
             raise TransportError(f"shared-memory object {path}: {exc}") from exc
         raise
     try:
-        send_hello(sock, role)
+        send_hello(transport.doorbell, role)
         if handshake:
-            await read_hello(sock, role, where, connect_timeout)
+            await read_hello(transport.doorbell, role, where, connect_timeout)
     except BaseException:
         transport.abort()
         raise
