@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PKGS   := transports rpmsg remoteproc platforms aioamp
 
-.PHONY: demo test test-slow lint typecheck clean kernel
+.PHONY: demo test test-slow lint typecheck clean kernel firmware
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[fast,test,omap4,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[fast,test,omap4,bench,emu]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
@@ -40,6 +40,11 @@ test-slow: $(VENV)/.test-installed
 # Debian's linux-source-6.12 flex bison bc kmod; reuses a build whose inputs have not changed.
 kernel:
 	kernel/build.sh
+
+# The project's Cortex-M firmware (firmware/, arm-none-eabi-gcc): reproducible images that are
+# committed, so `make test` needs no cross compiler; a test rebuilds and compares when it can.
+firmware:
+	$(MAKE) -C firmware
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
