@@ -1,9 +1,10 @@
 """Platform drivers by name: ``create_platform("sim", name="m3", process=True)``.
 
 Theory of operation: like transport URLs, platform kinds map to factories imported lazily, so
-a missing optional dependency (python-periphery for the PandaBoard) only matters when that kind
-is asked for. Third parties add kinds through the ``aioamp.platforms`` entry-point group (the
-entry point names a callable returning a :class:`~remoteproc.platform.PlatformDriver`).
+a missing optional dependency (python-periphery for the PandaBoard, unicorn for ``emu``) only
+matters when that kind is asked for. Third parties add kinds through the ``aioamp.platforms``
+entry-point group (the entry point names a callable returning a
+:class:`~remoteproc.platform.PlatformDriver`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ Factory = Callable[..., PlatformDriver]
 
 _BUILTIN: dict[str, str] = {
     "sim": "platforms.sim.platform:SimPlatform",
+    "emu": "platforms.emu.platform:EmuPlatform",
 }
 _FACTORIES: dict[str, Factory] = {}
 
