@@ -13,6 +13,7 @@ from transports._lazy import lazy_exports
 __getattr__, __all__ = lazy_exports(
     globals(),
     {
+        ".attach": ("AttachedCore", "PhysicalPort", "TranslatingBus"),
         ".base": ("CoreStatistics", "Limits"),
         ".core": ("CortexM",),
         ".faults": ("CoreFault", "FaultKind"),
@@ -23,6 +24,9 @@ __getattr__, __all__ = lazy_exports(
 )
 
 if TYPE_CHECKING:
+    from .attach import AttachedCore as AttachedCore
+    from .attach import PhysicalPort as PhysicalPort
+    from .attach import TranslatingBus as TranslatingBus
     from .base import CoreStatistics as CoreStatistics
     from .base import Limits as Limits
     from .core import CortexM as CortexM

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import attrs
 from unicorn import UC_ARCH_ARM, UC_MODE_THUMB, Uc
@@ -25,9 +24,6 @@ from . import regs as R
 from .exceptions import ExceptionEngine
 from .faults import CoreFault, FaultKind
 from .memory import AddressMap, CoreBus, Stall
-
-if TYPE_CHECKING:
-    from .hooks import Replay
 from .nvic import HARDFAULT, LOCKUP, SVCALL, ExceptionState
 from .scs import CFSR_BFARVALID, CFSR_IBUSERR, CFSR_PRECISERR, HFSR_FORCED, Scs, SysTick
 
@@ -72,6 +68,19 @@ class CoreStatistics:
     mmio: int = 0  # device register accesses
     faults: int = 0
     busy_seconds: float = 0.0  # inside emu_start
+
+
+@attrs.frozen
+class Replay:
+    """An access made just before a stop, which unicorn makes again when the stopped
+    instruction (at ``pc``) restarts: the first access once the core is back in the same
+    exception context ``active``."""
+
+    pc: int
+    active: tuple[int, ...]
+    write: bool
+    address: int
+    value: int
 
 
 class CoreBase:

@@ -38,10 +38,10 @@ from unicorn import (
 )
 
 from . import regs as R
-from .base import CoreStatistics, Limits, log
+from .base import CoreStatistics, Limits, Replay, log
 from .exceptions import StackingError
 from .faults import CoreFault, FaultKind
-from .hooks import CoreHooks, Replay
+from .hooks import CoreHooks
 from .memory import CoreBus
 from .nvic import NMI, SVCALL, USAGEFAULT
 from .scs import CFSR_UNDEFINSTR, SCS_BASE, SCS_SIZE
@@ -146,6 +146,9 @@ class CortexM(CoreHooks, Ticker):
     def threads(self) -> list[threading.Thread]:
         return [t for t in (self._thread, self._ticker) if t is not None]
 
+    def threads_alive(self) -> bool:
+        return any(t.is_alive() for t in self.threads())
+
     def set_irq(self, irq: int, level: bool) -> None:
         """External interrupt line ``irq`` changed (level sensitive); from any thread."""
         with self._cv:
@@ -240,7 +243,7 @@ class CortexM(CoreHooks, Ticker):
         if self._stall is not None:
             stall, self._stall = self._stall, None
             self._halt(
-                FaultKind.BUS, pc, address=stall.address, access=stall.access, detail=str(stall)
+                FaultKind.STALL, pc, address=stall.address, access=stall.access, detail=str(stall)
             )
             return None
         if isinstance(error, StackingError):

@@ -18,6 +18,7 @@ class FaultKind(enum.Enum):
     """What went wrong (ARMv7-M fault classes, plus the emulator's own verdicts)."""
 
     BUS = "bus fault"  # no memory or device at an address: no IOMMU/MMU entry, or a hole
+    STALL = "stalled access"  # an access that never completes (an OMAP4 L2 MMU miss)
     UNDEFINED = "undefined instruction"
     INVALID_STATE = "invalid exception return"
     BREAKPOINT = "breakpoint"

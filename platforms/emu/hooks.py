@@ -8,10 +8,10 @@ means unicorn will restart the instruction after the callback, so the access is 
 (it is made when the instruction runs again). When an access the core makes itself makes an
 exception pending (a software pend, an enable, a line its write raised), the access is made,
 the emulation stopped so the exception is taken before the next instruction, and the access
-remembered (:class:`Replay`): when the interrupted instruction runs again, its access is not
-made twice. A faulting access is not made at all. Exception
-returns and SVCs arrive as unicorn interrupts: returns are handled in place (the frame is
-popped, or the next exception tail-chained), SVCs stop the run so the loop takes them.
+remembered (:class:`~platforms.emu.base.Replay`): when the interrupted instruction runs
+again, its access is not made twice. A faulting access is not made at all. Exception returns
+and SVCs arrive as unicorn interrupts: returns are handled in place (the frame is popped, or
+the next exception tail-chained), SVCs stop the run so the loop takes them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import attrs
 from unicorn import UC_HOOK_CODE, UC_MEM_FETCH_UNMAPPED, UC_MEM_WRITE_UNMAPPED, Uc
 
 from . import regs as R
@@ -147,6 +146,8 @@ class CoreHooks(CoreBase):
             return True
         kind = "fetch" if access == UC_MEM_FETCH_UNMAPPED else "read"
         kind = "write" if access == UC_MEM_WRITE_UNMAPPED else kind
+        if self._stall is not None:
+            self._stall.access = kind
         self._bus_fault = (kind, address, "nothing there")
         return False
 
@@ -237,19 +238,6 @@ def _unmask_sites(code: bytes) -> list[int]:
                 sites.append(at + 2)
             at = code.find(pattern, at + 1)
     return sorted(set(sites))
-
-
-@attrs.frozen
-class Replay:
-    """An access made just before a stop, which unicorn makes again when the stopped
-    instruction (at ``pc``) restarts: the first access once the core is back in the same
-    exception context ``active``."""
-
-    pc: int
-    active: tuple[int, ...]
-    write: bool
-    address: int
-    value: int
 
 
 def _where(where: object) -> tuple[Window, int]:

@@ -85,6 +85,8 @@ class ProcessorConfig:
         devmem_allowlist: ``(pa, size)`` peripheral windows DEVMEM entries may map.
         bootaddr_reg: physical address of the boot address register (DSP only).
         max_notifyid: highest vring notify id a mailbox value may carry.
+        irq: the interrupt line of the core's mailbox user on its own interrupt controller
+            (the M3's NVIC), for a model core that executes real code.
     """
 
     name: str
@@ -100,6 +102,7 @@ class ProcessorConfig:
     bootaddr_reg: int | None = None
     bootaddr_align: int = 0x400  # omap_remoteproc: "boot address must be aligned to 1KB"
     max_notifyid: int = 0xFF
+    irq: int | None = None
 
 
 # --- PRCM (OMAP4 TRM "Power, Reset, and Clock Management"; cm2_44xx.h, cm1_44xx.h, prm44xx.h) --
@@ -125,6 +128,10 @@ MAILBOX_IRQ_SPI = 26
 #: Mailbox interrupt users of the remote cores (TI SYS/BIOS IPC: DSP user 1, M3 user 2).
 DSP_MAILBOX_USER = 1
 IPU_MAILBOX_USER = 2
+#: The M3's NVIC line of mailbox user 2: TI's InterruptM3.c (sysbios-rpmsg) registers its
+#: mailbox handler on interrupt M3INT_MBX = 50, SYS/BIOS numbering for the M3 (exception
+#: numbers), i.e. external line 50 - 16 = 34.
+IPU_MAILBOX_IRQ = 50 - 16
 
 # --- Memory ------------------------------------------------------------------------------------
 #: The reserved IPC window of TI's 2012 firmware: physical 0xA9000000, seen by the M3 at
@@ -144,8 +151,10 @@ DSP_DA = 0x2000_0000
 RESERVED = MemoryWindow(0xA880_0000, 8 * MiB + IPC_SIZE)
 
 #: Peripheral windows DEVMEM entries may map (TI's rsc_table_ipu.h maps L4_CFG at da
-#: 0xAA000000 and L4_PER at da 0xA8000000, 16 MiB each). Nothing else: no DDR outside the
-#: reserved window, no PRCM beyond L4_CFG's own access rules.
+#: 0xAA000000 and L4_PER at da 0xA8000000, 16 MiB each: IPU_PERIPHERAL_L4CFG / _L4PER in
+#: src/ti/resources/rsc_table_ipu.h of sysbios-rpmsg, 2012; the M3 firmware then reaches the
+#: mailbox at 0xAA0F4000, MAILBOX_BASEADDR in src/ti/ipc/rpmsg/InterruptM3.c). Nothing else:
+#: no DDR outside the reserved window, no PRCM beyond L4_CFG's own access rules.
 L4_CFG = (0x4A00_0000, 16 * MiB)
 L4_PER = (0x4800_0000, 16 * MiB)
 DEVMEM_ALLOWLIST = (L4_CFG, L4_PER)
@@ -162,6 +171,7 @@ IPU_CORE0 = ProcessorConfig(
     remote_user=IPU_MAILBOX_USER,
     memory=IPU_CORE0_MEMORY,
     devmem_allowlist=DEVMEM_ALLOWLIST,
+    irq=IPU_MAILBOX_IRQ,
 )
 #: Linux drives both M3s as one ``ipu`` rproc; we drive core 1 as its own processor that
 #: depends on core 0. It shares the IPU clock, MMU and reset block; it needs its own fifo pair

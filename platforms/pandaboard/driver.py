@@ -15,8 +15,10 @@ programmer per L2 MMU, clock reference counts); :meth:`PandaBoard.platform` hand
   entries; flush stale mailbox messages; queue ECHO_REQUEST; release the core reset (clear
   RSTST, deassert, poll RSTST with a timeout, sleeping between polls).
 * Messages from the core (mailbox rx fifo, via :meth:`Mailbox.serve`): a notify id becomes
-  ``vq_interrupt``, CRASH a crash report, ECHO_REPLY is counted and awaitable, the other
-  control messages are counted, anything else is dropped and counted.
+  ``vq_interrupt``, CRASH a crash report (with the last line of the core's trace),
+  ECHO_REPLY is counted and awaitable, the other control messages are counted, anything else
+  is dropped and counted. An L2 MMU fault interrupt (optional UIO device) is an MMU-fault
+  crash report naming the device address (:mod:`platforms.pandaboard.faults`).
 * Kicks are synchronous for remoteproc but the fifo may be full: a kick that cannot be
   written at once is queued (coalesced per notify id) and written by a task that waits for
   NOTFULL.
@@ -27,6 +29,7 @@ programmer per L2 MMU, clock reference counts); :meth:`PandaBoard.platform` hand
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -41,16 +44,18 @@ from platforms.pandaboard.hw import (
     Mailbox,
     OmapMessage,
     PhysicalBus,
-    RegisterWindow,
     UioDevice,
+    UioError,
 )
 from remoteproc.errors import BootError, DevmemNotAllowedError
 from remoteproc.firmware import FirmwareImage
 from remoteproc.memory import PhysicalMemory
 from remoteproc.platform import CrashKind, PlatformDriver, RprocEvents
 
-from .config import PANDABOARD, BoardConfig, ClockConfig, ProcessorConfig, ResetConfig
-from .mmu import MmuError, MmuProgrammer, TlbEntry, plan_entries
+from .config import PANDABOARD, BoardConfig, ProcessorConfig
+from .faults import MmuFaultMonitor, trace_tail
+from .hardware import SharedHardware
+from .mmu import MmuError, TlbEntry, plan_entries
 
 log = logging.getLogger("platforms.pandaboard")
 
@@ -69,32 +74,40 @@ class PandaStatistics:
     vq_interrupts: int = 0
     echo_replies: int = 0
     crashes: int = 0
+    mmu_faults: int = 0
     control: dict[str, int] = attrs.field(factory=dict)  # other control messages by name
     unknown: int = 0  # values above max_notifyid that are no control message: dropped
     ignored_after_crash: int = 0
 
 
-class PandaBoard:
+class PandaBoard(SharedHardware):
     """The hardware the processors share.
 
     Args:
         bus: the physical address space (``DevMemBus()`` on a board, the model's bus).
         mailbox_uio: the UIO device of the mailbox's host interrupt line.
         config: addresses and bits (:data:`~platforms.pandaboard.config.PANDABOARD`).
+        mmu_uios: UIO devices of MMU fault lines, by MMU base (optional: without one, an MMU
+            fault shows only as a core that stops answering).
     """
 
     def __init__(
-        self, bus: PhysicalBus, mailbox_uio: UioDevice, config: BoardConfig = PANDABOARD
+        self,
+        bus: PhysicalBus,
+        mailbox_uio: UioDevice,
+        config: BoardConfig = PANDABOARD,
+        *,
+        mmu_uios: dict[int, UioDevice] | None = None,
     ) -> None:
-        self.bus = bus
+        super().__init__(bus)
         self.config = config
         cfg = config.mailbox
         self.mailbox = Mailbox(bus.map(cfg.base, cfg.window), mailbox_uio, cfg)
-        self._pages: dict[int, RegisterWindow] = {}
-        self._mmus: dict[int, MmuProgrammer] = {}
-        self._clock_users: dict[int, set[str]] = collections.defaultdict(set)
-        self._mmu_users: dict[int, set[str]] = collections.defaultdict(set)
         self._platforms: dict[str, PandaBoardPlatform] = {}
+        self.mmu_monitors = {
+            base: MmuFaultMonitor(bus.map(base, PAGE), uio, self._mmu_fault_reporter(base))
+            for base, uio in (mmu_uios or {}).items()
+        }
 
     @classmethod
     def open(
@@ -105,80 +118,28 @@ class PandaBoard:
         sysfs: str | os.PathLike[str] = "/sys/class/uio",
         dev: str | os.PathLike[str] = "/dev",
     ) -> PandaBoard:
-        """The real board: ``/dev/mem`` through periphery, the mailbox UIO found by name."""
+        """The real board: ``/dev/mem`` through periphery, the mailbox UIO found by name (and
+        the IPU MMU's, ``mmu_ipu``, when the device tree exposes it)."""
         uio = UioDevice.by_name(config.mailbox_uio_name, sysfs=sysfs, dev=dev)
-        return cls(DevMemBus(devmem), uio, config)
+        mmu_uios = {}
+        with contextlib.suppress(UioError):
+            ipu = next(p for p in config.processors if p.name.startswith("ipu"))
+            mmu_uios[ipu.mmu.base] = UioDevice.by_name(
+                config.ipu_mmu_uio_name, sysfs=sysfs, dev=dev
+            )
+        return cls(DevMemBus(devmem), uio, config, mmu_uios=mmu_uios)
 
     def close(self) -> None:
-        """Close the mailbox's UIO device (the processors must be shut down)."""
+        """Close the UIO devices (the processors must be shut down)."""
         self.mailbox.uio.close()
+        for monitor in self.mmu_monitors.values():
+            monitor.uio.close()
 
     def platform(self, name: str) -> PandaBoardPlatform:
         """The platform driver of processor ``name`` (one per name)."""
         if name not in self._platforms:
             self._platforms[name] = PandaBoardPlatform(self, self.config.processor(name))
         return self._platforms[name]
-
-    # -- register access -------------------------------------------------------------------------
-    def _reg(self, pa: int) -> tuple[RegisterWindow, int]:
-        page = pa & ~(PAGE - 1)
-        window = self._pages.get(page)
-        if window is None:
-            window = self._pages[page] = self.bus.map(page, PAGE)
-        return window, pa - page
-
-    def read32(self, pa: int) -> int:
-        window, off = self._reg(pa)
-        return window.read32(off)
-
-    def write32(self, pa: int, value: int) -> None:
-        window, off = self._reg(pa)
-        window.write32(off, value)
-
-    def mmu(self, base: int, tlb_entries: int) -> MmuProgrammer:
-        if base not in self._mmus:
-            self._mmus[base] = MmuProgrammer(self.bus.map(base, PAGE), tlb_entries)
-        return self._mmus[base]
-
-    # -- shared resources --------------------------------------------------------------------------
-    def clock_on(self, clock: ClockConfig, user: str) -> None:
-        users = self._clock_users[clock.clkctrl]
-        if not users:
-            st = self.read32(clock.clkstctrl) & ~clock.clktrctrl_mask
-            self.write32(clock.clkstctrl, st | clock.clktrctrl_sw_wkup)
-            ctl = self.read32(clock.clkctrl) & ~clock.modulemode_mask
-            self.write32(clock.clkctrl, ctl | clock.modulemode_hw_auto)
-        users.add(user)
-
-    def clock_off(self, clock: ClockConfig, user: str) -> None:
-        users = self._clock_users[clock.clkctrl]
-        users.discard(user)
-        if not users:
-            ctl = self.read32(clock.clkctrl) & ~clock.modulemode_mask
-            self.write32(clock.clkctrl, ctl | clock.modulemode_disabled)
-            st = self.read32(clock.clkstctrl) & ~clock.clktrctrl_mask
-            self.write32(clock.clkstctrl, st | clock.clktrctrl_hw_auto)
-
-    def assert_reset(self, reset: ResetConfig, bit: int) -> None:
-        self.write32(reset.rstctrl, self.read32(reset.rstctrl) | 1 << bit)
-
-    def in_reset(self, reset: ResetConfig, bit: int) -> bool:
-        return bool(self.read32(reset.rstctrl) & 1 << bit)
-
-    async def deassert_reset(self, reset: ResetConfig, bit: int, what: str) -> None:
-        """``omap4_prminst_deassert_hardreset``: clear RSTST, deassert, wait for RSTST."""
-        mask = 1 << bit
-        ctrl = self.read32(reset.rstctrl)
-        if not ctrl & mask:
-            raise BootError(f"{what}: reset line {bit} is already released")
-        self.write32(reset.rstst, mask)  # write 1 to clear the old status
-        self.write32(reset.rstctrl, ctrl & ~mask)
-        with anyio.move_on_after(reset.timeout):
-            while not self.read32(reset.rstst) & mask:
-                await anyio.sleep(reset.poll_interval)
-            return
-        self.assert_reset(reset, bit)
-        raise BootError(f"{what}: reset did not complete within {reset.timeout * 1000:.0f} ms")
 
     def ensure_mailbox_served(self, events: RprocEvents) -> None:
         if not self.mailbox.serving:
@@ -189,6 +150,24 @@ class PandaBoard:
                 await self.mailbox.serve()
 
             events.spawn(serve, "omap4 mailbox interrupt")
+
+    def ensure_mmu_served(self, base: int, events: RprocEvents) -> None:
+        monitor = self.mmu_monitors.get(base)
+        if monitor is not None and not monitor.serving:
+            monitor.serving = True  # claimed now; serve() sets it again when it runs
+            events.spawn(monitor.serve, f"omap4 mmu@{base:#x} fault interrupt")
+
+    def _mmu_fault_reporter(self, base: int) -> Callable[[str], None]:
+        def report(detail: str) -> None:
+            users = [p for p in self._platforms.values() if p.config.mmu.base == base]
+            running = [p for p in users if p._running]
+            target = min(running, key=lambda p: p.config.core) if running else None
+            if target is None:
+                log.warning("MMU fault with no processor running on that MMU: %s", detail)
+                return
+            target.mmu_fault(detail)
+
+        return report
 
 
 class PandaBoardPlatform(PlatformDriver):
@@ -284,6 +263,7 @@ class PandaBoardPlatform(PlatformDriver):
                 log.info("%s: discarded stale mailbox messages", self.name)
             mailbox.subscribe(cfg.rx_fifo, self._on_message)
             board.ensure_mailbox_served(events)
+            board.ensure_mmu_served(mmu_key, events)
             self._echo_event = anyio.Event()
             self._crashed = False
             self._pending.clear()
@@ -375,7 +355,9 @@ class PandaBoardPlatform(PlatformDriver):
             self._crashed = True
             self._running = False
             if events is not None:
-                events.report_crash(CrashKind.FATAL_ERROR, "the core sent RP_MBOX_CRASH")
+                tail = trace_tail(self._image, self.translations, self.physical)
+                words = f"; its trace ends: {tail!r}" if tail else ""
+                events.report_crash(CrashKind.FATAL_ERROR, f"the core sent RP_MBOX_CRASH{words}")
         elif value == OmapMessage.ECHO_REPLY:
             stats.echo_replies += 1
             self._echo_event.set()
@@ -388,6 +370,15 @@ class PandaBoardPlatform(PlatformDriver):
         else:
             stats.unknown += 1
             log.warning("%s: dropped unknown mailbox message %#x", self.name, value)
+
+    def mmu_fault(self, detail: str) -> None:
+        """The MMU this processor runs behind faulted (its fault interrupt)."""
+        self._stats.mmu_faults += 1
+        if self._crashed or self.events is None:
+            return
+        self._crashed = True
+        self._running = False
+        self.events.report_crash(CrashKind.MMUFAULT, f"MMU fault at {detail}")
 
     async def wait_echo_reply(self, timeout: float = 1.0) -> None:
         """Wait for the ECHO_REPLY to the ECHO_REQUEST queued by the last :meth:`start`."""

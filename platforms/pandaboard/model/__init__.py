@@ -5,11 +5,14 @@ from .bus import ModelBus, ModelError
 from .core import CoreModel
 from .mailbox import MailboxModel
 from .mmu import MmuFault, MmuModel
+from .port import CoreFactory, CorePort, RemoteCore
 from .prcm import PrcmModel
 from .uio import FakeUio, build_sysfs
 
 __all__ = [
+    "CoreFactory",
     "CoreModel",
+    "CorePort",
     "FakeUio",
     "MailboxModel",
     "MmuFault",
@@ -18,5 +21,6 @@ __all__ = [
     "ModelError",
     "OmapModel",
     "PrcmModel",
+    "RemoteCore",
     "build_sysfs",
 ]

@@ -11,13 +11,17 @@ into its tx fifo (queued, coalesced, while the fifo is full). A program that cra
 the reset again cancels the program. A core with a boot address register (the DSP) starts
 executing at the address the PRCM model latched from CONTROL_DSP_BOOTADDR at the reset
 release: if that is not the installed image's entry point it runs garbage, so it never
-services its mailbox nor starts the program (:attr:`CoreModel.boot_faults`).
+services its mailbox nor starts the program (:attr:`CoreModel.boot_faults`). Its register
+accesses take the model bus's lock, as another bus master's (an emulated core's thread) do;
+the mailbox's change notifications from such a thread are ignored here (they never concern
+this core's fifos, and the next access on the event loop looks again).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import threading
 
 import anyio
 import anyio.abc
@@ -64,6 +68,7 @@ class CoreModel:
         self._wake = anyio.Event()
         self._scope: anyio.CancelScope | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._loop_thread: int | None = None
         mailbox.watch(self._watch)
 
     def install(
@@ -81,6 +86,7 @@ class CoreModel:
 
     def bind(self, tg: anyio.abc.TaskGroup) -> None:
         self._tg = tg
+        self._loop_thread = threading.get_ident()
 
     # -- reset -----------------------------------------------------------------------------------
     def reset_changed(self, held: bool, boot_address: int | None = None) -> None:
@@ -113,7 +119,7 @@ class CoreModel:
 
     # -- mailbox ---------------------------------------------------------------------------------
     def _watch(self) -> None:
-        if not self.running:
+        if not self.running or threading.get_ident() != self._loop_thread:
             return
         cfg = self.mailbox.config
         fifos = self.mailbox.fifos
@@ -124,14 +130,15 @@ class CoreModel:
 
     def _post(self, value: int) -> None:
         fifo = self.config.rx_fifo  # the core's tx is the host's rx
-        if self._pending or len(self.mailbox.fifos[fifo]) >= self.mailbox.config.depth:
-            if value in self._pending:
-                self.kicks_coalesced += 1
-            else:
-                self._pending.append(value)
-            return
-        self.mailbox.post(fifo, value)
-        self.posted += 1
+        with self.bus.lock:
+            if self._pending or len(self.mailbox.fifos[fifo]) >= self.mailbox.config.depth:
+                if value in self._pending:
+                    self.kicks_coalesced += 1
+                else:
+                    self._pending.append(value)
+                return
+            self.mailbox.post(fifo, value)
+            self.posted += 1
 
     def interrupt_host(self, notifyid: int) -> None:
         if self.running and not self.halted:
@@ -145,6 +152,10 @@ class CoreModel:
             self._scope.cancel()
 
     def _service(self) -> None:
+        with self.bus.lock:
+            self._service_locked()
+
+    def _service_locked(self) -> None:
         cfg = self.mailbox.config
         user, rx = self.config.remote_user, self.config.tx_fifo
         while self.mailbox.read32(cfg.msgstatus(rx)) & cfg.msgstatus_mask:
@@ -177,9 +188,10 @@ class CoreModel:
 
     async def _run(self, scope: anyio.CancelScope) -> None:
         cfg = self.mailbox.config
-        self.mailbox.write32(
-            cfg.irqenable_set(self.config.remote_user), cfg.newmsg_bit(self.config.tx_fifo)
-        )
+        with self.bus.lock:
+            self.mailbox.write32(
+                cfg.irqenable_set(self.config.remote_user), cfg.newmsg_bit(self.config.tx_fifo)
+            )
         with scope:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._mailbox_loop)

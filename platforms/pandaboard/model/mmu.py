@@ -5,8 +5,10 @@ Theory of operation: the registers of :class:`~platforms.pandaboard.mmu.MmuRegis
 ``MMU_GFLUSH`` drops every entry not marked preserved. With ``MMU_CNTL.MMU_EN`` set,
 :meth:`MmuModel.translate` finds the valid entry covering a device address; a miss latches
 TLBMISS in ``MMU_IRQSTATUS``, records the address in ``MMU_FAULT_AD`` and raises
-:class:`MmuFault`. Touching the registers while the MMU is held in reset or unclocked is a
-:class:`ModelError` (a bus fault on hardware). The MMU reset clears everything.
+:class:`MmuFault`. The MMU's interrupt line (to the host, the ``mmu_ipu`` UIO device) is
+asserted while ``MMU_IRQSTATUS & MMU_IRQENABLE`` is not zero; listeners hear every change.
+Touching the registers while the MMU is held in reset or unclocked is a :class:`ModelError`
+(a bus fault on hardware). The MMU reset clears everything.
 """
 
 from __future__ import annotations
@@ -35,7 +37,20 @@ class MmuModel:
         self.tlb_entries = tlb_entries
         self.accessible = accessible or (lambda: True)
         self.faults: list[int] = []
+        self.line = False
+        self._listeners: list[Callable[[bool], None]] = []
         self.reset()
+
+    def listen(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(level)`` when the MMU's interrupt line changes."""
+        self._listeners.append(listener)
+
+    def _update_line(self) -> None:
+        level = bool(self.regs[MMU.irqstatus] & self.regs[MMU.irqenable])
+        if level != self.line:
+            self.line = level
+            for listener in list(self._listeners):
+                listener(level)
 
     def reset(self) -> None:
         self.regs = {
@@ -51,6 +66,7 @@ class MmuModel:
             MMU.ram: 0,
         }
         self.tlb: list[tuple[int, int] | None] = [None] * self.tlb_entries
+        self._update_line()
 
     # -- registers -------------------------------------------------------------------------------
     def _check(self, offset: int) -> None:
@@ -93,6 +109,7 @@ class MmuModel:
             self.regs[offset] = value
         else:
             raise ModelError(f"{self.name}: no writable register at {offset:#x}")
+        self._update_line()
 
     # -- translation -----------------------------------------------------------------------------
     @property
@@ -115,14 +132,26 @@ class MmuModel:
             out.append((cam & mask, ram & mask, size))
         return sorted(out)
 
-    def translate(self, da: int) -> int:
+    def lookup(self, da: int) -> tuple[int, int, int] | None:
+        """The valid ``(da, pa, size)`` entry covering ``da`` (no fault on a miss)."""
         if self.enabled:
-            for eda, epa, size in self.entries():
-                if eda <= da < eda + size:
-                    return epa + (da - eda)
+            for entry in self.entries():
+                if entry[0] <= da < entry[0] + entry[2]:
+                    return entry
+        return None
+
+    def miss(self, da: int) -> None:
+        """A master's access to ``da`` found no entry: latch TLBMISS and MMU_FAULT_AD."""
         self.regs[MMU.irqstatus] |= MMU.irq_tlbmiss
         self.regs[MMU.fault_ad] = da
         self.faults.append(da)
+        self._update_line()
+
+    def translate(self, da: int) -> int:
+        entry = self.lookup(da)
+        if entry is not None:
+            return entry[1] + (da - entry[0])
+        self.miss(da)
         raise MmuFault(da)
 
     def runs(self) -> list[tuple[int, int, int]]:

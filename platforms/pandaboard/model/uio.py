@@ -6,15 +6,20 @@ the interrupt is enabled, the event count goes up, the kernel side masks the int
 4-byte count becomes readable. The driver's 4-byte writes (1 = unmask, 0 = mask) arrive on our
 end and are handled by :meth:`FakeUio.serve`; unmasking a line that is still asserted fires
 again at once, as ``enable_irq`` does. :meth:`FakeUio.skip` makes the next count jump, as
-interrupts the reader was too slow for would.
+interrupts the reader was too slow for would. The line may change from another thread (an
+emulated core's register access): ``lock`` (the model bus's) guards the state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
+import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -24,8 +29,9 @@ _U32 = struct.Struct("=I")
 class FakeUio:
     """One modelled UIO device (``/dev/uioN``)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, lock: AbstractContextManager[Any] | None = None) -> None:
         self.name = name
+        self._lock = lock if lock is not None else threading.RLock()
         self._dev, self._host = socket.socketpair()
         self._dev.setblocking(False)
         self.count = 0
@@ -44,10 +50,11 @@ class FakeUio:
 
     def set_line(self, level: bool) -> None:
         """The modelled interrupt line changed (a :class:`MailboxModel` listener)."""
-        rising = level and not self.level
-        self.level = level
-        if rising:
-            self._fire()
+        with self._lock:
+            rising = level and not self.level
+            self.level = level
+            if rising:
+                self._fire()
 
     def skip(self, n: int) -> None:
         """Count ``n`` interrupts the driver will never see (a count jump)."""
@@ -60,16 +67,18 @@ class FakeUio:
         self.count = (self.count + 1 + self._skip) & 0xFFFF_FFFF
         self._skip = 0
         self.fired += 1
-        self._dev.send(_U32.pack(self.count))
+        with contextlib.suppress(OSError):  # closed: the model is going away
+            self._dev.send(_U32.pack(self.count))
 
     def _control(self, value: int) -> None:
-        if value:
-            self.unmasks += 1
-            if not self.enabled:
-                self.enabled = True
-                self._fire()  # still asserted: fires again
-        else:
-            self.enabled = False
+        with self._lock:
+            if value:
+                self.unmasks += 1
+                if not self.enabled:
+                    self.enabled = True
+                    self._fire()  # still asserted: fires again
+            else:
+                self.enabled = False
 
     async def serve(self) -> None:
         """Handle the driver's irqcontrol writes until cancelled."""
