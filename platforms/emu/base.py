@@ -119,9 +119,12 @@ class CoreBase:
         self._stop_pending = False  # the core thread should regain control
         self._stop_flag = False  # a stop was issued: device accesses now replay
         self._io_busy = False  # inside a device access callback
-        self._io_end = 0.0  # when the last one returned (monotonic)
+        self._io_seq = 0  # device access callbacks so far
+        self._cpu_clock: int | None = None  # the core thread's CPU-time clock
+        self._quiet_since: tuple[int, float] | None = None  # (io_seq, CPU time) first seen
         self._busy_since = 0.0
         self._watchdog_stage = 0  # 1: NMI raised, 2: halt asked for
+        self._watchdog_nmi = False  # the core took the watchdog's NMI
         self._bus_fault: tuple[str, int, str] | None = None  # (access, address, detail)
         self._stall: Stall | None = None
         self._svc_pending = False
@@ -193,6 +196,7 @@ class CoreBase:
             return None
         if target != SVCALL:  # an SVC that was taken is no fault
             self._record(kind, pc, address, access, target, forced, detail)
+        self.pcs.append(pc)
         self._prepare_entry()
         with self._cv:
             handler = self.engine.enter(target, return_address=pc)
@@ -268,3 +272,4 @@ class CoreBase:
     def _start_busy(self) -> None:
         self._busy_since = time.monotonic()
         self._watchdog_stage = 0
+        self._watchdog_nmi = False

@@ -21,6 +21,7 @@ after each (see :meth:`CoreHooks._watch_unmasking`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -165,6 +166,8 @@ class CortexM(CoreHooks, Ticker):
     # -- the core thread -------------------------------------------------------------------------
     def _main(self) -> None:
         self._core_ident = threading.get_ident()
+        with contextlib.suppress(AttributeError, OSError):  # not on every platform
+            self._cpu_clock = time.pthread_getcpuclockid(self._core_ident)
         try:
             pc = self._reset()
             while pc is not None:
@@ -210,6 +213,9 @@ class CortexM(CoreHooks, Ticker):
             if nxt == NMI and self._watchdog_stage == 1:
                 detail = "no WFI in time"
                 watchdog = self._snapshot(FaultKind.WATCHDOG, pc, handler=NMI, detail=detail)
+                self._watchdog_nmi = True
+                self._busy_since = time.monotonic()  # halt_after counts from the NMI
+                self._cv.notify_all()  # the ticker times the halt from now
             if nxt is not None:
                 pc = self.engine.enter(nxt)
                 self.pcs.append(pc)

@@ -129,7 +129,7 @@ class ExceptionEngine:
             exc_return = EXC_RETURN_THREAD_PSP
         else:
             exc_return = EXC_RETURN_THREAD_MSP
-        handler = self.vector(n)
+        handler = self.vector(n) & ~1
         self.state.enter(n)
         self._enter.write((frame_sp, control & ~2, exc_return, n, xpsr & 0xF000_0000, handler | 1))
         self.entries += 1
@@ -147,7 +147,7 @@ class ExceptionEngine:
         self.returns += 1
         nxt = self.next_exception()
         if nxt is not None:  # tail-chain: the frame stays where it is
-            handler = self.vector(nxt)
+            handler = self.vector(nxt) & ~1
             self.state.enter(nxt)
             flags = int(self.uc.reg_read(R.NZCV))
             self._tail.write((exc_return, nxt, flags, handler | 1))

@@ -16,7 +16,6 @@ the next exception tail-chained), SVCs stop the run so the loop takes them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from unicorn import UC_HOOK_CODE, UC_MEM_FETCH_UNMAPPED, UC_MEM_WRITE_UNMAPPED, Uc
@@ -67,12 +66,12 @@ class CoreHooks(CoreBase):
             if same and (not write or replay.value == value):
                 return replay.value  # already made before the stop: not again
         self._io_busy = True
+        self._io_seq += 1
         self.stats.mmio += 1
         try:
             result = perform()
         finally:
             self._io_busy = False
-            self._io_end = time.monotonic()
         if self._stop_pending:
             # This access made an exception pending (an enable, a software pend, a raised
             # line): take it before the next instruction. The stop makes unicorn restart this

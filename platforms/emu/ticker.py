@@ -1,13 +1,18 @@
 """The core's second thread: stop requests, SysTick and the watchdog.
 
 Theory of operation: whoever wants a running core to take an interrupt (a device raising a
-line, SysTick, the watchdog) marks ``_stop_pending`` and notifies; only this thread then
-calls ``emu_stop``. It waits until no device access is in flight and none ended in the last
-:data:`IO_QUIET` seconds, so the stop lands between instructions rather than right after an
-access (unicorn would restart that instruction and repeat the access), takes the bus lock so
-no access can start meanwhile, and repeats the stop every :data:`STOP_RETRY` seconds until the
-core thread acknowledges it (a stop made just before ``emu_start`` begins is lost). It sleeps
-on the core's condition variable when there is nothing to time.
+line, SysTick, the watchdog) marks ``_stop_pending`` and notifies. A core that touches a
+device register stops by itself at its next access (before it, so nothing is repeated); this
+thread stops the others with ``emu_stop``, which must not land right after an access:
+unicorn checks for a stop when a device callback returns and then restarts the instruction,
+repeating the access. The core thread can be descheduled between the callback's end and that
+check (when it hands the GIL over, say), so a wall-clock quiet time is not enough: the ticker
+stops a core only after the core *thread* has used :data:`CPU_QUIET` seconds of CPU time with
+no device access since the ticker first looked (its CPU clock, ``pthread_getcpuclockid``): a
+thread that used that much CPU is long past the check. It takes the bus lock (no access can
+start meanwhile), and repeats the stop every :data:`STOP_RETRY` seconds until the core thread
+acknowledges it (a stop made just before ``emu_start`` begins is lost). It sleeps on the
+core's condition variable when there is nothing to time.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from .base import CoreBase
 from .nvic import NMI, SYSTICK
 
 STOP_RETRY = 0.001
-IO_QUIET = 0.0002
+CPU_QUIET = 0.002
+#: Where threads have no CPU clock: wall-clock quiet time instead (a weaker guarantee).
+WALL_QUIET = 0.05
 MASKED_POLL = 0.001  # how often a core with a masked pending exception is looked at
 
 
@@ -39,16 +46,29 @@ class Ticker(CoreBase):
                 if not self._wants_stop():
                     self._cv.wait(min(waits) if waits else None)
                     continue
-                quiet = time.monotonic() - self._io_end
-                if self._io_busy or quiet < IO_QUIET:
-                    self._cv.wait(IO_QUIET)
+                if self._alive and not self._quiet():
+                    self._cv.wait(STOP_RETRY)
                     continue
             with self.bus.lock, self._cv:
-                if self._wants_stop() and not self._io_busy:
+                if self._wants_stop() and (not self._alive or self._quiet()):
                     self._stop_flag = True
                     self.stats.stops += 1
                     self.uc.emu_stop()
             time.sleep(STOP_RETRY)  # then check whether it was acknowledged
+
+    def _quiet(self) -> bool:
+        """Whether the core thread ran :data:`CPU_QUIET` of CPU (or, without a thread CPU
+        clock, :data:`WALL_QUIET` of time) with no device access since first looked at."""
+        if self._io_busy:
+            self._quiet_since = None
+            return False
+        clock = self._cpu_clock
+        now = time.clock_gettime(clock) if clock is not None else time.monotonic()
+        seen = self._quiet_since
+        if seen is None or seen[0] != self._io_seq:
+            self._quiet_since = (self._io_seq, now)
+            return False
+        return now - seen[1] >= (CPU_QUIET if clock is not None else WALL_QUIET)
 
     def _wants_stop(self) -> bool:
         return self._in_emu and (self._stop_pending or not self._alive)
@@ -67,8 +87,10 @@ class Ticker(CoreBase):
             waits.append(max(deadline - now, 0.0))
         if self._sleeping or self._watchdog_stage >= 2:
             return waits
+        if self._watchdog_stage == 1 and not self._watchdog_nmi:
+            return waits  # the halt countdown starts when the core takes the NMI
         limits = self.limits
-        budget = limits.watchdog + (limits.halt_after if self._watchdog_stage else 0.0)
+        budget = limits.halt_after if self._watchdog_stage else limits.watchdog
         due = self._busy_since + budget - now
         if due <= 0:
             self._watchdog_stage += 1
