@@ -83,7 +83,8 @@ __all__ = [
     "register_bus",
 ]
 
-# The module that defines each public name (tests/test_rpmsg_purity.py checks both lists agree).
+# The module that defines each public name (tests/unit/test_package_exports.py checks both
+# lists agree).
 _MODULES = {
     "channel": ("Channel", "Driver"),
     "endpoint": ("Endpoint",),

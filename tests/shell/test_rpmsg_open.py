@@ -144,7 +144,7 @@ async def test_a_registered_bus_scheme_is_used_instead_of_a_transport() -> None:
 async def test_a_bus_scheme_from_an_entry_point_is_imported_on_first_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    point = EntryPoint("epbus", "test_rpmsg_open:loop_backed_bus", "aioamp.buses")
+    point = EntryPoint("epbus", f"{__name__}:loop_backed_bus", "aioamp.buses")
     real: Callable[..., object] = rpmsg.open.entry_points
 
     def points(*, group: str) -> object:

@@ -22,11 +22,12 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_rpmsg_hostile import HOST_CASES, NO_DROPS, hostile_remote
 
 from rpmsg import RpmsgBus
 from transports import SharedLayout, loopback_pair
 from transports.backends.loopback import LoopbackTransport
+
+from .test_rpmsg_hostile import HOST_CASES, NO_DROPS, hostile_remote
 
 # Every test here runs with the pure vring classes and with the C accelerator's (conftest).
 pytestmark = pytest.mark.usefixtures("vring_impl")

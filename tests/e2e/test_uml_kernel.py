@@ -33,7 +33,7 @@ from platforms.uml import (
 )
 from platforms.uml.kernel import group_alive
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FRAGMENT = ROOT / "kernel" / "uml.config"
 CHECK_CONFIG = ROOT / "kernel" / "check-config.sh"
 

@@ -51,7 +51,7 @@ from transports.virtio.vring import (
     VringLayout,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GUARD = 0x5A
 PAD = 16
 
