@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from peers import SHM_DIR, Link, Peer
+from peers import SHM_DIR, Link, Peer, shm_url
 
 DEFAULT_SERVICE = "rpmsg-openamp-demo-channel"
 RESULT_LINE = re.compile(
@@ -31,8 +31,7 @@ class Cli:
         self.procs: list[subprocess.Popen[str]] = []
 
     def url(self) -> str:
-        name, sock = self.link.new()
-        return f"shm://{name}?socket={sock}"
+        return shm_url(*self.link.new())
 
     def start(self, command: str, url: str, role: str, *args: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
@@ -52,12 +51,10 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    link = Link(tmp_path)
+def cli(link: Link) -> Iterator[Cli]:
     runner = Cli(link)
     yield runner
-    runner.kill_all()
-    assert link.finish() == [], "shared-memory objects or sockets left behind"
+    runner.kill_all()  # the link fixture checks for leftovers after this
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 15) -> tuple[int, str, str]:
@@ -125,18 +122,15 @@ def test_echo_count_exits_after_n_messages(cli: Cli) -> None:
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize(
-    ("query", "size", "mtu"), [("", 497, 496), ("&buffer_size=1024", 1009, 1008)]
-)
+@pytest.mark.parametrize(("buffer_size", "size", "mtu"), [(None, 497, 496), (1024, 1009, 1008)])
 def test_ping_size_over_mtu_is_refused_before_connecting(
-    cli: Cli, query: str, size: int, mtu: int
+    cli: Cli, buffer_size: int | None, size: int, mtu: int
 ) -> None:
     """The MTU follows from the URL (buffer_size - 16): a larger --size is a usage error
     (exit 2) before any peer is looked for or anything is created."""
     name, sock = cli.link.new()
-    ping = cli.start(
-        "ping", f"shm://{name}?socket={sock}{query}", "host", "--size", "16", str(size)
-    )
+    url = shm_url(name, sock, buffer_size=buffer_size)
+    ping = cli.start("ping", url, "host", "--size", "16", str(size))
     status, out, err = finish(ping)
     assert status == 2
     assert (
@@ -159,7 +153,7 @@ def test_ping_without_peer_times_out(cli: Cli) -> None:
 @pytest.mark.parametrize("state", ["waiting-for-peer", "in-session"])
 def test_sigterm_ends_echo_and_removes_its_files(cli: Cli, state: str) -> None:
     name, sock = cli.link.new()
-    url = f"shm://{name}?socket={sock}"
+    url = shm_url(name, sock)
     echo = cli.start("echo", url, "remote")
     deadline = time.monotonic() + 30  # a hang guard for a slow process start
     while not (sock.exists() and (SHM_DIR / name).exists()):
@@ -197,7 +191,7 @@ def test_echo_exits_0_when_the_peer_closes_the_link(cli: Cli) -> None:
 
 def test_echo_exits_1_when_the_peer_vanishes(cli: Cli) -> None:
     name, sock = cli.link.new()
-    url = f"shm://{name}?socket={sock}"
+    url = shm_url(name, sock)
     echo = cli.start("echo", url, "remote")
     peer = cli.link.spawn(url + "&listen=0", "host", "send", "--count", "3", "--hold")
     anyio.run(peer.event, "done")

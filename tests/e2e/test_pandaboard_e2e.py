@@ -3,9 +3,8 @@ echo, name service, the client sample, CRASH -> recovery, shutdown, the dual-cor
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import anyio
+from conftest import WaitUntil, boot_watching, echo_round_trip, labels, omap_processor
 
 from platforms.pandaboard import config as C
 from platforms.pandaboard.hw import OmapMessage
@@ -13,7 +12,6 @@ from platforms.pandaboard.images import build_ipu_image
 from platforms.pandaboard.model import OmapModel
 from platforms.sim import Faults
 from remoteproc.firmware import load_firmware
-from remoteproc.lifecycle import Transition
 from remoteproc.manager import RemoteprocManager
 from rpmsg.samples import client_driver
 
@@ -25,17 +23,9 @@ CORE1 = load_firmware(
 DUCATI = C.DUCATI_RESET
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
-
-
-async def test_boot_echo_ns_client_sample_and_shutdown() -> None:
+async def test_boot_echo_ns_client_sample_and_shutdown(wait_until: WaitUntil) -> None:
     async with OmapModel() as model:
-        core = model.core("ipu")
-        core.install(CLIENT)
-        plat = model.board().platform("ipu")
+        core, plat = omap_processor(model, "ipu", CLIENT)
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=CLIENT)
             probe, result = client_driver(count=100)
@@ -46,7 +36,7 @@ async def test_boot_echo_ns_client_sample_and_shutdown() -> None:
             assert core.echo_requests == 1
             channel = await rp.wait_for_service("rpmsg-client-sample", timeout=5)  # NS
             assert channel.dst == 0x400
-            await _until(lambda: result.finished)
+            await wait_until(lambda: result.finished)
             assert result.replies == 100 and result.payloads_ok
             assert "echoed 100 messages" in rp.trace(0)
             stats = plat.statistics()
@@ -58,25 +48,18 @@ async def test_boot_echo_ns_client_sample_and_shutdown() -> None:
         assert plat.physical.in_use == 0
 
 
-async def test_crash_message_is_recovered_and_the_sample_completes() -> None:
+async def test_crash_message_is_recovered_and_the_sample_completes(wait_until: WaitUntil) -> None:
     async with OmapModel() as model:
-        core = model.core("ipu")
-        core.install(CLIENT, faults=Faults(crash_after_messages=30))
-        plat = model.board().platform("ipu")
+        core, plat = omap_processor(model, "ipu", CLIENT, faults=Faults(crash_after_messages=30))
         runs: list[int] = []
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=CLIENT)
             probe, result = client_driver(count=100)
             rp.register_driver("rpmsg-client-sample", probe)
-            seen: list[Transition] = []
-            async with rp.transitions() as stream:
-                await rp.boot()
-                with anyio.fail_after(10):
-                    while len(seen) < 3:
-                        seen.append(await anext(stream))
-            await _until(lambda: result.finished)
+            seen = await boot_watching(rp, 3)
+            await wait_until(lambda: result.finished)
             runs.append(result.replies)
-            assert [(t.old.label, t.new.label) for t in seen] == [
+            assert labels(seen) == [
                 ("offline", "running"),
                 ("running", "crashed"),
                 ("crashed", "running"),
@@ -97,9 +80,7 @@ async def test_an_injected_crash_on_start_fires_on_the_model_core_too() -> None:
     """The model's cores run programs through platforms.runtime.run_firmware, like the
     simulator: every fault of Faults is injected (crash_on_start used to be ignored there)."""
     async with OmapModel() as model:
-        core = model.core("ipu")
-        core.install(ECHO, faults=Faults(crash_on_start=True))
-        plat = model.board().platform("ipu")
+        core, plat = omap_processor(model, "ipu", ECHO, faults=Faults(crash_on_start=True))
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=ECHO)
             await rp.boot()
@@ -111,11 +92,11 @@ async def test_an_injected_crash_on_start_fires_on_the_model_core_too() -> None:
             await rp.shutdown()
 
 
-async def test_explicit_crash_and_unknown_and_control_messages_are_counted() -> None:
+async def test_explicit_crash_and_unknown_and_control_messages_are_counted(
+    wait_until: WaitUntil,
+) -> None:
     async with OmapModel() as model:
-        core = model.core("ipu")
-        core.install(ECHO)
-        plat = model.board().platform("ipu")
+        core, plat = omap_processor(model, "ipu", ECHO)
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=ECHO, recovery=False)
             await rp.boot()
@@ -123,19 +104,17 @@ async def test_explicit_crash_and_unknown_and_control_messages_are_counted() -> 
             model.mailbox.post(C.IPU_CORE0.rx_fifo, 0x0012_3456)  # not a notify id
             model.mailbox.post(C.IPU_CORE0.rx_fifo, OmapMessage.READY)
             model.mailbox.post(C.IPU_CORE0.rx_fifo, 0xFFFF_FF20)  # above SUSPEND_CANCEL
-            await _until(lambda: plat.statistics().unknown == 2)
+            await wait_until(lambda: plat.statistics().unknown == 2)
             assert plat.statistics().control == {"READY": 1}
             core.crash()
-            await _until(lambda: rp.state_name == "crashed")
+            await wait_until(lambda: rp.state_name == "crashed")
             assert plat.statistics().crashes == 1
             await rp.shutdown()
 
 
-async def test_kicks_wait_for_notfull_when_the_core_stops_reading() -> None:
+async def test_kicks_wait_for_notfull_when_the_core_stops_reading(wait_until: WaitUntil) -> None:
     async with OmapModel() as model:
-        core = model.core("ipu")
-        core.install(ECHO)
-        plat = model.board().platform("ipu")
+        core, plat = omap_processor(model, "ipu", ECHO)
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=ECHO)
             await rp.boot()
@@ -153,7 +132,7 @@ async def test_kicks_wait_for_notfull_when_the_core_stops_reading() -> None:
             sent = plat.statistics().kicks_sent
             core.running = True  # the core reads its mailbox again
             core._wake.set()
-            await _until(lambda: plat.statistics().kicks_sent == sent + 2)
+            await wait_until(lambda: plat.statistics().kicks_sent == sent + 2)
             assert not model.mailbox.enabled[0] & model.mailbox.config.notfull_bit(tx)
             await rp.shutdown()
 
@@ -175,9 +154,7 @@ async def test_core1_depends_on_core0() -> None:
             mmu = model.mmu("ipu")
             assert mmu.locked == len(p0.tlb) + len(p1.tlb)  # one shared MMU
             for rp in (rp0, rp1):
-                channel = await rp.wait_for_service("rpmsg-echo", timeout=5)
-                await channel.send(b"ping " + rp.name.encode())
-                assert (await channel.recv(timeout=5)).payload == b"ping " + rp.name.encode()
+                await echo_round_trip(rp, b"ping " + rp.name.encode())
             await rp1.shutdown()  # core 1 down, then core 0 (the dependency) too
             assert rp0.state_name == "offline"
         assert model.prcm.value(DUCATI.rstctrl) & 0b111 == 0b111

@@ -11,17 +11,11 @@ import asyncio
 
 import anyio
 import pytest
+from conftest import loop_turns
 
 from rpmsg import RpmsgBus
 from transports import loopback_pair
 from transports.doorbell import Doorbell, Wakeup
-
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class Recorder:
@@ -32,11 +26,6 @@ class Recorder:
     def __call__(self, count: int, closed: str | None) -> None:
         self.calls.append((count, closed))
         self.tasks.append(asyncio.current_task())
-
-
-async def _settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 async def test_ring_wakes_parked_sleeper_which_runs_the_handler() -> None:
@@ -51,11 +40,11 @@ async def test_ring_wakes_parked_sleeper_which_runs_the_handler() -> None:
         ran_in.append(asyncio.current_task())
 
     task = asyncio.create_task(receiver())
-    await _settle()
+    await loop_turns(5)
     bell.ring()
     bell.ring()  # coalesces with the first: one handler call with count 2
     await task
-    await _settle()
+    await loop_turns(5)
     assert rec.calls == [(2, None)]
     assert rec.tasks == ran_in == [task]  # ran inside the receiver, not from call_soon
 
@@ -74,12 +63,12 @@ async def test_cancelled_parked_sleeper_hands_the_notification_to_the_loop() -> 
         bell.unpark(waker, run=True)
 
     task = asyncio.create_task(receiver())
-    await _settle()
+    await loop_turns(5)
     bell.ring()  # wakes the receiver...
     task.cancel()  # ...which is cancelled before it runs
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _settle()
+    await loop_turns(5)
     assert rec.calls == [(1, None)]
     assert rec.tasks == [None]  # from the loop
 
@@ -89,10 +78,10 @@ async def test_parked_but_not_sleeping_falls_back_to_call_soon() -> None:
     bell.set_handler(rec)
     bell.park(waker)  # parked, but nobody sleeps on it
     bell.ring()
-    await _settle()
+    await loop_turns(5)
     assert rec.calls == [(1, None)]
     bell.unpark(waker, run=True)  # nothing owed: no second call
-    await _settle()
+    await loop_turns(5)
     assert rec.calls == [(1, None)]
 
 
@@ -113,10 +102,10 @@ async def test_close_reaches_a_parked_receiver() -> None:
         bell.unpark(waker, run=True)
 
     task = asyncio.create_task(receiver())
-    await _settle()
+    await loop_turns(5)
     bell.close("gone")
     await task
-    await _settle()
+    await loop_turns(5)
     assert rec.calls == [(0, "gone")]
 
 
@@ -129,12 +118,12 @@ async def test_rpmsg_recv_cancelled_mid_delivery_loses_nothing() -> None:
         src = host.create_endpoint()
         for i in range(20):
             receiver = asyncio.create_task(sink.recv())
-            await _settle()  # asleep and parked
+            await loop_turns(5)  # asleep and parked
             src.try_send_to(sink.addr, b"%d" % i)  # kick: wakes the receiver directly...
             receiver.cancel()  # ...which is cancelled before it runs the pass
             with pytest.raises(asyncio.CancelledError):
                 await receiver
-            await _settle()
+            await loop_turns(5)
             msg = sink.try_recv()
             assert msg is not None and msg.payload == b"%d" % i
             assert sink.try_recv() is None

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from conftest import within_loop_turns
 
 from platforms.pandaboard.hw import Mailbox, MailboxConfig, MailboxError, OmapMessage, UioDevice
 from platforms.pandaboard.model import FakeUio, MailboxModel, ModelBus, ModelError
@@ -171,11 +172,8 @@ async def test_full_fifo_waits_without_spinning_and_notfull_wakes() -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(sender)
-            turns = 0
-            while not model.enabled[CFG.user] & CFG.notfull_bit(0):  # waiting for NOTFULL
-                assert turns < 20, "the sender did not enable NOTFULL"
-                await anyio.lowlevel.checkpoint()
-                turns += 1
+            # The sender, waiting for room, enables NOTFULL.
+            await within_loop_turns(lambda: bool(model.enabled[CFG.user] & CFG.notfull_bit(0)))
             reads = len(model.reads)
             await anyio.sleep(0.2)  # a poller (by timer or by yielding) reads FIFOSTATUS here
             assert model.reads[reads:] == []  # blocked on NOTFULL, not polling

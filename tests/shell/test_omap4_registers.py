@@ -26,6 +26,7 @@ Sources (OMAP4430/4460 TRM register maps; Linux):
 from __future__ import annotations
 
 import pytest
+from conftest import omap_processor
 
 from platforms.pandaboard import config as C
 from platforms.pandaboard.hw import Mailbox, MailboxConfig, UioDevice
@@ -274,8 +275,7 @@ async def test_boot_touches_the_trm_prcm_and_mmu_registers(
     """A real boot on the model; the PRCM, boot register and MMU are then read back at the
     literal TRM addresses and offsets."""
     async with OmapModel() as model:
-        model.core(name).install(image)
-        plat = model.board().platform(name)
+        _core, plat = omap_processor(model, name, image)
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=image)
             await rp.boot()

@@ -12,20 +12,18 @@ import mmap
 import os
 import socket
 import struct
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from peers import SHM_DIR, Link, payload
+from conftest import NO_DROPS, WaitUntil
+from peers import SHM_DIR, Link, openamp_url, payload
 
-from rpmsg import DROP_REASONS, RpmsgBus
+from rpmsg import RpmsgBus
 from transports import open_transport
 from transports.base import Role
 
 SERVICE = "rpmsg-openamp-demo-channel"
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
 
 SIZE = 0x80000
 VRING0, VRING1 = 0x4000, 0x8000  # remote -> host (host rx), host -> remote (host tx)
@@ -56,22 +54,11 @@ TABLE = (
 assert len(TABLE) == 88
 
 
-@pytest.fixture
-def link(tmp_path: Path) -> Iterator[Link]:
-    lk = Link(tmp_path)
-    yield lk
-    assert lk.finish() == [], "shared-memory objects or sockets left behind"
-
-
-def oa_url(name: str, sock: Path, listen: bool) -> str:
-    return f"openamp:?listen={int(listen)}&shm={name}&socket={sock}"
-
-
 def ns_bytes(name: str, addr: int, flags: int = 0) -> bytes:
     return NS.pack(name.encode(), addr, flags)
 
 
-def u16(data: bytes, off: int) -> int:
+def u16(data: bytes | mmap.mmap, off: int) -> int:
     return int(struct.unpack_from("<H", data, off)[0])
 
 
@@ -134,15 +121,15 @@ async def test_openamp_layout_byte_for_byte(
     k = 5
     peer_role = "remote" if local_role == "host" else "host"
     if local_role == "host":
-        peer = link.spawn(oa_url(name, sock, not local_listens), peer_role, "echo")
+        peer = link.spawn(openamp_url(name, sock, listen=not local_listens), peer_role, "echo")
     else:
         peer = link.spawn(
-            oa_url(name, sock, not local_listens),
+            openamp_url(name, sock, listen=not local_listens),
             peer_role,
             "send",
             *("--count", str(k), "--window", "1", "--hold"),
         )
-    t = await open_transport(oa_url(name, sock, local_listens), role=local_role)
+    t = await open_transport(openamp_url(name, sock, listen=local_listens), role=local_role)
     snapshot = b""
     async with t, RpmsgBus(t, ready_timeout=10, name=local_role) as bus:
         ep = await bus.create_service(SERVICE)
@@ -195,7 +182,7 @@ class HandMadeRemote:
         struct.pack_into("<H", mem, VRING0 + USED, NO_NOTIFY)
 
     def u16(self, off: int) -> int:
-        return int(struct.unpack_from("<H", self.mem, off)[0])
+        return u16(self.mem, off)
 
     def kick(self) -> None:
         self.sock.send(b"\x01")
@@ -229,14 +216,10 @@ class HandMadeRemote:
         return out
 
 
-async def until(predicate: Any, timeout: float = 2.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
-
-
 @pytest.mark.parametrize("peer_first", [False, True], ids=["host-announces-first", "peer-first"])
-async def test_hand_made_peer_ns_garbage_and_reserved(link: Link, peer_first: bool) -> None:
+async def test_hand_made_peer_ns_garbage_and_reserved(
+    link: Link, peer_first: bool, wait_until: WaitUntil
+) -> None:
     """An NS CREATE whose name has garbage after its NUL, and headers whose ``reserved`` field
     is not zero: both accepted (name compared up to the NUL, ``reserved`` ignored); a message
     to an unknown address is dropped and counted."""
@@ -245,7 +228,7 @@ async def test_hand_made_peer_ns_garbage_and_reserved(link: Link, peer_first: bo
     ends: dict[str, Any] = {}
 
     async def open_host() -> None:
-        ends["host"] = await open_transport(oa_url(name, sock, True), role="host")
+        ends["host"] = await open_transport(openamp_url(name, sock, listen=True), role="host")
 
     async def connect_raw() -> None:
         while True:
@@ -289,7 +272,7 @@ async def test_hand_made_peer_ns_garbage_and_reserved(link: Link, peer_first: bo
             assert peer.receive() == [((EPT, EPT, 0, 17, 0), b"hello from aioamp")]
 
             peer.send(EPT, 0x999, b"nobody", reserved=1)
-            await until(lambda: bus.statistics().drops["unknown_dst"] == 1)
+            await wait_until(lambda: bus.statistics().drops["unknown_dst"] == 1)
             assert bus.statistics().drops == {**NO_DROPS, "unknown_dst": 1}
             assert ep.try_recv() is None
         mem.close()

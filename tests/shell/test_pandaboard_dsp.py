@@ -4,10 +4,9 @@ together on the one shared mailbox without cross-talk."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import anyio
 import pytest
+from conftest import WaitUntil, boot_watching, labels, omap_processor
 
 from platforms.pandaboard import config as C
 from platforms.pandaboard.driver import PandaBoardPlatform
@@ -16,7 +15,6 @@ from platforms.pandaboard.images import build_dsp_image, build_ipu_image
 from platforms.pandaboard.model import CoreModel, OmapModel
 from platforms.sim import Faults
 from remoteproc.firmware import load_firmware
-from remoteproc.lifecycle import Transition
 from remoteproc.manager import RemoteprocManager
 from rpmsg.samples import client_driver
 
@@ -25,12 +23,6 @@ DSP_ECHO = load_firmware(build_dsp_image("rpmsg-echo"), name="dsp-echo.elf")
 IPU_CLIENT = load_firmware(build_ipu_image("rpmsg-client-sample"), name="ipu.elf")
 TESLA = C.TESLA_RESET
 DUCATI = C.DUCATI_RESET
-
-
-async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
 
 
 def _host_writes(model: OmapModel, fifo: int) -> list[int]:
@@ -50,7 +42,7 @@ def test_dsp_image_layout() -> None:
     assert C.DSP.tx_fifo == 3 and C.DSP.rx_fifo == 2
 
 
-async def test_dsp_boot_echo_bootaddr_mmu_ns_sample_and_shutdown() -> None:
+async def test_dsp_boot_echo_bootaddr_mmu_ns_sample_and_shutdown(wait_until: WaitUntil) -> None:
     async with OmapModel() as model:
         core = model.core("dsp")
         core.install(DSP_CLIENT)
@@ -92,7 +84,7 @@ async def test_dsp_boot_echo_bootaddr_mmu_ns_sample_and_shutdown() -> None:
             # NS announce, then the client sample's 100 exchanges
             channel = await rp.wait_for_service("rpmsg-client-sample", timeout=5)
             assert channel.dst == 0x400
-            await _until(lambda: result.finished)
+            await wait_until(lambda: result.finished)
             assert result.replies == 100 and result.payloads_ok
             assert "echoed 100 messages" in rp.trace(0)
             stats = plat.statistics()
@@ -145,28 +137,23 @@ async def test_dsp_stale_messages_in_both_fifos_are_flushed_before_boot() -> Non
             await rp.shutdown()
 
 
-async def test_dsp_crash_is_recovered_and_the_sample_completes() -> None:
+async def test_dsp_crash_is_recovered_and_the_sample_completes(wait_until: WaitUntil) -> None:
     async with OmapModel() as model:
-        core = model.core("dsp")
-        core.install(DSP_CLIENT, faults=Faults(crash_after_messages=30))
-        plat = model.board().platform("dsp")
+        core, plat = omap_processor(
+            model, "dsp", DSP_CLIENT, faults=Faults(crash_after_messages=30)
+        )
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=DSP_CLIENT)
             probe, result = client_driver(count=100)
             rp.register_driver("rpmsg-client-sample", probe)
-            seen: list[Transition] = []
-            async with rp.transitions() as stream:
-                await rp.boot()
-                with anyio.fail_after(10):
-                    while len(seen) < 3:
-                        seen.append(await anext(stream))
-            assert [(t.old.label, t.new.label) for t in seen] == [
+            seen = await boot_watching(rp, 3)
+            assert labels(seen) == [
                 ("offline", "running"),
                 ("running", "crashed"),
                 ("crashed", "running"),
             ]
             assert "RP_MBOX_CRASH" in seen[1].cause
-            await _until(lambda: result.finished)
+            await wait_until(lambda: result.finished)
             assert result.replies >= 100 and result.payloads_ok
             assert plat.statistics().crashes == 1 and core.starts == 2
             await plat.wait_echo_reply(2)  # the restarted DSP answered a fresh ECHO_REQUEST
@@ -188,7 +175,7 @@ def _no_cross_talk(plat: PandaBoardPlatform, core: CoreModel) -> None:
     assert _host_received(plat) == core.posted
 
 
-async def test_ipu_and_dsp_share_the_mailbox_without_cross_talk() -> None:
+async def test_ipu_and_dsp_share_the_mailbox_without_cross_talk(wait_until: WaitUntil) -> None:
     async with OmapModel() as model:
         ipu_core, dsp_core = model.core("ipu"), model.core("dsp")
         ipu_core.install(IPU_CLIENT)
@@ -209,12 +196,12 @@ async def test_ipu_and_dsp_share_the_mailbox_without_cross_talk() -> None:
             assert sorted(board.mailbox._receivers) == [C.IPU_CORE0.rx_fifo, C.DSP.rx_fifo]
             await ipu.wait_echo_reply(2)
             await dsp.wait_echo_reply(2)
-            await _until(lambda: res_ipu.finished and res_dsp.finished)
+            await wait_until(lambda: res_ipu.finished and res_dsp.finished)
             assert res_ipu.replies == res_dsp.replies == 100
             assert res_ipu.payloads_ok and res_dsp.payloads_ok
             # both vdevs number their vrings from 0: only the fifo tells them apart
-            await _until(lambda: _host_received(ipu) == ipu_core.posted)
-            await _until(lambda: _host_received(dsp) == dsp_core.posted)
+            await wait_until(lambda: _host_received(ipu) == ipu_core.posted)
+            await wait_until(lambda: _host_received(dsp) == dsp_core.posted)
             _no_cross_talk(ipu, ipu_core)
             _no_cross_talk(dsp, dsp_core)
             assert ipu.statistics().vq_interrupts >= 100 and dsp.statistics().vq_interrupts >= 100

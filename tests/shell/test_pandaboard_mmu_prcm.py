@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from conftest import omap_processor
 
 from platforms.pandaboard import config as C
 from platforms.pandaboard.images import build_ipu_image, ipu_entries
@@ -58,8 +59,7 @@ def test_mmu_model_loads_locked_entries_and_faults() -> None:
 async def test_boot_programs_every_carveout_and_devmem_translation() -> None:
     image = load_firmware(build_ipu_image(entries=ipu_entries(devmem=(L4_DEVMEM,))), name="ipu.elf")
     async with OmapModel() as model:
-        model.core("ipu").install(image)
-        plat = model.board().platform("ipu")
+        _core, plat = omap_processor(model, "ipu", image)
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=image)
             await rp.boot()
@@ -100,8 +100,7 @@ async def test_allowlist_violations_touch_nothing(
 ) -> None:
     image = load_firmware(build_ipu_image(entries=ipu_entries(devmem=(bad,))), name="bad.elf")
     async with OmapModel() as model:
-        model.core("ipu").install(image)
-        plat = model.board().platform("ipu")
+        _core, plat = omap_processor(model, "ipu", image)
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=image)
             with pytest.raises(error, match=bad.name):
@@ -116,8 +115,7 @@ async def test_allowlist_violations_touch_nothing(
 async def test_rstst_handshake_and_clock_order() -> None:
     image = load_firmware(build_ipu_image("rpmsg-echo"), name="echo.elf")
     async with OmapModel() as model:
-        model.core("ipu").install(image)
-        plat = model.board().platform("ipu")
+        _core, plat = omap_processor(model, "ipu", image)
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=image)
             await rp.boot()
@@ -139,8 +137,7 @@ async def test_reset_that_never_completes_times_out_and_is_reasserted() -> None:
     image = load_firmware(build_ipu_image("rpmsg-echo"), name="echo.elf")
     async with OmapModel() as model:
         model.prcm.stuck.add((C.DUCATI_RESET.rstctrl, 0))
-        model.core("ipu").install(image)
-        plat = model.board().platform("ipu")
+        _core, plat = omap_processor(model, "ipu", image)
         async with RemoteprocManager() as mgr:
             rp = mgr.add(plat, firmware=image)
             with anyio.fail_after(5), pytest.raises(BootError, match="did not complete"):

@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+from conftest import echo_round_trip
 
 from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
@@ -26,15 +27,8 @@ from remoteproc.errors import (
 )
 from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
-from remoteproc.rproc import RemoteProc
 
 ECHO = build_sample_image("rpmsg-echo")
-
-
-async def _round_trip(rp: RemoteProc) -> None:
-    channel = await rp.wait_for_service("rpmsg-echo", timeout=10)
-    await channel.send(b"ping")
-    assert (await channel.recv(timeout=10)).payload == b"ping"
 
 
 def _refused(
@@ -70,7 +64,7 @@ async def test_setting_a_bad_firmware_later_is_refused_and_keeps_the_old_one() -
             rp.firmware = 123  # type: ignore[assignment]
         assert rp.firmware is ECHO
         await rp.boot()
-        await _round_trip(rp)
+        await echo_round_trip(rp)
         await rp.shutdown()
 
 
@@ -90,7 +84,7 @@ async def test_every_documented_firmware_source_boots(kind: str, tmp_path: Any) 
         rp = mgr.add(SimPlatform("p"), firmware=source)
         buffer[:4] = b"\0\0\0\0"  # the caller's buffer changes after add(): no effect
         await rp.boot()
-        await _round_trip(rp)
+        await echo_round_trip(rp)
         await rp.shutdown()
 
 
@@ -133,13 +127,13 @@ async def test_one_platform_instance_cannot_drive_two_processors() -> None:
         _refused(mgr, RegistrationError, "already belongs to processor 'p'", platform=sim, name="q")
         _refused(other, RegistrationError, "already belongs", platform=sim)
         await rp.boot()  # the first processor is untouched
-        await _round_trip(rp)
+        await echo_round_trip(rp)
         await rp.shutdown()
         # Once it is removed (or its manager closed), the platform is free again.
         await mgr.remove("p")
         again = other.add(sim, firmware=ECHO)
         await again.boot()
-        await _round_trip(again)
+        await echo_round_trip(again)
         await again.shutdown()
     async with RemoteprocManager() as third:
         assert third.add(sim, firmware=ECHO).platform is sim
@@ -157,7 +151,7 @@ async def test_a_processor_whose_platform_was_handed_over_cannot_take_it_back() 
         with pytest.raises(StateError, match="taken over"):
             await old.boot()
         await new.attach()
-        await _round_trip(new)
+        await echo_round_trip(new)
         await new.shutdown()
 
 

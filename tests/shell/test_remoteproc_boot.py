@@ -3,11 +3,11 @@ dependencies, rpmsg drivers, trace buffers, service discovery and attach/detach.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import pytest
+from conftest import WaitUntil, boot_watching, echo_round_trip, labels
 
 from platforms.sim import Faults, SimPlatform
 from platforms.sim.images import RSC_TABLE_DA, build_sample_image, sample_resource_entries
@@ -16,29 +16,17 @@ from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
 from remoteproc.rproc import FirmwareSource, RemoteProc
 from remoteproc.rsc_table import FW_RSC_ADDR_ANY, RSC_NOTIFY_ID_ANY, Vdev, parse_resource_table
-from rpmsg.channel import Channel, Probe
+from rpmsg.channel import Channel
 from rpmsg.errors import RpmsgTimeoutError
-from rpmsg.samples import MESSAGE
 from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_ID_RPMSG
 from transports.virtio.vdev import VringInfo
+
+from .conftest import counting_client
 
 DDR = 0x8000_0000
 DDR_SIZE = 8 << 20
 ECHO = build_sample_image("rpmsg-echo")
 CLIENT = build_sample_image("rpmsg-client-sample")
-
-
-async def _wait(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
-
-
-async def _echo(rp: RemoteProc, payload: bytes) -> None:
-    channel = await rp.wait_for_service("rpmsg-echo", timeout=5)
-    await channel.send(payload)
-    reply = await channel.recv(timeout=5)
-    assert reply.payload == payload
 
 
 # -- the live resource table -------------------------------------------------------------------
@@ -49,10 +37,7 @@ async def test_boot_writes_back_the_live_resource_table() -> None:
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=CLIENT)
         assert rp.state_name == "offline"
-        async with rp.transitions() as stream:
-            await rp.boot()
-            with anyio.fail_after(2):
-                t = await anext(stream)
+        [t] = await boot_watching(rp, 1)
         assert (t.old.label, t.new.label, t.cause) == ("offline", "running", "boot")
         assert rp.state_name == "running"
         assert (rp.power, sim.starts) == (1, 1)
@@ -105,7 +90,7 @@ async def test_power_refcount() -> None:
         assert (rp.state_name, rp.power, sim.starts) == ("running", 2, 1)
         await rp.shutdown()
         assert (rp.state_name, rp.power, sim.stops) == ("running", 1, 0)
-        await _echo(rp, b"still up")
+        await echo_round_trip(rp, b"still up")
         await rp.shutdown()
         assert (rp.state_name, rp.power, sim.stops) == ("offline", 0, 1)
         assert sim.physical.in_use == 0
@@ -136,7 +121,7 @@ async def test_concurrent_boots_and_shutdowns() -> None:
             for _ in range(10):
                 tg.start_soon(rp.boot)
         assert (rp.state_name, rp.power, sim.starts) == ("running", 10, 1)
-        await _echo(rp, b"ten users")
+        await echo_round_trip(rp, b"ten users")
         async with anyio.create_task_group() as tg:
             for _ in range(10):
                 tg.start_soon(rp.shutdown)
@@ -218,7 +203,7 @@ async def test_remove_without_owners_is_immediate() -> None:
         with anyio.fail_after(2):
             await mgr.remove("dsp")
         assert rp.state_name == "deleted"
-        assert [(t.old.label, t.new.label) for t in rp.history] == [("offline", "deleted")]
+        assert labels(rp.history) == [("offline", "deleted")]
 
 
 # -- dependencies --------------------------------------------------------------------------------
@@ -276,17 +261,17 @@ async def test_dependencies_boot_first_and_stop_last() -> None:
             await mgr.remove("a")
 
 
-async def test_crash_of_a_dependency_recovers_the_group() -> None:
+async def test_crash_of_a_dependency_recovers_the_group(wait_until: WaitUntil) -> None:
     events: list[str] = []
     async with RemoteprocManager() as mgr:
         a, b, c = _chain(mgr, events)
         await c.boot()
-        await _echo(c, b"before")
+        await echo_round_trip(c, b"before")
         old = await c.wait_for_service("rpmsg-echo", timeout=5)
         events.clear()
         assert isinstance(a.platform, RecordingSim)
         a.platform.crash_now()
-        await _wait(
+        await wait_until(
             lambda: (
                 all(p.statistics().lifecycle.recoveries == 1 for p in (a, b, c))
                 and all(p.state_name == "running" for p in (a, b, c))
@@ -300,12 +285,12 @@ async def test_crash_of_a_dependency_recovers_the_group() -> None:
             ("running", "recovery"),
         ]
         assert old.removed
-        await _echo(c, b"after recovery")
+        await echo_round_trip(c, b"after recovery")
         await c.shutdown()
         assert all(p.state_name == "offline" for p in (a, b, c))
 
 
-async def test_a_diamond_goes_down_and_comes_back_in_the_plans_order() -> None:
+async def test_a_diamond_goes_down_and_comes_back_in_the_plans_order(wait_until: WaitUntil) -> None:
     """The manager runs remoteproc.crash_plan's plan: d (on b and c, both on a) is locked and
     stopped first, a is recovered first and d last; the unpowered e stays out of it."""
     events: list[str] = []
@@ -319,30 +304,17 @@ async def test_a_diamond_goes_down_and_comes_back_in_the_plans_order() -> None:
         events.clear()
         assert isinstance(a.platform, RecordingSim)
         a.platform.crash_now()
-        await _wait(lambda: all(p.statistics().lifecycle.recoveries == 1 for p in (a, b, c, d)))
+        await wait_until(
+            lambda: all(p.statistics().lifecycle.recoveries == 1 for p in (a, b, c, d))
+        )
         down, up = ["stop d", "stop b", "stop c", "stop a"], ["start a", "start c", "start b"]
         assert events == [*down, *up, "start d"]
         assert (e.state_name, e.statistics().lifecycle.crashes) == ("offline", 0)
-        await _echo(d, b"after recovery")
+        await echo_round_trip(d, b"after recovery")
         await d.shutdown()
 
 
 # -- rpmsg drivers -------------------------------------------------------------------------------
-
-
-def _client_probe(results: list[int], done: anyio.Event) -> Probe:
-    async def probe(channel: Channel) -> None:
-        n = 0
-        await channel.send(MESSAGE)
-        async for msg in channel:
-            assert msg.payload == MESSAGE
-            n += 1
-            if n < 100:
-                await channel.send(MESSAGE)
-        results.append(n)
-        done.set()
-
-    return probe
 
 
 async def test_client_sample_driver_registered_before_boot() -> None:
@@ -350,7 +322,7 @@ async def test_client_sample_driver_registered_before_boot() -> None:
     done = anyio.Event()
     async with RemoteprocManager() as mgr:
         rp = mgr.add(SimPlatform("sim0"), firmware=CLIENT)
-        rp.register_driver("rpmsg-client-sample", _client_probe(results, done))
+        rp.register_driver("rpmsg-client-sample", counting_client(results, done))
         await rp.boot()
         with anyio.fail_after(10):
             await done.wait()
@@ -371,7 +343,7 @@ async def test_client_sample_driver_registered_after_boot() -> None:
         await rp.boot()
         channel = await rp.wait_for_service("rpmsg-client-sample", timeout=5)
         assert channel.driver is None
-        rp.register_driver(["rpmsg-client-sample"], _client_probe(results, done))
+        rp.register_driver(["rpmsg-client-sample"], counting_client(results, done))
         with anyio.fail_after(10):
             await done.wait()
         assert results == [100]
@@ -381,7 +353,7 @@ async def test_client_sample_driver_registered_after_boot() -> None:
 # -- trace buffer and service discovery ------------------------------------------------------------
 
 
-async def test_trace_buffer() -> None:
+async def test_trace_buffer(wait_until: WaitUntil) -> None:
     async with RemoteprocManager() as mgr:
         rp = mgr.add(SimPlatform("sim0"), firmware=ECHO)
         with pytest.raises(LookupError, match=r"no trace buffer 0 \(0 mapped\)"):
@@ -407,7 +379,7 @@ async def test_trace_buffer() -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow)
-            await _wait(lambda: len(lines) == 2)
+            await wait_until(lambda: len(lines) == 2)
             assert lines == [
                 "vdev0: DRIVER_OK, rpmsg up (mtu 496)",
                 "rpmsg-echo: announced at 0x400",
@@ -489,7 +461,7 @@ async def test_attach_and_detach_a_running_core() -> None:
         rp1 = first.add(sim, firmware=ECHO)
         assert rp1.state_name == "offline"
         await rp1.boot()
-        await _echo(rp1, b"first host")
+        await echo_round_trip(rp1, b"first host")
         assert rp1.loaded is not None and rp1.loaded.table_view is not None
         pas = [(c.da, c.pa) for c in parse_resource_table(rp1.loaded.table_view).carveouts]
         await rp1.detach()
@@ -576,7 +548,7 @@ async def test_firmware_sources(tmp_path: Path) -> None:
             sim = SimPlatform(f"src{i}")
             rp = mgr.add(sim, firmware=source)
             await rp.boot()
-            await _echo(rp, b"source %d" % i)
+            await echo_round_trip(rp, b"source %d" % i)
             assert rp.loaded is not None and rp.loaded.image is not None
             assert rp.loaded.image.program == "rpmsg-echo"
             await rp.shutdown()
@@ -605,7 +577,7 @@ async def test_two_rpmsg_vdevs_and_an_ignored_virtio_device() -> None:
         assert [r.da for r in console.vrings] == [FW_RSC_ADDR_ANY] * 2
         assert [r.notifyid for r in console.vrings] == [RSC_NOTIFY_ID_ANY] * 2
         assert console.status == 0
-        await _echo(rp, b"on vdev 0")  # the sim program serves vdev 0 only
+        await echo_round_trip(rp, b"on vdev 0")  # the sim program serves vdev 0 only
         await rp.shutdown()
         assert sim.physical.in_use == 0
 
@@ -629,7 +601,7 @@ async def test_cancelled_boot_leaves_nothing_behind() -> None:
         assert rp.statistics().lifecycle.boot_failures == 1
 
 
-async def test_leaving_the_manager_shuts_everything_down() -> None:
+async def test_leaving_the_manager_shuts_everything_down(wait_until: WaitUntil) -> None:
     events: list[str] = []
     async with RemoteprocManager() as mgr:
         a, b, c = _chain(mgr, events)
@@ -639,7 +611,7 @@ async def test_leaving_the_manager_shuts_everything_down() -> None:
         await lone.boot()
         assert isinstance(lone.platform, SimPlatform)
         lone.platform.crash_now()
-        await _wait(lambda: lone.state_name == "crashed")
+        await wait_until(lambda: lone.state_name == "crashed")
         events.clear()
     assert events == ["stop c", "stop b", "stop a"]
     for p in (a, b, c, lone):

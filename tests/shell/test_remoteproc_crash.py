@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import anyio
 import pytest
+from conftest import WaitUntil, echo_round_trip, labels
 
 from platforms.sim import Faults, SimPlatform
 from platforms.sim.images import build_sample_image
@@ -13,51 +12,23 @@ from remoteproc.errors import CrashedError, StateError
 from remoteproc.lifecycle import Transition
 from remoteproc.manager import RemoteprocManager
 from remoteproc.platform import CrashKind
-from remoteproc.rproc import RemoteProc
 from rpmsg.channel import Channel
 from rpmsg.errors import BusClosedError, RpmsgTimeoutError
 from rpmsg.samples import MESSAGE
 
+from .conftest import counting_client
+
 ECHO = build_sample_image("rpmsg-echo")
 CLIENT = build_sample_image("rpmsg-client-sample")
-
-
-async def _wait(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
-
-
-async def _echo(rp: RemoteProc, payload: bytes) -> None:
-    channel = await rp.wait_for_service("rpmsg-echo", timeout=5)
-    await channel.send(payload)
-    assert (await channel.recv(timeout=5)).payload == payload
-
-
-def _labels(transitions: list[Transition]) -> list[tuple[str, str]]:
-    return [(t.old.label, t.new.label) for t in transitions]
 
 
 async def test_crash_during_client_sample_is_recovered() -> None:
     sim = SimPlatform("sim0", faults=Faults(crash_after_messages=30))
     runs: list[int] = []
     done = anyio.Event()
-
-    async def probe(channel: Channel) -> None:
-        n = 0
-        await channel.send(MESSAGE)
-        async for msg in channel:
-            assert msg.payload == MESSAGE
-            n += 1
-            if n < 100:
-                await channel.send(MESSAGE)
-        runs.append(n)
-        if n == 100:
-            done.set()
-
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=CLIENT)
-        rp.register_driver("rpmsg-client-sample", probe)
+        rp.register_driver("rpmsg-client-sample", counting_client(runs, done))
         seen: list[Transition] = []
         async with rp.transitions() as stream:
             await rp.boot()
@@ -69,7 +40,7 @@ async def test_crash_during_client_sample_is_recovered() -> None:
         # The first run saw 29 echoes: the core died handling message 30. The driver was
         # probed again on the recovered core's new channel and completed.
         assert runs == [29, 100]
-        assert _labels(seen) == [
+        assert labels(seen) == [
             ("offline", "running"),
             ("running", "crashed"),
             ("crashed", "running"),
@@ -122,7 +93,7 @@ async def test_hang_makes_sends_time_out() -> None:
         assert sim.physical.in_use == 0
 
 
-async def test_crash_without_recovery() -> None:
+async def test_crash_without_recovery(wait_until: WaitUntil) -> None:
     sim = SimPlatform("sim0", faults=Faults(crash_after_messages=30))
     held: list[Channel] = []
     probe_errors: list[BaseException] = []
@@ -146,11 +117,11 @@ async def test_crash_without_recovery() -> None:
         rp = mgr.add(sim, firmware=CLIENT, recovery=False)
         rp.register_driver("rpmsg-client-sample", probe)
         await rp.boot()
-        await _wait(lambda: rp.state_name == "crashed")
-        await _wait(lambda: bool(replies))
+        await wait_until(lambda: rp.state_name == "crashed")
+        await wait_until(lambda: bool(replies))
         assert replies == [29]
         assert rp.last_crash == "fatal error: injected after 30 messages"
-        assert _labels(list(rp.history)) == [("offline", "running"), ("running", "crashed")]
+        assert labels(rp.history) == [("offline", "running"), ("running", "crashed")]
         # The driver's iteration ended with the bus error...
         (err,) = probe_errors
         assert isinstance(err, BusClosedError)
@@ -181,17 +152,17 @@ async def test_crash_without_recovery() -> None:
         assert rp.buses == []
 
 
-async def test_manual_recover() -> None:
+async def test_manual_recover(wait_until: WaitUntil) -> None:
     sim = SimPlatform("sim0")
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=ECHO, recovery=False)
         with pytest.raises(StateError, match="only a crashed processor can be recovered"):
             await rp.recover()
         await rp.boot()
-        await _echo(rp, b"before")
+        await echo_round_trip(rp, b"before")
         old = await rp.wait_for_service("rpmsg-echo", timeout=5)
         sim.crash_now(CrashKind.WATCHDOG, "watchdog bark")
-        await _wait(lambda: rp.state_name == "crashed")
+        await wait_until(lambda: rp.state_name == "crashed")
         assert rp.last_crash == "watchdog: watchdog bark"
         with pytest.raises(BusClosedError):
             await old.send(b"lost")
@@ -202,7 +173,7 @@ async def test_manual_recover() -> None:
         assert rp.state_name == "running"
         assert rp.statistics().lifecycle.recoveries == 1
         assert (sim.starts, sim.stops) == (2, 1)
-        await _echo(rp, b"after manual recovery")
+        await echo_round_trip(rp, b"after manual recovery")
         assert [(t.new.label, t.cause) for t in rp.history] == [
             ("running", "boot"),
             ("crashed", "crash: watchdog: watchdog bark"),
@@ -210,15 +181,15 @@ async def test_manual_recover() -> None:
         ]
         # Recovery stays disabled: the next crash stops there again.
         sim.crash_now()
-        await _wait(lambda: rp.state_name == "crashed")
+        await wait_until(lambda: rp.state_name == "crashed")
         rp.recovery = True
         await rp.recover()
-        await _echo(rp, b"twice")
+        await echo_round_trip(rp, b"twice")
         await rp.shutdown()
         assert sim.physical.in_use == 0
 
 
-async def test_recovery_can_be_enabled_at_run_time() -> None:
+async def test_recovery_can_be_enabled_at_run_time(wait_until: WaitUntil) -> None:
     sim = SimPlatform("sim0")
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=ECHO, recovery=False)
@@ -226,32 +197,32 @@ async def test_recovery_can_be_enabled_at_run_time() -> None:
         await rp.boot()
         rp.recovery = True
         sim.crash_now()
-        await _wait(lambda: rp.statistics().lifecycle.recoveries == 1)
+        await wait_until(lambda: rp.statistics().lifecycle.recoveries == 1)
         assert rp.state_name == "running"
-        await _echo(rp, b"auto")
+        await echo_round_trip(rp, b"auto")
         await rp.shutdown()
 
 
-async def test_crash_on_start_is_recovered() -> None:
+async def test_crash_on_start_is_recovered(wait_until: WaitUntil) -> None:
     sim = SimPlatform("sim0", faults=Faults(crash_on_start=True))
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=ECHO)
         await rp.boot()
-        await _wait(lambda: rp.statistics().lifecycle.recoveries == 1)
+        await wait_until(lambda: rp.statistics().lifecycle.recoveries == 1)
         assert rp.state_name == "running"
         assert rp.last_crash == "watchdog: injected crash on start"
         assert (sim.starts, sim.stops) == (2, 1)
-        await _echo(rp, b"second start")
+        await echo_round_trip(rp, b"second start")
         await rp.shutdown()
         assert sim.physical.in_use == 0
 
 
-async def test_crash_on_start_without_recovery() -> None:
+async def test_crash_on_start_without_recovery(wait_until: WaitUntil) -> None:
     sim = SimPlatform("sim0", faults=Faults(crash_on_start=True))
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=ECHO, recovery=False)
         await rp.boot()  # the start itself succeeded; the core dies right after
-        await _wait(lambda: rp.state_name == "crashed")
+        await wait_until(lambda: rp.state_name == "crashed")
         assert rp.last_crash == "watchdog: injected crash on start"
         with pytest.raises(CrashedError):
             await rp.boot()
@@ -260,33 +231,35 @@ async def test_crash_on_start_without_recovery() -> None:
         assert sim.physical.in_use == 0
         # A fresh boot runs clean: the one-shot fault was consumed.
         await rp.boot()
-        await _echo(rp, b"clean boot")
+        await echo_round_trip(rp, b"clean boot")
         assert rp.statistics().lifecycle.crashes == 1
         await rp.shutdown()
 
 
-async def test_persistent_crash_on_start_keeps_failing_without_recovery_loop() -> None:
+async def test_persistent_crash_on_start_keeps_failing_without_recovery_loop(
+    wait_until: WaitUntil,
+) -> None:
     """Faults that are not one-shot fire on every start; with recovery off the core stays
     crashed and the crash is counted once per start."""
     sim = SimPlatform("sim0", faults=Faults(crash_on_start=True, one_shot=False))
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=ECHO, recovery=False)
         await rp.boot()
-        await _wait(lambda: rp.state_name == "crashed")
+        await wait_until(lambda: rp.state_name == "crashed")
         await rp.recover()
-        await _wait(lambda: rp.statistics().lifecycle.crashes == 2)
+        await wait_until(lambda: rp.statistics().lifecycle.crashes == 2)
         assert rp.state_name == "crashed"
         assert sim.starts == 2
         await rp.shutdown()
         assert sim.physical.in_use == 0
 
 
-async def test_crash_report_while_offline_is_spurious() -> None:
+async def test_crash_report_while_offline_is_spurious(wait_until: WaitUntil) -> None:
     sim = SimPlatform("sim0")
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=ECHO)
         sim.crash_now()
-        await _wait(lambda: rp.statistics().lifecycle.spurious_crashes == 1)
+        await wait_until(lambda: rp.statistics().lifecycle.spurious_crashes == 1)
         assert rp.state_name == "offline"
         assert rp.statistics().lifecycle.crashes == 0
         assert list(rp.history) == []

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from conftest import echo_round_trip
 
 from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
 from remoteproc.manager import RemoteprocManager
-from remoteproc.rproc import RemoteProc
 from remoteproc.rsc_table import parse_resource_table, vdev_entry_view_offset
 from rpmsg import NoBufferError, RpmsgBus, RpmsgTimeoutError
 from transports import loopback_pair
@@ -20,12 +20,6 @@ from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK
 from transports.virtio.vdev import VdevView
 
 ECHO = build_sample_image("rpmsg-echo")
-
-
-async def _round_trip(rproc: RemoteProc, payload: bytes) -> None:
-    channel = await rproc.wait_for_service("rpmsg-echo", timeout=5)
-    await channel.send(payload)
-    assert (await channel.recv(timeout=5)).payload == payload
 
 
 def _core_status(sim: SimPlatform) -> int:
@@ -42,7 +36,7 @@ async def test_services_survive_detach_and_attach() -> None:
     async with RemoteprocManager() as first:
         rp1 = first.add(sim, firmware=ECHO)
         await rp1.boot()
-        await _round_trip(rp1, b"first host")
+        await echo_round_trip(rp1, b"first host")
         iommu_before = dict(sim.iommu)
         await rp1.detach()
         assert sim.running and sim.stops == 0
@@ -56,12 +50,12 @@ async def test_services_survive_detach_and_attach() -> None:
             assert rp2.state_name == "attached" and sim.starts == 1  # nothing restarted
             # The remote re-announced its service to the new host, and it echoes.
             for i in range(50):
-                await _round_trip(rp2, b"second host %d" % i)
+                await echo_round_trip(rp2, b"second host %d" % i)
             assert rp2.buses[0].statistics().drops["ring_error"] == 0
             # Once more, then shut the core down for real.
             await rp2.detach()
             await rp2.attach()
-            await _round_trip(rp2, b"third time")
+            await echo_round_trip(rp2, b"third time")
             await rp2.shutdown()
             assert (rp2.state_name, sim.running, sim.stops) == ("offline", False, 1)
             assert sim.physical.in_use == 0 and sim.iommu == {}

@@ -488,10 +488,6 @@ def test_good_image_boots() -> None:
     assert (TEXT_AT, DATA_AT, TRACE_AT, VDEV_AT) == (32, 88, 144, 192)
 
 
-def _tasks() -> set[asyncio.Task[Any]]:
-    return set(asyncio.all_tasks())
-
-
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 async def test_malformed_boot_leaves_nothing_behind(case: Case) -> None:
     sim = SimPlatform("bad", **case.platform)
@@ -499,7 +495,7 @@ async def test_malformed_boot_leaves_nothing_behind(case: Case) -> None:
         firmware = case.firmware()
         rp = mgr.add(sim, firmware=firmware)
         await anyio.sleep(0)
-        before = _tasks()
+        before = asyncio.all_tasks()
         async with rp.transitions() as stream:
             with pytest.raises(case.error) as info:
                 await rp.boot()
@@ -508,7 +504,7 @@ async def test_malformed_boot_leaves_nothing_behind(case: Case) -> None:
             assert isinstance(stream, MemoryObjectReceiveStream)
             with pytest.raises(anyio.WouldBlock):
                 stream.receive_nowait()  # no transition was published
-        assert _tasks() == before
+        assert asyncio.all_tasks() == before
         assert rp.state_name == "offline"
         assert rp.power == 0
         assert sim.starts == 0

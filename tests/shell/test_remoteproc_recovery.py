@@ -4,13 +4,13 @@ limit and backoff on a real (simulated) crash loop, and the log it leaves."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from conftest import WaitUntil
 
-from platforms.runtime import programs as sim_programs
 from platforms.sim import Faults, FirmwareContext, SimPlatform, register_program
 from platforms.sim.images import build_sample_image
 from remoteproc.errors import CrashedError, CrashReport
@@ -39,12 +39,6 @@ async def _crash_loop(
         rp = mgr.add(sim, firmware=CLIENT, recovery=recovery)
         await rp.boot()
         yield rp, sim
-
-
-async def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
 
 
 @pytest.mark.parametrize("process", [False, True], ids=["in-process", "process"])
@@ -150,9 +144,11 @@ async def test_the_backoff_spaces_recoveries_over_a_period() -> None:
         await rp.shutdown()
 
 
-async def test_wait_for_service_times_out_plainly_during_a_long_backoff() -> None:
+async def test_wait_for_service_times_out_plainly_during_a_long_backoff(
+    wait_until: WaitUntil,
+) -> None:
     async with _crash_loop(PATIENT) as (rp, sim):
-        await _wait(lambda: rp.statistics().lifecycle.crashes == 2)  # now in the 1 h backoff
+        await wait_until(lambda: rp.statistics().lifecycle.crashes == 2)  # now in the 1 h backoff
         with pytest.raises(RpmsgTimeoutError, match=r"not announced in 0\.2 s"):
             await rp.wait_for_service(SERVICE_NAME, timeout=0.2)
         assert rp.state_name == "crashed"
@@ -165,21 +161,23 @@ async def test_wait_for_service_times_out_plainly_during_a_long_backoff() -> Non
         assert sim.physical.in_use == 0
 
 
-async def test_leaving_the_manager_abandons_a_backoff() -> None:
+async def test_leaving_the_manager_abandons_a_backoff(wait_until: WaitUntil) -> None:
     with anyio.fail_after(30):
         async with _crash_loop(PATIENT) as (rp, sim):
             await rp.boot()  # two power references: closing drops both
-            await _wait(lambda: rp.statistics().lifecycle.crashes == 2)
+            await wait_until(lambda: rp.statistics().lifecycle.crashes == 2)
     assert (rp.state_name, rp.power, sim.physical.in_use) == ("offline", 0, 0)
     # Given way to the close, not cancelled by the 30 s guard (the close itself is shielded).
     assert "came during the backoff" in (rp.statistics().lifecycle.last_failure or "")
 
 
-async def test_a_shutdown_that_is_not_the_last_leaves_the_backoff_alone() -> None:
+async def test_a_shutdown_that_is_not_the_last_leaves_the_backoff_alone(
+    wait_until: WaitUntil,
+) -> None:
     policy = RecoveryPolicy(max_consecutive=None, backoff_initial=0.2, backoff_max=0.2)
     async with _crash_loop(policy) as (rp, _sim):
         await rp.boot()
-        await _wait(lambda: rp.statistics().lifecycle.crashes == 2)
+        await wait_until(lambda: rp.statistics().lifecycle.crashes == 2)
         await rp.shutdown()  # waits for the recovery, which goes on
         stats = rp.statistics().lifecycle
         assert (stats.recoveries >= 2, stats.recovery_failures, rp.power) == (True, 0, 1)
@@ -214,11 +212,6 @@ async def test_each_crash_is_one_log_line_with_its_count(caplog: pytest.LogCaptu
     assert [(r.name, "bus closed" in r.getMessage()) for r in others] == [("rpmsg", True)]
 
 
-@pytest.fixture
-def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sim_programs, "_PROGRAMS", dict(sim_programs._PROGRAMS))
-
-
 @pytest.mark.usefixtures("isolated_registry")
 async def test_a_raising_program_logs_its_traceback_once(caplog: pytest.LogCaptureFixture) -> None:
     async def buggy(ctx: FirmwareContext) -> None:
@@ -240,7 +233,9 @@ async def test_a_raising_program_logs_its_traceback_once(caplog: pytest.LogCaptu
 
 
 @pytest.mark.parametrize("how", ["dependent-shutdown", "manager-exit"])
-async def test_a_dependency_in_backoff_does_not_hold_its_group_up(how: str) -> None:
+async def test_a_dependency_in_backoff_does_not_hold_its_group_up(
+    how: str, wait_until: WaitUntil
+) -> None:
     """The crash handler of ``dep`` holds its dependent's lock through the backoff too: the
     dependent's last shutdown, or leaving the manager, cuts that backoff short."""
     echo = build_sample_image("rpmsg-echo")
@@ -249,7 +244,7 @@ async def test_a_dependency_in_backoff_does_not_hold_its_group_up(how: str) -> N
             dep = mgr.add(SimPlatform("dep", faults=CRASH_LOOP), firmware=CLIENT, recovery=PATIENT)
             top = mgr.add(SimPlatform("top"), firmware=echo, depends_on=[dep])
             await top.boot()
-            await _wait(lambda: dep.statistics().lifecycle.crashes == 2)  # in the backoff
+            await wait_until(lambda: dep.statistics().lifecycle.crashes == 2)  # in the backoff
             if how == "dependent-shutdown":
                 await top.shutdown()
                 assert (top.state_name, dep.state_name) == ("offline", "offline")

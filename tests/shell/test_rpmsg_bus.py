@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
 import pytest
-from conftest import WrappedEnd
+from conftest import NO_DROPS, WrappedEnd, loop_turns
 
 from rpmsg import (
     ADDR_ANY,
@@ -35,15 +35,6 @@ from transports import SharedLayout, Transport, TransportClosedError, loopback_p
 
 SMALL = SharedLayout(num=8)
 SMALL_TX = 8  # host tx buffers, and host rx buffers the remote can fill, with SMALL
-NO_DROPS = {
-    "ring_error": 0,
-    "short_buffer": 0,
-    "bad_length": 0,
-    "unknown_dst": 0,
-    "queue_full": 0,
-    "bad_ns": 0,
-    "callback_error": 0,
-}
 BOTH_LOOPS = pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])
 DIRECTIONS = pytest.mark.parametrize("sender_role", ["host", "remote"])
 
@@ -351,8 +342,7 @@ async def test_a_streaming_sender_does_not_starve_another(bus_pair, wait_until, 
                 await control.send_to(sink.addr, b"control %d" % i, timeout=5)
                 marks.append(streamed)
                 assert streamed - before <= 1, f"control {i} waited for {streamed - before}"
-                for _ in range(i):  # start the next control send at another point of the cycle
-                    await anyio.lowlevel.checkpoint()
+                await loop_turns(i)  # start the next control send at another point of the cycle
         assert len(arrivals) == 2008
         # Arrival order is send order: control i follows exactly the stream's first marks[i].
         assert [arrivals.index(b"control %d" % i) - i for i in range(8)] == marks

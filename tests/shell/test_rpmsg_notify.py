@@ -9,19 +9,12 @@ costs the sender about one kick, not one per message.
 from __future__ import annotations
 
 import anyio
-import pytest
+from conftest import loop_turns
 
 from rpmsg import RpmsgBus
 from transports import loopback_pair
 from transports.virtio.layout import SharedLayout
 from transports.virtio.vring import VRING_USED_F_NO_NOTIFY, VringLayout
-
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def _remote_rx_suppressed(buffer: bytearray, layout: SharedLayout) -> bool:
@@ -29,11 +22,6 @@ def _remote_rx_suppressed(buffer: bytearray, layout: SharedLayout) -> bool:
     ring = VringLayout(layout.vring_layout.num, layout.vring_layout.align)
     off = layout.vring_offsets[1] + ring.used
     return bool(int.from_bytes(buffer[off : off + 2], "little") & VRING_USED_F_NO_NOTIFY)
-
-
-async def _idle() -> None:
-    for _ in range(10):
-        await anyio.sleep(0)
 
 
 async def test_notifications_come_back_on_after_a_burst() -> None:
@@ -47,7 +35,7 @@ async def test_notifications_come_back_on_after_a_burst() -> None:
                 src.try_send_to(sink.addr, b"%d-%d" % (round_, i))
             for i in range(50):
                 assert (await sink.recv(timeout=2)).payload == b"%d-%d" % (round_, i)
-            await _idle()
+            await loop_turns(10)
             assert not _remote_rx_suppressed(buffer, layout)
             # A lone message after the idle period is delivered by its kick alone.
             kicks = host.statistics().kicks_sent

@@ -7,27 +7,19 @@ is used directly. Leaving the context closes the bus and the transport it opened
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import EntryPoint
-from pathlib import Path
 
 import anyio
 import pytest
-from peers import Link
+from peers import Link, openamp_url, shm_url
 
 import rpmsg.open
 import transports.registry
 from rpmsg import Bus, RpmsgBus, RpmsgTimeoutError, open_bus, register_bus
 from transports import TransportClosedError, TransportError, loopback_pair, open_transport
 from transports.base import Role
-
-
-@pytest.fixture
-def link(tmp_path: Path) -> Iterator[Link]:
-    lk = Link(tmp_path)
-    yield lk
-    assert lk.finish() == [], "shared-memory objects or sockets left behind"
 
 
 async def echo_once(host_url: str, remote_url: str) -> tuple[Bus, Bus]:
@@ -72,16 +64,16 @@ async def test_loop_urls_get_a_vring_bus() -> None:
 
 async def test_shm_urls_get_a_vring_bus_with_the_urls_buffer_size(link: Link) -> None:
     name, sock = link.new()
-    url = f"shm://{name}?socket={sock}&buffer_size=256"
-    host, remote = await echo_once(url + "&listen=1", url + "&listen=0")
+    host, remote = await echo_once(
+        *(shm_url(name, sock, buffer_size=256, listen=x) for x in (True, False))
+    )
     assert host.mtu == remote.mtu == 256 - 16  # the layout's buffers, as the transport says
     _check_closed(host, remote)
 
 
 async def test_openamp_urls_get_a_vring_bus(link: Link) -> None:
     name, sock = link.new()
-    url = f"openamp:?shm={name}&socket={sock}"
-    host, remote = await echo_once(url + "&listen=1", url + "&listen=0")
+    host, remote = await echo_once(*(openamp_url(name, sock, listen=x) for x in (True, False)))
     _check_closed(host, remote)
 
 

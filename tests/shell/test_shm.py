@@ -11,58 +11,23 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from peers import SHM_DIR, Link, Peer, payload, pump
+from conftest import NO_DROPS, other
+from peers import SHM_DIR, Link, Peer, payload, pump, shm_url
 
-from rpmsg import DROP_REASONS, BusClosedError, EndpointClosedError, RpmsgBus
+from rpmsg import BusClosedError, EndpointClosedError, RpmsgBus
 from transports import SharedLayout, TransportError, open_transport
 from transports.backends.shm.transport import ShmTransport, open_shm
 from transports.base import Role
 
+from .conftest import open_shm_pair
+
 SERVICE = "rpmsg-openamp-demo-channel"
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
-
-
-@pytest.fixture
-def link(tmp_path: Path) -> Iterator[Link]:
-    lk = Link(tmp_path)
-    yield lk
-    assert lk.finish() == [], "shared-memory objects or sockets left behind"
-
-
-def url(name: str, sock: Path, **options: Any) -> str:
-    query = "&".join(f"{k}={v}" for k, v in {"socket": sock, **options}.items())
-    return f"shm://{name}?{query}"
-
-
-def other(role: Role) -> Role:
-    return "remote" if role == "host" else "host"
-
-
-async def open_pair(
-    name: str, sock: Path, *, host_listen: bool | None = True, remote_listen: bool | None = None
-) -> tuple[ShmTransport, ShmTransport]:
-    """Both ends of ``name`` in this event loop, opened concurrently."""
-    ends: dict[str, ShmTransport] = {}
-    if remote_listen is None and host_listen is not None:
-        remote_listen = not host_listen
-
-    async def open_end(role: Role, listen: bool | None) -> None:
-        ends[role] = await open_shm(
-            name, role=role, listen=listen, socket_path=sock, connect_timeout=5
-        )
-
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(open_end, "host", host_listen)
-            tg.start_soon(open_end, "remote", remote_listen)
-    return ends["host"], ends["remote"]
 
 
 @asynccontextmanager
@@ -101,7 +66,7 @@ async def exchange(host: RpmsgBus, remote: RpmsgBus, n: int = 20) -> None:
 @pytest.mark.parametrize("host_listen", [True, False], ids=["host-serves", "remote-serves"])
 async def test_in_process_pair_both_ways(link: Link, host_listen: bool) -> None:
     name, sock = link.new()
-    host_t, remote_t = await open_pair(name, sock, host_listen=host_listen)
+    host_t, remote_t = await open_shm_pair(name, sock, host_listen=host_listen)
     assert (host_t.role, remote_t.role) == ("host", "remote")
     async with buses(host_t, remote_t) as (host, remote):
         await exchange(host, remote)
@@ -122,7 +87,7 @@ async def test_stale_object_and_socket_are_replaced(link: Link, listen: bool | N
     stale.close()  # the socket file stays, nobody listens: connecting is refused
     assert sock.exists()
 
-    host_t, remote_t = await open_pair(name, sock, host_listen=listen, remote_listen=False)
+    host_t, remote_t = await open_shm_pair(name, sock, host_listen=listen, remote_listen=False)
     # The server wrote a fresh table (status 0, gfeatures 0) into a new object.
     table = (SHM_DIR / name).read_bytes()[: len(layout.table())]
     assert table == layout.table()
@@ -142,8 +107,8 @@ async def two_process_run(link: Link, sender_role: Role, count: int) -> float:
     the seconds taken. The sender serves the socket when it is the host."""
     name, sock = link.new()
     local_listen = sender_role == "host"
-    peer = link.spawn(url(name, sock, listen=int(not local_listen)), other(sender_role), "echo")
-    t = await open_transport(url(name, sock, listen=int(local_listen)), role=sender_role)
+    peer = link.spawn(shm_url(name, sock, listen=int(not local_listen)), other(sender_role), "echo")
+    t = await open_transport(shm_url(name, sock, listen=int(local_listen)), role=sender_role)
     async with t, RpmsgBus(t, ready_timeout=10, name=sender_role) as bus:
         ep = await bus.create_service(SERVICE)
         channel = await bus.wait_for_service(SERVICE, timeout=10)
@@ -192,9 +157,9 @@ async def test_peer_killed_mid_traffic(
     certainly waiting for a buffer when the peer dies."""
     name, sock = link.new()
     peer = link.spawn(
-        url(name, sock, listen=int(not serves)), other(survivor), "echo", "--sink", "sink"
+        shm_url(name, sock, listen=int(not serves)), other(survivor), "echo", "--sink", "sink"
     )
-    t = await open_transport(url(name, sock, listen=int(serves)), role=survivor)
+    t = await open_transport(shm_url(name, sock, listen=int(serves)), role=survivor)
     outcome: dict[str, tuple[BaseException | None, float]] = {}
     async with t, RpmsgBus(t, ready_timeout=10, send_timeout=10, name=survivor) as bus:
         ep = await bus.create_service(SERVICE)
@@ -279,7 +244,7 @@ async def test_peer_killed_mid_traffic(
         # The dead server left its object and socket behind: a new session on the same names
         # is not confused by them (and its server removes them).
         assert (SHM_DIR / name).exists() and sock.exists()
-        host_t, remote_t = await open_pair(name, sock, host_listen=None, remote_listen=None)
+        host_t, remote_t = await open_shm_pair(name, sock, host_listen=None, remote_listen=None)
         async with buses(host_t, remote_t) as (host, remote):
             await exchange(host, remote)
 
@@ -288,10 +253,10 @@ async def test_two_independent_pairs_at_once(link: Link) -> None:
     """Two sessions with different names at the same time: this process is the host of one
     (serving) and the remote of the other (client); a peers.py process echoes in each."""
     (name_a, sock_a), (name_b, sock_b) = link.new("a"), link.new("b")
-    peer_a = link.spawn(url(name_a, sock_a, listen=0), "remote", "echo")
-    peer_b = link.spawn(url(name_b, sock_b, listen=1), "host", "echo")
-    t_a = await open_transport(url(name_a, sock_a, listen=1), role="host")
-    t_b = await open_transport(url(name_b, sock_b, listen=0), role="remote")
+    peer_a = link.spawn(shm_url(name_a, sock_a, listen=0), "remote", "echo")
+    peer_b = link.spawn(shm_url(name_b, sock_b, listen=1), "host", "echo")
+    t_a = await open_transport(shm_url(name_a, sock_a, listen=1), role="host")
+    t_b = await open_transport(shm_url(name_b, sock_b, listen=0), role="remote")
     count = 5000
     async with (
         t_a,
@@ -322,21 +287,21 @@ async def test_two_independent_pairs_at_once(link: Link) -> None:
 # -- who serves ------------------------------------------------------------------------------------
 async def test_second_server_is_refused_while_a_session_lives(link: Link) -> None:
     name, sock = link.new()
-    host_t, remote_t = await open_pair(name, sock, host_listen=True)
+    host_t, remote_t = await open_shm_pair(name, sock, host_listen=True)
     async with buses(host_t, remote_t) as (host, remote):
         with pytest.raises(TransportError, match="already serves"):
             await open_shm(name, role="host", listen=True, socket_path=sock)
         with pytest.raises(TransportError, match="already serves"):
-            await open_transport(url(name, sock, listen=1), role="remote")
+            await open_transport(shm_url(name, sock, listen=1), role="remote")
         # From another process too (the lock is an flock on SOCKET.lock).
-        intruder = Peer.spawn(url(name, sock, listen=1), "host", "echo")
+        intruder = Peer.spawn(shm_url(name, sock, listen=1), "host", "echo")
         link.peers.append(intruder)
         with pytest.raises(AssertionError, match="already serves"):
             await intruder.event("ready")
         assert await intruder.wait() == 1
         # A late client (auto mode) finds nobody accepting and gives up, also cleanly.
         with pytest.raises(TransportError, match="could not connect"):
-            await open_transport(url(name, sock, timeout=0.3), role="remote")
+            await open_transport(shm_url(name, sock, timeout=0.3), role="remote")
         # The live session lost nothing.
         assert (SHM_DIR / name).exists() and sock.exists()
         await exchange(host, remote)
@@ -389,7 +354,7 @@ async def test_client_refuses_a_missing_or_bad_object(link: Link, case: str) -> 
         server.bind(str(sock))
         server.listen(1)
         with pytest.raises(TransportError) as info:
-            await open_transport(url(name, sock, listen=0, timeout=2), role="remote")
+            await open_transport(shm_url(name, sock, listen=0, timeout=2), role="remote")
         assert expected in str(info.value)
         conn, _ = server.accept()
         conn.settimeout(2)

@@ -4,41 +4,32 @@ the bus at once: nothing may keep "succeeding" into the rings of a dead link."""
 from __future__ import annotations
 
 import contextlib
-import os
-from pathlib import Path
 
 import anyio
 import pytest
+from conftest import ROLES, other
+from peers import SHM_DIR, Link
 
 from rpmsg import BusClosedError, EndpointClosedError, RpmsgBus
-from transports.backends.shm.transport import ShmTransport, open_shm
+from transports import Role
 from transports.errors import TransportClosedError
 
-pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shm")
+from .conftest import open_shm_pair
+
+pytestmark = pytest.mark.skipif(not SHM_DIR.is_dir(), reason="needs POSIX shm")
 
 
 @pytest.mark.parametrize("survivor_role", ["host", "remote"])
-async def test_death_found_by_a_kick_closes_the_bus(tmp_path: Path, survivor_role: str) -> None:
-    name = f"aioamp-race-{os.getpid()}-{survivor_role}"
-    sock = tmp_path / "bell.sock"
-    peer_role = "remote" if survivor_role == "host" else "host"
-    ends: dict[str, ShmTransport] = {}
-
-    async def opener(role: str, listen: bool) -> None:
-        ends[role] = await open_shm(name, role=role, listen=listen, socket_path=sock)  # type: ignore[arg-type]
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(opener, "host", True)
-        await anyio.sleep(0.05)
-        tg.start_soon(opener, "remote", False)
-    survivor, peer = ends[survivor_role], ends[peer_role]
+async def test_death_found_by_a_kick_closes_the_bus(link: Link, survivor_role: Role) -> None:
+    name, sock = link.new()
+    ends = dict(zip(ROLES, await open_shm_pair(name, sock), strict=True))
+    survivor, peer = ends[survivor_role], ends[other(survivor_role)]
     async with (
         RpmsgBus(ends["host"], name="host") as host,
         RpmsgBus(ends["remote"], name="remote", ready_timeout=5) as remote,
     ):
-        bus = host if survivor_role == "host" else remote
-        other = remote if survivor_role == "host" else host
-        service = await other.create_service("svc")
+        bus, peer_bus = (host, remote) if survivor_role == "host" else (remote, host)
+        service = await peer_bus.create_service("svc")
         channel = await bus.wait_for_service("svc", timeout=5)
         await channel.send(b"warm-up")
         assert (await service.recv(timeout=5)).payload == b"warm-up"
@@ -54,24 +45,14 @@ async def test_death_found_by_a_kick_closes_the_bus(tmp_path: Path, survivor_rol
             await channel.send(b"late")
     await survivor.aclose()
     await peer.aclose()
-    assert not (Path("/dev/shm") / name).exists()
+    assert not (SHM_DIR / name).exists()
 
 
-async def test_wait_notification_path_without_a_handler(tmp_path: Path) -> None:
+async def test_wait_notification_path_without_a_handler(link: Link) -> None:
     """The task path (used where handler mode is unavailable): kicks are counted, the peer
     closing fails the wait, and a kick that finds the peer gone wakes a pending wait."""
-    name = f"aioamp-wait-{os.getpid()}"
-    sock = tmp_path / "bell.sock"
-    ends: dict[str, ShmTransport] = {}
-
-    async def opener(role: str, listen: bool) -> None:
-        ends[role] = await open_shm(name, role=role, listen=listen, socket_path=sock)  # type: ignore[arg-type]
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(opener, "host", True)
-        await anyio.sleep(0.05)
-        tg.start_soon(opener, "remote", False)
-    host, remote = ends["host"], ends["remote"]
+    name, sock = link.new()
+    host, remote = await open_shm_pair(name, sock)
     for _ in range(3):
         remote.kick(0)
     with anyio.fail_after(5):
@@ -100,4 +81,4 @@ async def test_wait_notification_path_without_a_handler(tmp_path: Path) -> None:
         await host.wait_notification()
     await host.aclose()
     await remote.aclose()
-    assert not (Path("/dev/shm") / name).exists()
+    assert not (SHM_DIR / name).exists()

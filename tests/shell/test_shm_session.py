@@ -8,14 +8,13 @@ import fcntl
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from peers import SHM_DIR, Link
+from peers import SHM_DIR, Link, openamp_url, shm_url
 
 import transports.backends.shm.session
 from rpmsg import BusClosedError, RpmsgBus
@@ -27,23 +26,7 @@ from transports.virtio.layout import SharedLayout
 SERVICE = "rpmsg-openamp-demo-channel"
 
 
-@pytest.fixture
-def link(tmp_path: Path) -> Iterator[Link]:
-    lk = Link(tmp_path)
-    yield lk
-    assert lk.finish() == [], "shared-memory objects, sockets or lock files left behind"
-
-
-def shm_url(name: str, sock: Path, listen: bool | None) -> str:
-    flag = "" if listen is None else f"&listen={int(listen)}"
-    return f"shm://{name}?socket={sock}&timeout=5{flag}"
-
-
-def openamp_url(name: str, sock: Path, listen: bool) -> str:
-    return f"openamp:?shm={name}&socket={sock}&listen={int(listen)}&timeout=5"
-
-
-async def open_both(urls: tuple[str, str], roles: tuple[Role, Role]) -> list[Any]:
+async def open_both(urls: list[str], roles: tuple[Role, Role]) -> list[Any]:
     """Open two ends concurrently; each slot holds the transport or the exception."""
     out: list[Any] = [None, None]
 
@@ -69,9 +52,7 @@ async def test_shm_role_clash_fails_both_ends_at_connect(
     """Both ends take ``role``: each open fails with a TransportError naming the clash (not a
     silent wait for a DRIVER_OK nobody sets), and nothing is left behind."""
     name, sock = link.new()
-    ends = await open_both(
-        (shm_url(name, sock, listen[0]), shm_url(name, sock, listen[1])), (role, role)
-    )
+    ends = await open_both([shm_url(name, sock, listen=x, timeout=5) for x in listen], (role, role))
     for end in ends:
         assert isinstance(end, TransportError), end
         assert isinstance(end, RoleClashError)
@@ -81,9 +62,7 @@ async def test_shm_role_clash_fails_both_ends_at_connect(
 
 async def test_shm_different_roles_still_connect(link: Link) -> None:
     name, sock = link.new()
-    ends = await open_both(
-        (shm_url(name, sock, None), shm_url(name, sock, None)), ("host", "remote")
-    )
+    ends = await open_both([shm_url(name, sock, timeout=5)] * 2, ("host", "remote"))
     assert all(isinstance(end, Transport) for end in ends), ends
     for end in ends:
         await end.aclose()
@@ -109,7 +88,7 @@ async def test_shm_peer_that_is_not_aioamp_is_named(link: Link) -> None:
 
     async def client() -> None:
         try:
-            await open_transport(shm_url(name, sock, False), role="host")
+            await open_transport(shm_url(name, sock, listen=False, timeout=5), role="host")
         except TransportError as exc:
             errors.append(exc)
 
@@ -136,7 +115,7 @@ async def test_openamp_role_clash_fails_both_buses(link: Link, role: Role) -> No
     remotes long before their DRIVER_OK deadline."""
     name, sock = link.new()
     ends = await open_both(
-        (openamp_url(name, sock, True), openamp_url(name, sock, False)), (role, role)
+        [openamp_url(name, sock, listen=x, timeout=5) for x in (True, False)], (role, role)
     )
     reasons: list[str] = []
 
@@ -169,7 +148,7 @@ async def test_orderly_close_is_not_reported_as_a_crash(
     name, sock = link.new()
     make = shm_url if scheme == "shm" else openamp_url
     host_t, remote_t = await open_both(
-        (make(name, sock, True), make(name, sock, False)), ("host", "remote")
+        [make(name, sock, listen=x, timeout=5) for x in (True, False)], ("host", "remote")
     )
     ends: dict[Role, Transport] = {"host": host_t, "remote": remote_t}
     survivor: Role = "remote" if closer == "host" else "host"
@@ -195,8 +174,8 @@ async def test_orderly_close_is_not_reported_as_a_crash(
 
 async def test_a_killed_peer_is_still_a_crash(link: Link) -> None:
     name, sock = link.new()
-    peer = link.spawn(shm_url(name, sock, False), "remote", "echo")
-    t = await open_transport(shm_url(name, sock, True), role="host")
+    peer = link.spawn(shm_url(name, sock, listen=False, timeout=5), "remote", "echo")
+    t = await open_transport(shm_url(name, sock, listen=True, timeout=5), role="host")
     async with t, RpmsgBus(t, name="host") as bus:
         await bus.wait_for_service(SERVICE, timeout=10)
         os.kill(peer.pid, signal.SIGKILL)
@@ -211,9 +190,7 @@ async def test_a_killed_peer_is_still_a_crash(link: Link) -> None:
 async def test_the_server_removes_its_lock_file(link: Link) -> None:
     name, sock = link.new()
     lock = Path(f"{sock}.lock")
-    host_t, remote_t = await open_both(
-        (shm_url(name, sock, None), shm_url(name, sock, None)), ("host", "remote")
-    )
+    host_t, remote_t = await open_both([shm_url(name, sock, timeout=5)] * 2, ("host", "remote"))
     assert lock.exists()  # held by whichever end serves
     await host_t.aclose()
     await remote_t.aclose()
@@ -224,10 +201,10 @@ async def test_a_refused_server_leaves_the_holders_lock_alone(link: Link) -> Non
     name, sock = link.new()
     lock = Path(f"{sock}.lock")
     host_t, remote_t = await open_both(
-        (shm_url(name, sock, True), shm_url(name, sock, False)), ("host", "remote")
+        [shm_url(name, sock, listen=x, timeout=5) for x in (True, False)], ("host", "remote")
     )
     with pytest.raises(TransportError, match="already serves"):
-        await open_transport(shm_url(name, sock, True), role="host")
+        await open_transport(shm_url(name, sock, listen=True, timeout=5), role="host")
     assert lock.exists()
     await remote_t.aclose()
     await host_t.aclose()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import anyio
 import pytest
+from conftest import WaitUntil, boot_watching
 
-from platforms.runtime import programs as sim_programs
 from platforms.sim import (
     MAX_PROGRAM_NAME,
     FirmwareContext,
@@ -32,16 +31,8 @@ MARKER_DA = DATA_DA + 0x8000  # in the data carveout, past the trace buffer and 
 MARKER = b"AIOAMP-SIM-MARKER"
 
 
-@pytest.fixture(autouse=True)
-def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Programs registered by a test disappear afterwards; the built-ins stay."""
-    monkeypatch.setattr(sim_programs, "_PROGRAMS", dict(sim_programs._PROGRAMS))
-
-
-async def _wait(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
+# Programs registered by a test disappear afterwards (shell/conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated_registry")
 
 
 # -- registry ----------------------------------------------------------------------------------
@@ -205,7 +196,7 @@ async def test_kicks_to_unknown_notify_ids_are_counted() -> None:
         assert sim.dropped_kicks == before + 3
 
 
-async def test_stop_cancels_the_program() -> None:
+async def test_stop_cancels_the_program(wait_until: WaitUntil) -> None:
     seen: list[str] = []
 
     async def sleeper(ctx: FirmwareContext) -> None:
@@ -221,7 +212,7 @@ async def test_stop_cancels_the_program() -> None:
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=build_sample_image("test-sleeper"))
         await rp.boot()
-        await _wait(lambda: seen == ["started"])
+        await wait_until(lambda: seen == ["started"])
         assert sim.running
         assert sim.context is not None
         await rp.shutdown()
@@ -264,11 +255,7 @@ async def test_program_exception_is_a_fatal_error_crash() -> None:
     sim = SimPlatform("f")
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=build_sample_image("test-faulty"), recovery=False)
-        async with rp.transitions() as stream:
-            await rp.boot()
-            with anyio.fail_after(5):
-                boot = await anext(stream)
-                crash = await anext(stream)
+        boot, crash = await boot_watching(rp, 2)
         assert (boot.old.label, boot.new.label, boot.cause) == ("offline", "running", "boot")
         assert (crash.old.label, crash.new.label) == ("running", "crashed")
         assert crash.cause == "crash: fatal error: program raised RuntimeError('boom 42')"
@@ -283,7 +270,7 @@ async def test_program_exception_is_a_fatal_error_crash() -> None:
         assert sim.physical.in_use == 0
 
 
-async def test_firmware_crash_kind_is_reported() -> None:
+async def test_firmware_crash_kind_is_reported(wait_until: WaitUntil) -> None:
     async def mmu(ctx: FirmwareContext) -> None:
         ctx.crash(CrashKind.MMUFAULT, "bad access at 0xdead0000")
 
@@ -291,12 +278,12 @@ async def test_firmware_crash_kind_is_reported() -> None:
     async with RemoteprocManager() as mgr:
         rp = mgr.add(SimPlatform("m"), firmware=build_sample_image("test-mmu"), recovery=False)
         await rp.boot()
-        await _wait(lambda: rp.state_name == "crashed")
+        await wait_until(lambda: rp.state_name == "crashed")
         assert rp.last_crash == "mmu fault: bad access at 0xdead0000"
         await rp.shutdown()
 
 
-async def test_custom_program_sees_its_memory_and_table() -> None:
+async def test_custom_program_sees_its_memory_and_table(wait_until: WaitUntil) -> None:
     seen: dict[str, object] = {}
 
     async def marker(ctx: FirmwareContext) -> None:
@@ -313,7 +300,7 @@ async def test_custom_program_sees_its_memory_and_table() -> None:
     async with RemoteprocManager() as mgr:
         rp = mgr.add(sim, firmware=build_sample_image("test-marker"))
         await rp.boot()
-        await _wait(lambda: "marker written" in rp.trace(0))
+        await wait_until(lambda: "marker written" in rp.trace(0))
         assert rp.trace(0) == "marker written at 0x28000\n"
         assert seen["table_da"] == RSC_TABLE_DA
         assert seen["args"] == {"color": "blue"}

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
+from conftest import loop_turns
 
 import transports.socket_doorbell
 from transports import TransportClosedError
@@ -161,8 +162,7 @@ async def test_handler_mode_gets_counts_then_one_close(
         a.close()
         while len(calls) < 2:
             await anyio.sleep(0.001)
-    for _ in range(3):
-        await anyio.sleep(0)
+    await loop_turns(3)
     assert calls == [(KICK * 2, None), (b"", "b: the peer closed the connection (process gone?)")]
     assert not b.set_handler(handler)  # the link has ended: wait with receive()
 
