@@ -7,9 +7,10 @@ Two properties:
   message the host parsed was delivered or counted as ``unknown_dst``, nothing is counted
   without a cause (untouched used rings: no drops, no messages), and the host stays alive: a
   send afterwards succeeds at once and is published correctly on its tx ring.
-* Random sequences of valid messages and the known corruptions of ``test_rpmsg_hostile`` move
-  exactly the drop counter each corruption belongs to, and every valid message arrives, in
-  order: every anomaly is counted, and only anomalies are.
+* Random sequences of valid messages and the known corruptions of the conformance suite's
+  hostile remote (tests/conformance/test_hostile_remote.py, by its raw peer) move exactly the
+  drop counter each corruption belongs to, and every valid message arrives, in order: every
+  anomaly is counted, and only anomalies are.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from collections.abc import Callable
 
 import anyio
 import pytest
+from conformance import support
+from conformance.rawpeer import PEER_ADDR, RawRemote
+from conformance.test_hostile_remote import HOST_CASES
+from conftest import NO_DROPS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rpmsg import RpmsgBus
 from transports import SharedLayout, loopback_pair
 from transports.backends.loopback import LoopbackTransport
-
-from .test_rpmsg_hostile import HOST_CASES, NO_DROPS, hostile_remote
 
 # Every test here runs with the pure vring classes and with the C accelerator's (conftest).
 pytestmark = pytest.mark.usefixtures("vring_impl")
@@ -123,13 +126,15 @@ events = st.lists(st.one_of(st.just(VALID), st.sampled_from(HOST_CASES)), min_si
 
 
 async def _inject(sequence: list[str | Corruption]) -> None:
-    async with hostile_remote() as (host, raw):
+    host_t, remote_t = loopback_pair(support.LAYOUT)
+    async with RpmsgBus(host_t, name="host") as host:
+        raw = RawRemote(remote_t)
         ep = host.create_endpoint()
         drops: Counter[str] = Counter()
         rx = 0
         for i, event in enumerate(sequence):
             if event == VALID:
-                raw.send(0x401, ep.addr, b"valid %d" % i)
+                raw.send(ep.addr, b"valid %d" % i)
                 rx += 1
             else:
                 _name, corrupt, reason, rx_with_next_valid = event
@@ -137,7 +142,7 @@ async def _inject(sequence: list[str | Corruption]) -> None:
                 drops[reason] += 1
                 rx += rx_with_next_valid - 1  # NS cases are parsed, then dropped as bad_ns
             raw.kick()
-            raw.send(0x401, ep.addr, b"sentinel %d" % i)  # after the event, in ring order
+            raw.send(ep.addr, b"sentinel %d" % i)  # after the event, in ring order
             raw.kick()
             if event == VALID:
                 assert (await ep.recv(timeout=2)).payload == b"valid %d" % i
@@ -147,7 +152,7 @@ async def _inject(sequence: list[str | Corruption]) -> None:
             assert (stats.drops, stats.rx_messages) == ({**NO_DROPS, **drops}, rx), event
         assert ep.try_recv() is None
         assert not host.closed and host.statistics().channels == 0
-        await ep.send_to(0x401, b"reply", timeout=1)  # the tx path is healthy too
+        await ep.send_to(PEER_ADDR, b"reply", timeout=1)  # the tx path is healthy too
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
