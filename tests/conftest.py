@@ -31,13 +31,14 @@ from peers import Link
 
 import rpmsg.rings.host
 import rpmsg.rings.remote
-from platforms.pandaboard.driver import PandaBoardPlatform
+from platforms.pandaboard.driver import PandaBoardPlatform, PandaStatistics
 from platforms.pandaboard.model import CoreModel, OmapModel
 from platforms.runtime import Faults
 from remoteproc.firmware import FirmwareImage
 from remoteproc.lifecycle import Transition
 from remoteproc.rproc import RemoteProc
 from rpmsg import DROP_REASONS, RpmsgBus
+from rpmsg.samples import ClientResult
 from transports import LoopbackTransport, Region, Role, SharedLayout, Transport, loopback_pair
 from transports.virtio.vring import PyVringDevice, PyVringDriver
 
@@ -245,3 +246,19 @@ def omap_processor(
     core = model.core(name)
     core.install(image, faults=faults)
     return core, model.board().platform(name)
+
+
+async def client_sample_completes(
+    rp: RemoteProc, plat: PandaBoardPlatform, result: ClientResult
+) -> PandaStatistics:
+    """The core's ``rpmsg-client-sample`` is announced at 0x400 and runs its 100 exchanges
+    with the driver that fills ``result``; the platform counted every kick both ways and
+    nothing unknown. Returns the platform's statistics."""
+    channel = await rp.wait_for_service("rpmsg-client-sample", timeout=10)
+    assert channel.dst == 0x400
+    await _wait_until(lambda: result.finished)
+    assert result.replies == 100 and result.payloads_ok
+    assert "echoed 100 messages" in rp.trace(0)
+    stats = plat.statistics()
+    assert stats.kicks_sent >= 100 and stats.vq_interrupts >= 100 and stats.unknown == 0
+    return stats

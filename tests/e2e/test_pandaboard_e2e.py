@@ -4,7 +4,14 @@ echo, name service, the client sample, CRASH -> recovery, shutdown, the dual-cor
 from __future__ import annotations
 
 import anyio
-from conftest import WaitUntil, boot_watching, echo_round_trip, labels, omap_processor
+from conftest import (
+    WaitUntil,
+    boot_watching,
+    client_sample_completes,
+    echo_round_trip,
+    labels,
+    omap_processor,
+)
 
 from platforms.pandaboard import config as C
 from platforms.pandaboard.hw import OmapMessage
@@ -23,7 +30,7 @@ CORE1 = load_firmware(
 DUCATI = C.DUCATI_RESET
 
 
-async def test_boot_echo_ns_client_sample_and_shutdown(wait_until: WaitUntil) -> None:
+async def test_boot_echo_ns_client_sample_and_shutdown() -> None:
     async with OmapModel() as model:
         core, plat = omap_processor(model, "ipu", CLIENT)
         async with RemoteprocManager() as mgr:
@@ -34,13 +41,7 @@ async def test_boot_echo_ns_client_sample_and_shutdown(wait_until: WaitUntil) ->
             assert core.running and core.starts == 1
             await plat.wait_echo_reply(2)  # ECHO_REQUEST queued before the reset release
             assert core.echo_requests == 1
-            channel = await rp.wait_for_service("rpmsg-client-sample", timeout=5)  # NS
-            assert channel.dst == 0x400
-            await wait_until(lambda: result.finished)
-            assert result.replies == 100 and result.payloads_ok
-            assert "echoed 100 messages" in rp.trace(0)
-            stats = plat.statistics()
-            assert stats.kicks_sent >= 100 and stats.vq_interrupts >= 100 and stats.unknown == 0
+            await client_sample_completes(rp, plat, result)  # NS, then the 100 exchanges
             await rp.shutdown()
             assert not core.running
         assert model.prcm.in_reset(DUCATI.rstctrl, 0)

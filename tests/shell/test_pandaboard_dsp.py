@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import WaitUntil, boot_watching, labels, omap_processor
+from conftest import WaitUntil, boot_watching, client_sample_completes, labels, omap_processor
 
 from platforms.pandaboard import config as C
 from platforms.pandaboard.driver import PandaBoardPlatform
@@ -42,7 +42,7 @@ def test_dsp_image_layout() -> None:
     assert C.DSP.tx_fifo == 3 and C.DSP.rx_fifo == 2
 
 
-async def test_dsp_boot_echo_bootaddr_mmu_ns_sample_and_shutdown(wait_until: WaitUntil) -> None:
+async def test_dsp_boot_echo_bootaddr_mmu_ns_sample_and_shutdown() -> None:
     async with OmapModel() as model:
         core = model.core("dsp")
         core.install(DSP_CLIENT)
@@ -81,14 +81,7 @@ async def test_dsp_boot_echo_bootaddr_mmu_ns_sample_and_shutdown(wait_until: Wai
                     assert mmu.translate(entry.da + off) == entry.pa + off
             for da, (pa, size) in plat.translations.items():
                 assert mmu.translate(da + size - 1) == pa + size - 1
-            # NS announce, then the client sample's 100 exchanges
-            channel = await rp.wait_for_service("rpmsg-client-sample", timeout=5)
-            assert channel.dst == 0x400
-            await wait_until(lambda: result.finished)
-            assert result.replies == 100 and result.payloads_ok
-            assert "echoed 100 messages" in rp.trace(0)
-            stats = plat.statistics()
-            assert stats.kicks_sent >= 100 and stats.vq_interrupts >= 100 and stats.unknown == 0
+            stats = await client_sample_completes(rp, plat, result)  # NS, 100 exchanges
             assert core.unknown == 0 and core.host_kicks == stats.kicks_sent
             await rp.shutdown()
             assert not core.running

@@ -317,13 +317,20 @@ async def test_a_diamond_goes_down_and_comes_back_in_the_plans_order(wait_until:
 # -- rpmsg drivers -------------------------------------------------------------------------------
 
 
-async def test_client_sample_driver_registered_before_boot() -> None:
+@pytest.mark.parametrize("when", ["before-boot", "after-boot"])
+async def test_client_sample_driver_registered_before_or_after_boot(when: str) -> None:
     results: list[int] = []
     done = anyio.Event()
     async with RemoteprocManager() as mgr:
         rp = mgr.add(SimPlatform("sim0"), firmware=CLIENT)
-        rp.register_driver("rpmsg-client-sample", counting_client(results, done))
+        probe = counting_client(results, done)
+        if when == "before-boot":
+            rp.register_driver("rpmsg-client-sample", probe)
         await rp.boot()
+        if when == "after-boot":
+            channel = await rp.wait_for_service("rpmsg-client-sample", timeout=5)
+            assert channel.driver is None
+            rp.register_driver(["rpmsg-client-sample"], probe)
         with anyio.fail_after(10):
             await done.wait()
         assert results == [100]
@@ -332,21 +339,6 @@ async def test_client_sample_driver_registered_before_boot() -> None:
         stats = bus.statistics()
         assert (stats.tx_messages, stats.rx_messages - stats.tx_messages) == (100, 2)  # + NS
         assert bus.channels == []  # the service withdrew itself
-        await rp.shutdown()
-
-
-async def test_client_sample_driver_registered_after_boot() -> None:
-    results: list[int] = []
-    done = anyio.Event()
-    async with RemoteprocManager() as mgr:
-        rp = mgr.add(SimPlatform("sim0"), firmware=CLIENT)
-        await rp.boot()
-        channel = await rp.wait_for_service("rpmsg-client-sample", timeout=5)
-        assert channel.driver is None
-        rp.register_driver(["rpmsg-client-sample"], counting_client(results, done))
-        with anyio.fail_after(10):
-            await done.wait()
-        assert results == [100]
         await rp.shutdown()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from rpmsg.channel import Channel, Driver
 from rpmsg.core import (
     Binding,
     ChannelAdded,
@@ -61,6 +62,16 @@ def create(name: str, addr: int) -> bytes:
 
 def destroy(name: str, addr: int) -> bytes:
     return pack_ns(name, addr, NsFlags.DESTROY)
+
+
+def driven_channel() -> tuple[RpmsgCore, Driver, Channel]:
+    """A core whose driver of "svc" (with a remove hook) got the peer's channel at 0x400."""
+    core = make_core()
+    driver, _ = core.register_driver("svc", _probe, _remove)
+    core.receive_ns(create("svc", 0x400))
+    channel = core.find_channel("svc")
+    assert channel is not None
+    return core, driver, channel
 
 
 def test_addresses_lowest_free_first_and_reserved_only_when_asked() -> None:
@@ -122,11 +133,7 @@ def test_a_late_driver_binds_to_channels_announced_before_it() -> None:
 
 
 def test_destroy_removes_the_channel_runs_the_remove_hook_and_closes_its_endpoint() -> None:
-    core = make_core()
-    driver, _ = core.register_driver("svc", _probe, _remove)
-    core.receive_ns(create("svc", 0x400))
-    channel = core.find_channel("svc")
-    assert channel is not None
+    core, driver, channel = driven_channel()
     events = core.receive_ns(destroy("svc", 0x400))
     assert events == [
         Notice(f"channel 'svc' at {0x400} removed"),
@@ -269,11 +276,7 @@ def test_register_driver_checks_its_names() -> None:
 
 
 def test_unregister_driver_hooks_each_channel_and_keeps_it() -> None:
-    core = make_core()
-    driver, _ = core.register_driver("svc", _probe, _remove)
-    core.receive_ns(create("svc", 0x400))
-    channel = core.find_channel("svc")
-    assert channel is not None
+    core, driver, channel = driven_channel()
     assert core.unregister_driver(driver) == [RemoveHook(driver, channel)]
     assert channel.driver is None and driver.channels == [] and core.channels == [channel]
     again, events = core.register_driver("svc", _probe)  # the name is free again
