@@ -13,10 +13,10 @@ Adding a backend (vhost-user next) is one line in :data:`BACKENDS`::
 
 where ``vhost_user_urls`` is a :class:`~.links.UrlFactory` (see links.py): given the test's
 :class:`peers.Link` (the ``env`` fixture of tests/conftest.py: unique shm names and socket
-paths, checked for leftovers after the test),
-the layout the test asks for and which role serves the link, it returns the URL each role
-opens with :func:`transports.open_transport`. A backend whose two ends cannot live in
-different processes says ``cross_process=False`` (its process-peer tests are then skipped).
+paths, checked for leftovers after the test), the layout the test asks for and which role
+serves the link, it returns the URL each role opens with :func:`transports.open_transport`.
+A backend whose two ends cannot live in different processes says ``cross_process=False`` (its
+process-peer tests are then skipped).
 
 Usage (async context managers, not async fixtures, so the buses' task groups live in the
 test's own task)::
