@@ -9,6 +9,8 @@ an aioamp remote bus on the backend. Marked ``kernel``: skipped, saying how to b
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -17,7 +19,7 @@ from conftest import VringImpl
 
 from platforms.uml import UmlKernel, find_module, insmod_command
 from rpmsg import BusClosedError, Endpoint, RpmsgBus
-from transports.backends.vhost_user import VhostUserBackend, listen_vhost_user
+from transports.backends.vhost_user.server import VhostUserBackend, listen_vhost_user
 
 pytestmark = pytest.mark.kernel
 
@@ -49,26 +51,37 @@ async def echo(ep: Endpoint, *, hold_after: int | None = None) -> int:
     return echoed
 
 
+@asynccontextmanager
+async def kernel_remote(
+    kernel: Path, tmp_path: Path, guest: str
+) -> AsyncIterator[tuple[VhostUserBackend, UmlKernel, RpmsgBus]]:
+    """An aioamp remote bus on a vhost-user backend, and a kernel booted against it running
+    ``guest`` after loading the client sample (at most a minute in all)."""
+    sock = tmp_path / "rpmsg.sock"
+    module = find_module("rpmsg_client_sample", kernel)
+    backend = listen_vhost_user(sock)
+    with anyio.fail_after(60):
+        async with (
+            backend,
+            UmlKernel(
+                f"{insmod_command(module)} && {guest}", kernel=kernel, devices=[sock], timeout=50
+            ) as uml,
+            RpmsgBus(backend, name="remote", ready_timeout=30) as bus,
+        ):
+            yield backend, uml, bus
+
+
 @pytest.mark.usefixtures("vring_impl")
 async def test_the_kernels_client_sample_talks_to_an_aioamp_remote(
     kernel: Path, tmp_path: Path, vring_impl: VringImpl
 ) -> None:
     """aioamp announces rpmsg-client-sample; the kernel creates the channel, the sample module
     probes it and exchanges its 100 messages with aioamp's echo, then the kernel halts."""
-    sock = tmp_path / "rpmsg.sock"
-    module = find_module("rpmsg_client_sample", kernel)
-    guest = f"{insmod_command(module)} && {wait_for_console('goodbye!')}"
-    backend = listen_vhost_user(sock)
-    with anyio.fail_after(60):
-        async with (
-            backend,
-            UmlKernel(guest, kernel=kernel, devices=[sock], timeout=50) as uml,
-            RpmsgBus(backend, name="remote", ready_timeout=30) as bus,
-        ):
-            ep = await bus.create_service(SAMPLE)
-            echoed = await echo(ep)
-            stats = bus.statistics()
-            run = await uml.wait()
+    async with kernel_remote(kernel, tmp_path, wait_for_console("goodbye!")) as (backend, uml, bus):
+        ep = await bus.create_service(SAMPLE)
+        echoed = await echo(ep)
+        stats = bus.statistics()
+        run = await uml.wait()
     run.check()
     lines = run.lines
     console = "\n".join(lines)
@@ -97,30 +110,21 @@ async def test_the_kernel_going_away_mid_traffic_ends_the_bus(
     """aioamp answers 10 of the sample's messages and holds the 11th: the kernel goes away
     (halts, or is killed) with a message unanswered. The bus ends, saying the frontend
     disconnected; nothing hangs. A halt is orderly (peer_closed), a kill is not."""
-    sock = tmp_path / "rpmsg.sock"
-    module = find_module("rpmsg_client_sample", kernel)
     wait = wait_for_console("incoming msg 10 ") if end == "halt" else "sleep 30"
-    guest = f"{insmod_command(module)} && {wait}"
-    backend = listen_vhost_user(sock)
-    with anyio.fail_after(60):
-        async with (
-            backend,
-            UmlKernel(guest, kernel=kernel, devices=[sock], timeout=50) as uml,
-            RpmsgBus(backend, name="remote", ready_timeout=30) as bus,
-        ):
-            ep = await bus.create_service(SAMPLE)
-            async with anyio.create_task_group() as tg:
-                if end == "kill":
+    async with kernel_remote(kernel, tmp_path, wait) as (backend, uml, bus):
+        ep = await bus.create_service(SAMPLE)
+        async with anyio.create_task_group() as tg:
+            if end == "kill":
 
-                    async def kill_at_the_11th() -> None:
-                        while ep.rx_messages < 11:
-                            await anyio.sleep(0.01)
-                        uml.kill()
+                async def kill_at_the_11th() -> None:
+                    while ep.rx_messages < 11:
+                        await anyio.sleep(0.01)
+                    uml.kill()
 
-                    tg.start_soon(kill_at_the_11th)
-                echoed = await echo(ep, hold_after=10)
-            stats = bus.statistics()
-            await uml.wait_for_line(SAMPLE_DEV + "incoming msg 10 ", timeout=5)
+                tg.start_soon(kill_at_the_11th)
+            echoed = await echo(ep, hold_after=10)
+        stats = bus.statistics()
+        await uml.wait_for_line(SAMPLE_DEV + "incoming msg 10 ", timeout=5)
     assert isinstance(backend, VhostUserBackend)
     assert echoed == 10 and stats.rx_messages == 11 and stats.tx_messages == 11
     assert backend.close_reason.endswith("the frontend disconnected")

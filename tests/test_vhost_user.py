@@ -17,17 +17,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conformance.vhost_user_link import connect_while_serving, vhost_user_link
+from conformance.vhost_user_link import connect_while_serving, serving, vhost_user_link
 from conftest import VringImpl
 
 from rpmsg import BusClosedError, RpmsgBus
 from transports import TransportClosedError
-from transports.backends.vhost_user import (
-    VhostUserBackend,
-    connect_vhost_user,
-    listen_vhost_user,
-)
 from transports.backends.vhost_user.backend import DEVICE_FEATURES
+from transports.backends.vhost_user.client import connect_vhost_user
 from transports.backends.vhost_user.protocol import (
     HEADER,
     MEMORY,
@@ -45,6 +41,7 @@ from transports.backends.vhost_user.protocol import (
     encode_request,
     reply_u64,
 )
+from transports.backends.vhost_user.server import VhostUserBackend, listen_vhost_user
 from transports.virtio.vring import VringLayout
 
 GUEST = 0x4000_0000
@@ -145,17 +142,10 @@ async def test_a_second_frontend_is_turned_away(sock_path: Path) -> None:
         frontend = await connect_while_serving(backend, sock_path)
         intruder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         intruder.connect(str(sock_path))
-        async with anyio.create_task_group() as tg:
-
-            async def serve() -> None:
-                while True:
-                    await backend.wait_notification()
-
-            tg.start_soon(serve)
+        async with serving(backend):
             with anyio.fail_after(5):
                 while backend.statistics().turned_away == 0:
                     await anyio.sleep(0.001)
-            tg.cancel_scope.cancel()
         intruder.settimeout(5)
         assert intruder.recv(1) == b""  # hung up at once
         intruder.close()
@@ -312,18 +302,11 @@ async def test_a_flood_of_requests_is_served_in_turns(sock_path: Path) -> None:
         reply = reply_u64(Code.GET_FEATURES, DEVICE_FEATURES)
         received = b""
         raw.sock.setblocking(False)
-        async with anyio.create_task_group() as tg:
-
-            async def serve() -> None:
-                while True:
-                    await backend.wait_notification()
-
-            tg.start_soon(serve)
+        async with serving(backend):
             with anyio.fail_after(10):
                 while len(received) < 500 * len(reply):
                     await anyio.wait_readable(raw.sock)
                     received += raw.sock.recv(65536)
-            tg.cancel_scope.cancel()
         assert received == reply * 500
         raw.close()
 

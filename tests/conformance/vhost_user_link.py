@@ -16,7 +16,8 @@ from pathlib import Path
 import anyio
 
 from transports import SharedLayout, Transport
-from transports.backends.vhost_user import connect_vhost_user, listen_vhost_user
+from transports.backends.vhost_user.client import connect_vhost_user
+from transports.backends.vhost_user.server import listen_vhost_user
 
 
 @contextlib.asynccontextmanager
@@ -36,11 +37,10 @@ async def vhost_user_link(
                 yield frontend, backend
 
 
-async def connect_while_serving(
-    backend: Transport, path: Path, layout: SharedLayout | None = None
-) -> Transport:
-    """Connect a frontend to ``backend`` (listening on ``path``), serving the backend's side of
-    the setup meanwhile."""
+@contextlib.asynccontextmanager
+async def serving(backend: Transport) -> AsyncIterator[None]:
+    """Serve ``backend``'s socket meanwhile: no bus drives it yet, so nothing else would
+    answer a frontend's setup requests."""
     async with anyio.create_task_group() as tg:
 
         async def serve() -> None:
@@ -48,6 +48,13 @@ async def connect_while_serving(
                 await backend.wait_notification()
 
         tg.start_soon(serve)
-        frontend = await connect_vhost_user(path, layout=layout, timeout=10)
+        yield
         tg.cancel_scope.cancel()
-    return frontend
+
+
+async def connect_while_serving(
+    backend: Transport, path: Path, layout: SharedLayout | None = None
+) -> Transport:
+    """Connect a frontend to ``backend`` (listening on ``path``)."""
+    async with serving(backend):
+        return await connect_vhost_user(path, layout=layout, timeout=10)
