@@ -48,15 +48,25 @@ GUEST = 0x4000_0000
 pytestmark = pytest.mark.usefixtures("no_fd_leak")
 
 
+def open_fds() -> set[tuple[str, str]]:
+    """This process's descriptors, each with what it is."""
+    out = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with suppress(OSError):  # the listing's own descriptor is gone by now
+            out.add((fd, os.readlink(f"/proc/self/fd/{fd}")))
+    return out
+
+
 @pytest.fixture
 def no_fd_leak() -> Iterator[None]:
     """The test closes every descriptor it (or a refused message) brought. Checked after the
     test's frame is gone: a mapping whose memory a ring still viewed keeps a duplicate of its
-    fd (CPython's mmap) until that view goes."""
-    before = sorted(os.listdir("/proc/self/fd"))
+    fd (CPython's mmap) until that view goes. Earlier tests' garbage may close meanwhile."""
+    gc.collect()
+    before = open_fds()
     yield
     gc.collect()
-    assert len(os.listdir("/proc/self/fd")) == len(before)
+    assert open_fds() - before == set()
 
 
 @pytest.fixture
@@ -118,18 +128,32 @@ async def test_pair_echo_and_an_orderly_close(vring_impl: VringImpl) -> None:
         assert counts["SET_MEM_TABLE"] == 1 and counts["SET_VRING_ENABLE"] == 4
 
 
+def mapped_frontend_memory() -> int:
+    """How many mappings of an aioamp frontend's memfd this process holds."""
+    return Path("/proc/self/maps").read_text().count("/memfd:aioamp-vhost-user ")
+
+
+async def session(path: Path, number: int) -> None:
+    """One frontend: connect, ping 50 times, hang up (its bus and memory go with this frame)."""
+    frontend = await connect_vhost_user(path)  # the remote bus serves the backend
+    async with frontend, RpmsgBus(frontend, name=f"host{number}") as host:
+        assert mapped_frontend_memory() == 2  # the frontend's and the backend's
+        await ping(host, 50, tag=bytes([number]))
+
+
 async def test_reconnect_announces_to_each_frontend(sock_path: Path) -> None:
     """With reconnect, the server takes frontend after frontend; each gets the services.
-    Each frontend brings a new memfd at the same guest address: the remote must use it."""
+    Each frontend brings a new memfd at the same guest address: the remote must use it, and
+    hold nothing of the last one's once it has gone (a kernel's memory file)."""
     backend = listen_vhost_user(sock_path, reconnect=True)
     async with backend, remote_echo(backend) as remote:
-        for session in range(3):
-            frontend = await connect_vhost_user(sock_path)  # the remote bus serves the backend
-            async with frontend, RpmsgBus(frontend, name=f"host{session}") as host:
-                await ping(host, 50, tag=bytes([session]))
-        with anyio.fail_after(5):
-            while backend.connected:
-                await anyio.sleep(0.001)
+        for number in range(3):
+            await session(sock_path, number)
+            with anyio.fail_after(5):
+                while backend.connected or remote.statistics().channels:
+                    await anyio.sleep(0.001)  # until the remote bus has seen the reset
+            gc.collect()
+            assert mapped_frontend_memory() == 0
         assert not backend.closed and not remote.closed
         stats = backend.statistics()
         assert stats.frontends == 3 and stats.protocol_errors == 0
