@@ -3,13 +3,23 @@ it as real processes."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
-from transports import TransportError, TransportURLError, open_transport
+from transports import (
+    Transport,
+    TransportClosedError,
+    TransportError,
+    TransportURLError,
+    open_transport,
+)
+from transports.backends.vhost_user.protocol import HEADER, VERSION
+from transports.backends.vhost_user.server import VhostUserBackend
 from transports.registry import check_transport_url
 
 
@@ -104,4 +114,48 @@ def test_cli_echo_and_ping(sock_path: Path) -> None:
             echo.communicate()
     assert echo.returncode == 0, err
     assert out.strip().splitlines()[-1].startswith("echoed 40 messages")
+    assert not sock_path.exists() and not Path(f"{sock_path}.lock").exists()
+
+
+async def test_opening_the_backend_waits_for_a_frontend_to_set_it_up(sock_path: Path) -> None:
+    """As an shm:// server waits for its peer: open_transport(role="remote") returns once a
+    frontend has connected and enabled both vrings (before that nothing would answer it)."""
+    opened: list[Transport] = []
+
+    async def open_backend() -> None:
+        opened.append(await open_transport(f"vhost-user:{sock_path}", role="remote"))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(open_backend)
+        with anyio.fail_after(5):
+            while not sock_path.exists():
+                await anyio.sleep(0.001)
+        await anyio.sleep(0.05)
+        assert opened == []  # listening, no frontend yet
+        frontend = await open_transport(f"vhost-user:{sock_path}?timeout=5", role="host")
+    assert len(opened) == 1
+    async with frontend, opened[0] as backend:
+        assert isinstance(backend, VhostUserBackend) and backend.connected
+        assert backend.statistics().requests["SET_VRING_ENABLE"] == 2
+
+
+async def test_a_refused_frontend_fails_the_open_and_removes_the_socket(sock_path: Path) -> None:
+    async def refused_frontend() -> None:
+        with anyio.fail_after(5):
+            while not sock_path.exists():
+                await anyio.sleep(0.001)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.connect(str(sock_path))
+            raw.sendall(HEADER.pack(77, VERSION, 0))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(refused_frontend)
+        with pytest.raises(TransportClosedError, match="unsupported request 77"):
+            await open_transport(f"vhost-user:{sock_path}", role="remote")
+    assert not sock_path.exists() and not Path(f"{sock_path}.lock").exists()
+
+
+async def test_cancelling_the_open_removes_the_socket(sock_path: Path) -> None:
+    with anyio.move_on_after(0.1):
+        await open_transport(f"vhost-user:{sock_path}", role="remote")
     assert not sock_path.exists() and not Path(f"{sock_path}.lock").exists()

@@ -1,9 +1,15 @@
-"""A connected aioamp <-> aioamp pair over ``vhost-user:`` for the transport conformance suite.
+"""``vhost-user:`` for the transport conformance suite: aioamp's frontend (the host) and
+backend (the remote) as a pair, no kernel needed.
 
-The backend (role remote) listens on a socket in a fresh temporary directory; the frontend
-(role host) connects and sets the device up over the protocol, with a memfd, eventfds and
-SCM_RIGHTS, exactly as against any other backend. While the frontend's setup runs, a task
-serves the backend's socket (no bus drives the backend yet). No kernel needed.
+:func:`vhost_user_urls` is the suite's :class:`~.links.UrlFactory`: the backend always
+listens on the socket and the frontend connects to it, whichever role "serves"; the frontend
+lays the memory out as the test asks (a memfd, sent with the vrings' eventfds by SCM_RIGHTS),
+the backend takes that layout from it. To run the suite on it, one line in conftest.py's
+BACKENDS::
+
+    pytest.param(Backend("vhost-user", vhost_user_urls), id="vhost-user"),
+
+:func:`vhost_user_link` gives the same pair without URLs, for tests of the transport itself.
 """
 
 from __future__ import annotations
@@ -14,10 +20,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+from peers import Link
 
-from transports import SharedLayout, Transport
+from transports import Role, SharedLayout, Transport
 from transports.backends.vhost_user.client import connect_vhost_user
 from transports.backends.vhost_user.server import listen_vhost_user
+
+
+def vhost_user_urls(env: Link, layout: SharedLayout, server: Role) -> dict[Role, str]:
+    _name, sock = env.new()
+    frontend = (
+        f"num={layout.num}&align={layout.align}&buffer_size={layout.buffer_size}"
+        f"&buffers={layout.buffer_count}"
+    )
+    return {
+        "host": f"vhost-user:{sock}?{frontend}",
+        "remote": f"vhost-user:{sock}?buffer_size={layout.buffer_size}",
+    }
 
 
 @contextlib.asynccontextmanager

@@ -188,6 +188,11 @@ class BackendCore:
         return bool(self.vdev.status & VIRTIO_CONFIG_S_DRIVER_OK)
 
     @property
+    def set_up(self) -> bool:
+        """Whether the frontend has set the device up: both vrings enabled."""
+        return all(v.enabled for v in self.vrings)
+
+    @property
     def rings_enabled(self) -> bool:
         """Whether any vring is enabled (a disconnect now means the frontend vanished)."""
         return any(v.enabled for v in self.vrings)

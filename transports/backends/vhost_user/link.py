@@ -22,6 +22,7 @@ import mmap
 import os
 import select
 import stat
+from collections.abc import Callable
 
 import anyio
 
@@ -123,6 +124,7 @@ class VhostUserTransport(Transport):
         self._epoll = select.epoll()
         self._handler: NotifyHandler | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
+        self._owed = 0  # notifications a poll found before anyone waited for them
 
     def _poll(self) -> int:
         """Serve every ready descriptor without blocking: the notifications for the bus
@@ -142,9 +144,28 @@ class VhostUserTransport(Transport):
 
     def _counted(self) -> int:
         count = self._poll()
+        if count < 0:
+            return count
+        count, self._owed = count + self._owed, 0
         if count > 0:
             self.stats.notifications_received += count
         return count
+
+    async def _serve_until(self, done: Callable[[], bool]) -> None:
+        """Serve the descriptors (no bus waits on them yet) until ``done()``; what they
+        bring for the bus is kept for its first wait.
+
+        Raises:
+            TransportClosedError: the link went down meanwhile.
+        """
+        while True:
+            count = self._poll()
+            if count < 0:
+                raise TransportClosedError(self._close_reason)
+            self._owed += count
+            if done():
+                return
+            await anyio.wait_readable(self._epoll.fileno())
 
     async def wait_notification(self) -> int:
         while True:
@@ -176,6 +197,8 @@ class VhostUserTransport(Transport):
         self._handler = handler
         self._reader_loop = loop
         loop.add_reader(self._epoll.fileno(), self._on_readable)
+        if self._owed:
+            loop.call_soon(self._on_readable)
         return True
 
     def _remove_reader(self) -> None:

@@ -114,6 +114,18 @@ class VhostUserBackend(VhostUserTransport):
             driver_ok=self.core.driver_ok,
         )
 
+    async def wait_for_frontend(self) -> None:
+        """Serve the socket until a frontend has set the device up (both vrings enabled): what
+        ``open_transport(..., role="remote")`` waits for, as an ``shm://`` server waits for
+        its peer. (A frontend that boots later, such as a kernel, needs the socket listening
+        first: use :func:`listen_vhost_user` and let the bus serve it.)
+
+        Raises:
+            TransportClosedError: the transport closed meanwhile (without ``reconnect``, a
+                frontend that was refused or hung up).
+        """
+        await self._serve_until(lambda: self.core.set_up)
+
     @property
     def connected(self) -> bool:
         """Whether a frontend is connected now."""

@@ -1,8 +1,10 @@
 """``vhost-user:PATH`` URLs: :func:`open_transport` opens a backend or a frontend by role.
 
 The role given to :func:`~transports.registry.open_transport` picks the side: ``remote`` is the
-backend (the virtio device: aioamp listens on ``PATH``, the frontend connects), ``host`` the
-frontend (the virtio driver: aioamp connects to a backend listening on ``PATH``). Options:
+backend (the virtio device: aioamp listens on ``PATH`` and returns once a frontend has connected
+and set the device up, as an ``shm://`` server waits for its peer), ``host`` the frontend (the
+virtio driver: aioamp connects to a backend listening on ``PATH``). To boot a frontend after
+listening (a kernel), use :func:`~.server.listen_vhost_user`, which returns at once. Options:
 
 * ``reconnect=1`` (backend): after a frontend disconnects, wait for the next one; the bus
   announces its services to each (default: the transport closes with the first frontend);
@@ -79,6 +81,11 @@ async def open_vhost_user_url(parts: SplitResult, query: dict[str, str], role: R
 
         backend = listen_vhost_user(config.path, reconnect=config.reconnect)
         backend.buffer_size = config.layout.buffer_size
+        try:
+            await backend.wait_for_frontend()
+        except BaseException:
+            await backend.aclose()
+            raise
         return backend
     if role != "host":
         raise TransportURLError(f"role must be 'host' or 'remote', not {role!r}")
