@@ -13,8 +13,10 @@ which the rpmsg rings then use; the accelerator run is skipped where it is not b
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import anyio
@@ -22,6 +24,7 @@ import pytest
 
 import rpmsg.rings.host
 import rpmsg.rings.remote
+from platforms.uml import KernelNotFoundError, find_kernel
 from rpmsg import RpmsgBus
 from transports import LoopbackTransport, Region, SharedLayout, Transport, loopback_pair
 from transports.virtio.vring import PyVringDevice, PyVringDriver
@@ -136,6 +139,18 @@ def bus_pair() -> Callable[..., AbstractAsyncContextManager[BusPair]]:
     buses started over a fresh loopback pair (an async context manager, not an async fixture,
     so the buses' task groups live in the test's own task)."""
     return _bus_pair
+
+
+@pytest.fixture
+def kernel() -> Path:
+    """The User-Mode Linux kernel binary (``make kernel``); skips (or fails under
+    AIOAMP_REQUIRE_KERNEL=1) when it is missing, saying how to build it."""
+    try:
+        return find_kernel()
+    except KernelNotFoundError as exc:
+        if os.environ.get("AIOAMP_REQUIRE_KERNEL") == "1":
+            pytest.fail(f"AIOAMP_REQUIRE_KERNEL=1 but {exc}")
+        pytest.skip(str(exc))
 
 
 async def _wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:

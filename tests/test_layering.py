@@ -49,6 +49,12 @@ PURE = {
     "transports.virtio.layout",
     "transports.errors",
     "transports.url",
+    "transports.backends",  # docstrings only
+    "transports.backends.vhost_user",
+    "transports.backends.vhost_user.protocol",
+    "transports.backends.vhost_user.backend",
+    "transports.backends.vhost_user.reader",
+    "transports.backends.vhost_user.table",
     "rpmsg.wire",
     "rpmsg.addresses",
     "rpmsg.core",
