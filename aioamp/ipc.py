@@ -1,5 +1,6 @@
 """``aioamp echo`` and ``aioamp ping``: rpmsg over any transport URL, e.g. between two
-processes (``shm://NAME``) or with OpenAMP's Linux demo apps (``openamp:``)."""
+processes (``shm://NAME``), with OpenAMP's Linux demo apps (``openamp:``) or a Linux kernel
+(``vhost-user:PATH``)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         required=True,
         metavar="URL",
         type=transport_url,
-        help="e.g. shm://demo, openamp: (unknown or invalid URL options are refused)",
+        help="e.g. shm://demo, openamp:, vhost-user:/tmp/rpmsg.sock (unknown or invalid URL "
+        "options are refused)",
     )
     p.add_argument("--role", required=True, choices=["host", "remote"])
     p.add_argument("--service", default=DEFAULT_SERVICE, help="service (endpoint) name")

@@ -8,7 +8,7 @@ imported from its module on first use, so importing one platform does not import
 
 from typing import TYPE_CHECKING
 
-from remoteproc._lazy import lazy_exports
+from transports._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     globals(),

@@ -9,7 +9,7 @@ resource tables parsed and built with :mod:`remoteproc.rsc_table`.
 
 from typing import TYPE_CHECKING
 
-from ._lazy import lazy_exports
+from transports._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     globals(),

@@ -7,107 +7,104 @@ rpmsg.core`` (or ``rpmsg.wire``, ``rpmsg.addresses``, ``rpmsg.rings``), the pure
 no event loop, socket or shell module.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from transports._lazy import lazy_exports
+
+__getattr__, __all__ = lazy_exports(
+    globals(),
+    {
+        ".channel": (
+            "Channel",
+            "Driver",
+        ),
+        ".core_bus": ("DEFAULT_SEND_TIMEOUT",),
+        ".endpoint": ("Endpoint",),
+        ".errors": (
+            "AddressInUseError",
+            "AddressTypeError",
+            "ArgumentTypeError",
+            "BusClosedError",
+            "DriverError",
+            "EndpointClosedError",
+            "ForeignEndpointError",
+            "InvalidAddressError",
+            "InvalidArgumentError",
+            "InvalidPayloadError",
+            "InvalidServiceNameError",
+            "NoBufferError",
+            "PayloadTooLargeError",
+            "RpmsgError",
+            "RpmsgTimeoutError",
+            "TransportInUseError",
+            "VdevSetupError",
+        ),
+        ".message": (
+            "DEFAULT",
+            "EndpointOptions",
+            "Message",
+            "Overflow",
+        ),
+        ".open": (
+            "open_bus",
+            "register_bus",
+        ),
+        ".protocol": (
+            "Bus",
+            "EndpointPort",
+        ),
+        ".stats": (
+            "BusStatistics",
+            "DROP_REASONS",
+            "EndpointStatistics",
+        ),
+        ".vring_bus": ("RpmsgBus",),
+        ".wire": (
+            "ADDR_ANY",
+            "HDR_SIZE",
+            "NS_ADDR",
+            "NsFlags",
+            "RESERVED_ADDRESSES",
+        ),
+    },
+)
 
 if TYPE_CHECKING:
-    from .channel import Channel, Driver
-    from .core_bus import DEFAULT_SEND_TIMEOUT
-    from .endpoint import Endpoint
-    from .errors import (
-        AddressInUseError,
-        AddressTypeError,
-        ArgumentTypeError,
-        BusClosedError,
-        DriverError,
-        EndpointClosedError,
-        ForeignEndpointError,
-        InvalidAddressError,
-        InvalidArgumentError,
-        InvalidPayloadError,
-        InvalidServiceNameError,
-        NoBufferError,
-        PayloadTooLargeError,
-        RpmsgError,
-        RpmsgTimeoutError,
-        TransportInUseError,
-        VdevSetupError,
-    )
-    from .message import DEFAULT, EndpointOptions, Message, Overflow
-    from .open import open_bus, register_bus
-    from .protocol import Bus, EndpointPort
-    from .stats import DROP_REASONS, BusStatistics, EndpointStatistics
-    from .vring_bus import RpmsgBus
-    from .wire import ADDR_ANY, HDR_SIZE, NS_ADDR, RESERVED_ADDRESSES, NsFlags
-
-__all__ = [
-    "ADDR_ANY",
-    "DEFAULT",
-    "DEFAULT_SEND_TIMEOUT",
-    "DROP_REASONS",
-    "HDR_SIZE",
-    "NS_ADDR",
-    "RESERVED_ADDRESSES",
-    "AddressInUseError",
-    "AddressTypeError",
-    "ArgumentTypeError",
-    "Bus",
-    "BusClosedError",
-    "BusStatistics",
-    "Channel",
-    "Driver",
-    "DriverError",
-    "Endpoint",
-    "EndpointClosedError",
-    "EndpointOptions",
-    "EndpointPort",
-    "EndpointStatistics",
-    "ForeignEndpointError",
-    "InvalidAddressError",
-    "InvalidArgumentError",
-    "InvalidPayloadError",
-    "InvalidServiceNameError",
-    "Message",
-    "NoBufferError",
-    "NsFlags",
-    "Overflow",
-    "PayloadTooLargeError",
-    "RpmsgBus",
-    "RpmsgError",
-    "RpmsgTimeoutError",
-    "TransportInUseError",
-    "VdevSetupError",
-    "open_bus",
-    "register_bus",
-]
-
-# The module that defines each public name (tests/unit/test_package_exports.py checks both
-# lists agree).
-_MODULES = {
-    "channel": ("Channel", "Driver"),
-    "endpoint": ("Endpoint",),
-    "errors": tuple(n for n in __all__ if n.endswith("Error")),
-    "message": ("DEFAULT", "EndpointOptions", "Message", "Overflow"),
-    "open": ("open_bus", "register_bus"),
-    "protocol": ("Bus", "EndpointPort"),
-    "stats": ("DROP_REASONS", "BusStatistics", "EndpointStatistics"),
-    "core_bus": ("DEFAULT_SEND_TIMEOUT",),
-    "vring_bus": ("RpmsgBus",),
-    "wire": ("ADDR_ANY", "HDR_SIZE", "NS_ADDR", "RESERVED_ADDRESSES", "NsFlags"),
-}
-_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # once: later lookups do not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    from .channel import Channel as Channel
+    from .channel import Driver as Driver
+    from .core_bus import DEFAULT_SEND_TIMEOUT as DEFAULT_SEND_TIMEOUT
+    from .endpoint import Endpoint as Endpoint
+    from .errors import AddressInUseError as AddressInUseError
+    from .errors import AddressTypeError as AddressTypeError
+    from .errors import ArgumentTypeError as ArgumentTypeError
+    from .errors import BusClosedError as BusClosedError
+    from .errors import DriverError as DriverError
+    from .errors import EndpointClosedError as EndpointClosedError
+    from .errors import ForeignEndpointError as ForeignEndpointError
+    from .errors import InvalidAddressError as InvalidAddressError
+    from .errors import InvalidArgumentError as InvalidArgumentError
+    from .errors import InvalidPayloadError as InvalidPayloadError
+    from .errors import InvalidServiceNameError as InvalidServiceNameError
+    from .errors import NoBufferError as NoBufferError
+    from .errors import PayloadTooLargeError as PayloadTooLargeError
+    from .errors import RpmsgError as RpmsgError
+    from .errors import RpmsgTimeoutError as RpmsgTimeoutError
+    from .errors import TransportInUseError as TransportInUseError
+    from .errors import VdevSetupError as VdevSetupError
+    from .message import DEFAULT as DEFAULT
+    from .message import EndpointOptions as EndpointOptions
+    from .message import Message as Message
+    from .message import Overflow as Overflow
+    from .open import open_bus as open_bus
+    from .open import register_bus as register_bus
+    from .protocol import Bus as Bus
+    from .protocol import EndpointPort as EndpointPort
+    from .stats import DROP_REASONS as DROP_REASONS
+    from .stats import BusStatistics as BusStatistics
+    from .stats import EndpointStatistics as EndpointStatistics
+    from .vring_bus import RpmsgBus as RpmsgBus
+    from .wire import ADDR_ANY as ADDR_ANY
+    from .wire import HDR_SIZE as HDR_SIZE
+    from .wire import NS_ADDR as NS_ADDR
+    from .wire import RESERVED_ADDRESSES as RESERVED_ADDRESSES
+    from .wire import NsFlags as NsFlags

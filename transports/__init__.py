@@ -11,90 +11,74 @@ event loop, socket or mmap module, and ``from transports import loopback_pair`` 
 loopback backend only then.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from ._lazy import lazy_exports
+
+__getattr__, __all__ = lazy_exports(
+    globals(),
+    {
+        ".backends.loopback": (
+            "LoopbackLink",
+            "LoopbackTransport",
+            "loopback_pair",
+        ),
+        ".base": (
+            "Role",
+            "Transport",
+        ),
+        ".errors": (
+            "MemoryAccessError",
+            "RemoteProtocolError",
+            "RingFullError",
+            "RoleClashError",
+            "TransportClosedError",
+            "TransportError",
+            "TransportURLError",
+        ),
+        ".registry": (
+            "open_transport",
+            "register_transport",
+        ),
+        ".virtio.layout": ("SharedLayout",),
+        ".virtio.memory": (
+            "DeviceMemory",
+            "Region",
+        ),
+        ".virtio.vdev": (
+            "VdevView",
+            "VringInfo",
+        ),
+        ".virtio.vring": (
+            "VringDevice",
+            "VringDriver",
+            "VringLayout",
+            "vring_size",
+        ),
+    },
+)
 
 if TYPE_CHECKING:
-    from .backends.loopback import LoopbackLink, LoopbackTransport, loopback_pair
-    from .base import Role, Transport
-    from .errors import (
-        MemoryAccessError,
-        RemoteProtocolError,
-        RingFullError,
-        RoleClashError,
-        TransportClosedError,
-        TransportError,
-        TransportURLError,
-    )
-    from .registry import open_transport, register_transport
-    from .virtio.layout import SharedLayout
-    from .virtio.memory import DeviceMemory, Region
-    from .virtio.vdev import VdevView, VringInfo
-    from .virtio.vring import VringDevice, VringDriver, VringLayout, vring_size
-
-_EXPORTS: dict[str, str] = {
-    "DeviceMemory": ".virtio.memory",
-    "LoopbackLink": ".backends.loopback",
-    "LoopbackTransport": ".backends.loopback",
-    "MemoryAccessError": ".errors",
-    "Region": ".virtio.memory",
-    "RemoteProtocolError": ".errors",
-    "RingFullError": ".errors",
-    "Role": ".base",
-    "RoleClashError": ".errors",
-    "SharedLayout": ".virtio.layout",
-    "Transport": ".base",
-    "TransportClosedError": ".errors",
-    "TransportError": ".errors",
-    "TransportURLError": ".errors",
-    "VdevView": ".virtio.vdev",
-    "VringDevice": ".virtio.vring",
-    "VringDriver": ".virtio.vring",
-    "VringInfo": ".virtio.vdev",
-    "VringLayout": ".virtio.vring",
-    "loopback_pair": ".backends.loopback",
-    "open_transport": ".registry",
-    "register_transport": ".registry",
-    "vring_size": ".virtio.vring",
-}
-
-__all__ = [
-    "DeviceMemory",
-    "LoopbackLink",
-    "LoopbackTransport",
-    "MemoryAccessError",
-    "Region",
-    "RemoteProtocolError",
-    "RingFullError",
-    "Role",
-    "RoleClashError",
-    "SharedLayout",
-    "Transport",
-    "TransportClosedError",
-    "TransportError",
-    "TransportURLError",
-    "VdevView",
-    "VringDevice",
-    "VringDriver",
-    "VringInfo",
-    "VringLayout",
-    "loopback_pair",
-    "open_transport",
-    "register_transport",
-    "vring_size",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    from .backends.loopback import LoopbackLink as LoopbackLink
+    from .backends.loopback import LoopbackTransport as LoopbackTransport
+    from .backends.loopback import loopback_pair as loopback_pair
+    from .base import Role as Role
+    from .base import Transport as Transport
+    from .errors import MemoryAccessError as MemoryAccessError
+    from .errors import RemoteProtocolError as RemoteProtocolError
+    from .errors import RingFullError as RingFullError
+    from .errors import RoleClashError as RoleClashError
+    from .errors import TransportClosedError as TransportClosedError
+    from .errors import TransportError as TransportError
+    from .errors import TransportURLError as TransportURLError
+    from .registry import open_transport as open_transport
+    from .registry import register_transport as register_transport
+    from .virtio.layout import SharedLayout as SharedLayout
+    from .virtio.memory import DeviceMemory as DeviceMemory
+    from .virtio.memory import Region as Region
+    from .virtio.vdev import VdevView as VdevView
+    from .virtio.vdev import VringInfo as VringInfo
+    from .virtio.vring import VringDevice as VringDevice
+    from .virtio.vring import VringDriver as VringDriver
+    from .virtio.vring import VringLayout as VringLayout
+    from .virtio.vring import vring_size as vring_size

@@ -29,6 +29,7 @@ _BUILTIN: dict[str, str] = {
     "loop": "transports.backends.loopback:open_loopback_url",
     "shm": "transports.backends.shm.url:open_shm_url",
     "openamp": "transports.backends.shm.url:open_openamp_url",
+    "vhost-user": "transports.backends.vhost_user.url:open_vhost_user_url",
 }
 _FACTORIES: dict[str, Factory] = {}
 # scheme -> "module:function" parsing a built-in scheme's URL into its configuration.
@@ -36,6 +37,7 @@ _CONFIGS: dict[str, str] = {
     "loop": "transports.backends.loopback:loop_config",
     "shm": "transports.backends.shm.url:shm_config",
     "openamp": "transports.backends.shm.url:openamp_config",
+    "vhost-user": "transports.backends.vhost_user.url:vhost_user_config",
 }
 
 

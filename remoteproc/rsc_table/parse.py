@@ -14,6 +14,7 @@ import bisect
 from collections.abc import Mapping
 from typing import TypeVar
 
+from transports.virtio.constants import MAX_VRING_NUM
 from transports.virtio.vdev import FW_RSC_VDEV, FW_RSC_VDEV_VRING, RSC_HDR, RSC_TABLE_HDR, VringInfo
 
 from ..errors import ResourceTableError
@@ -45,9 +46,6 @@ from .rules import Report, TableRules
 __all__ = ["inspect_resource_table", "parse_resource_table", "validate_resource_table"]
 
 _M = TypeVar("_M", bound=MemoryEntry)
-
-#: The largest vring the virtio spec allows (Queue Size is at most 32768).
-MAX_VRING_NUM = 32768
 
 
 def _decode_name(raw: bytes, report: Report, index: int, offset: int) -> str:

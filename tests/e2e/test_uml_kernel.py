@@ -25,7 +25,6 @@ from platforms.uml import (
     UmlArgumentError,
     UmlKernel,
     VirtioDevice,
-    find_kernel,
     find_module,
     insmod_command,
     kernel_faults,
@@ -36,17 +35,6 @@ from platforms.uml.kernel import group_alive
 ROOT = Path(__file__).resolve().parents[2]
 FRAGMENT = ROOT / "kernel" / "uml.config"
 CHECK_CONFIG = ROOT / "kernel" / "check-config.sh"
-
-
-@pytest.fixture
-def kernel() -> Path:
-    """The kernel binary; skips (or fails under AIOAMP_REQUIRE_KERNEL=1) when it is missing."""
-    try:
-        return find_kernel()
-    except KernelNotFoundError as exc:
-        if os.environ.get("AIOAMP_REQUIRE_KERNEL") == "1":
-            pytest.fail(f"AIOAMP_REQUIRE_KERNEL=1 but {exc}")
-        pytest.skip(str(exc))
 
 
 def fragment_options() -> dict[str, str]:

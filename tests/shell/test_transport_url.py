@@ -52,7 +52,7 @@ BAD_URLS = {
     # names and schemes
     "shm://": "shm:// needs an object name",
     "loop://": "loop:// needs a name",
-    "nope://x": "unknown transport scheme 'nope' (known: loop, openamp, shm)",
+    "nope://x": "unknown transport scheme 'nope' (known: loop, openamp, shm, vhost-user)",
     "just-a-name": "has no scheme",
 }
 

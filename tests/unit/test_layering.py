@@ -31,6 +31,7 @@ TRANSPORTS_ABSTRACT = {
     "transports.doorbell",
     "transports.registry",
     "transports.url",
+    "transports._lazy",
 }
 #: Pure cores: stdlib without I/O, attrs, and each other.
 PURE = {
@@ -38,12 +39,22 @@ PURE = {
     "transports.virtio.constants",
     "transports.virtio.vring",
     "transports.virtio.messages",
+    "transports.virtio.ring_layout",
+    "transports.virtio.ring_half",
+    "transports.virtio.vring_driver",
+    "transports.virtio.vring_device",
     "transports._vring_accel",  # the C twin of vring's classes (no I/O)
     "transports.virtio.vdev",
     "transports.virtio.memory",
     "transports.virtio.layout",
     "transports.errors",
     "transports.url",
+    "transports.backends",  # docstrings only
+    "transports.backends.vhost_user",
+    "transports.backends.vhost_user.protocol",
+    "transports.backends.vhost_user.backend",
+    "transports.backends.vhost_user.reader",
+    "transports.backends.vhost_user.table",
     "rpmsg.wire",
     "rpmsg.addresses",
     "rpmsg.core",
@@ -65,7 +76,7 @@ PURE = {
     "remoteproc.lifecycle",
     "remoteproc.crash_plan",
     "remoteproc.image",
-    "remoteproc._lazy",  # the lazy re-exports of package __init__s (importlib only)
+    "transports._lazy",  # the lazy re-exports of every package __init__ (importlib only)
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",

@@ -715,7 +715,7 @@ def test_environment_variable_selects_the_implementation(
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     accelerated = _BUILT and not forced_pure
-    module = "transports._vring_accel" if accelerated else "transports.virtio.vring"
+    module = "transports._vring_accel" if accelerated else "transports.virtio.vring_driver"
     assert out == [str(accelerated), str(not accelerated), str(not accelerated), "True", module]
 
 

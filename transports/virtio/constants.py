@@ -25,6 +25,9 @@ VIRTIO_CONFIG_S_FAILED = 0x80
 #: include/uapi/linux/virtio_config.h: the device complies with virtio 1.x (feature bit 32).
 VIRTIO_F_VERSION_1 = 32
 
+#: The largest split virtqueue the virtio spec allows (Queue Size is at most 32768).
+MAX_VRING_NUM = 32768
+
 #: include/uapi/linux/virtio_ids.h: VIRTIO_ID_RPMSG.
 VIRTIO_ID_RPMSG = 7
 #: drivers/rpmsg/virtio_rpmsg_bus.c: the remote supports name-service announcements.

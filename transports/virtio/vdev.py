@@ -25,7 +25,7 @@ import struct
 import attrs
 
 from ..errors import RemoteProtocolError
-from .constants import ENDIAN, RSC_VDEV, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
+from .constants import ENDIAN, MAX_VRING_NUM, RSC_VDEV, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
 
 #: struct resource_table header without the offset array (include/linux/remoteproc.h).
 RSC_TABLE_HDR = struct.Struct(ENDIAN + "IIII")
@@ -145,8 +145,10 @@ class VdevView:
         da, align, num, notifyid, pa = FW_RSC_VDEV_VRING.unpack_from(
             self._mem, self._vring_off(index)
         )
-        if num == 0 or num & (num - 1) or num > 32768:
-            raise RemoteProtocolError(f"vring {index}: num {num} is not a power of two <= 32768")
+        if num == 0 or num & (num - 1) or num > MAX_VRING_NUM:
+            raise RemoteProtocolError(
+                f"vring {index}: num {num} is not a power of two <= {MAX_VRING_NUM}"
+            )
         if align == 0 or align & (align - 1):
             raise RemoteProtocolError(f"vring {index}: align {align:#x} is not a power of two")
         return VringInfo(da=da, align=align, num=num, notifyid=notifyid, pa=pa)
