@@ -19,7 +19,6 @@ which the rpmsg rings then use; the accelerator run is skipped where it is not b
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -35,7 +34,6 @@ import rpmsg.rings.remote
 from platforms.pandaboard.driver import PandaBoardPlatform, PandaStatistics
 from platforms.pandaboard.model import CoreModel, OmapModel
 from platforms.runtime import Faults
-from platforms.uml import KernelNotFoundError, find_kernel
 from remoteproc.firmware import FirmwareImage
 from remoteproc.lifecycle import Transition
 from remoteproc.rproc import RemoteProc
@@ -154,18 +152,6 @@ def bus_pair() -> Callable[..., AbstractAsyncContextManager[BusPair]]:
     buses started over a fresh loopback pair (an async context manager, not an async fixture,
     so the buses' task groups live in the test's own task)."""
     return _bus_pair
-
-
-@pytest.fixture
-def kernel() -> Path:
-    """The User-Mode Linux kernel binary (``make kernel``); skips (or fails under
-    AIOAMP_REQUIRE_KERNEL=1) when it is missing, saying how to build it."""
-    try:
-        return find_kernel()
-    except KernelNotFoundError as exc:
-        if os.environ.get("AIOAMP_REQUIRE_KERNEL") == "1":
-            pytest.fail(f"AIOAMP_REQUIRE_KERNEL=1 but {exc}")
-        pytest.skip(str(exc))
 
 
 # -- rpmsg, polling, loop turns -----------------------------------------------------------------

@@ -1,5 +1,6 @@
 """``aioamp echo`` and ``aioamp ping`` as real processes over ``shm://`` (auto mode: whichever
-starts first serves the socket), each test with its own object name and socket."""
+starts first serves the socket), each test with its own object name and socket, and over
+``vhost-user:``."""
 
 from __future__ import annotations
 
@@ -200,3 +201,20 @@ def test_echo_exits_1_when_the_peer_vanishes(cli: Cli) -> None:
     assert status == 1
     assert "the peer closed the connection (process gone?)" in err
     assert "Traceback" not in err and "echoed" not in out
+
+
+def test_echo_and_ping_over_vhost_user(cli: Cli) -> None:
+    """``aioamp echo --role remote`` serves the socket (the vhost-user backend), ``aioamp ping
+    --role host`` drives it (the frontend); the socket and its lock go with the echo."""
+    _name, sock = cli.link.new()
+    url = f"vhost-user:{sock}"
+    echo = cli.start("echo", url, "remote", "--service", "rpmsg-raw")
+    ping = cli.start(
+        "ping", url, "host", "--service", "rpmsg-raw", "--count", "20", "--size", "16", "496"
+    )
+    status, out, err = finish(ping, timeout=30)
+    assert status == 0, err
+    assert "all echoes matched" in out
+    status, out, err = finish(echo)
+    assert status == 0, err
+    assert out.strip().splitlines()[-1].startswith("echoed 40 messages")

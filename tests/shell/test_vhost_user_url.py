@@ -1,11 +1,9 @@
-"""``vhost-user:`` URLs (options per role, paths) and ``aioamp echo`` / ``aioamp ping`` over
-it as real processes."""
+"""``vhost-user:`` URLs (options per role, paths) and opening its ends. (``aioamp echo`` and
+``aioamp ping`` over it as processes: tests/e2e/test_cli_ipc.py.)"""
 
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import anyio
@@ -28,7 +26,7 @@ def sock_path(tmp_path: Path) -> Path:
     return tmp_path / "vhost.sock"
 
 
-# -- URLs and the command line ------------------------------------------------------------------
+# -- URLs ----------------------------------------------------------------------------------------
 def test_url_options() -> None:
     layout = check_transport_url("vhost-user:/tmp/x.sock?buffer_size=1024")
     assert layout is not None and layout.buffer_size == 1024
@@ -72,49 +70,6 @@ async def test_a_file_in_the_way_is_not_replaced(tmp_path: Path) -> None:
 async def test_no_backend(sock_path: Path) -> None:
     with pytest.raises(TransportError, match="could not connect"):
         await open_transport(f"vhost-user:{sock_path}?timeout=0.1", role="host")
-
-
-def test_cli_echo_and_ping(sock_path: Path) -> None:
-    """``aioamp echo --role remote`` serves the socket, ``aioamp ping --role host`` drives it."""
-    url = f"vhost-user:{sock_path}"
-    base = [sys.executable, "-m", "aioamp"]
-    echo = subprocess.Popen(
-        [*base, "echo", "--transport", url, "--role", "remote", "--service", "rpmsg-raw"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ping = subprocess.run(
-            [
-                *base,
-                "ping",
-                "--transport",
-                url,
-                "--role",
-                "host",
-                "--service",
-                "rpmsg-raw",
-                "--count",
-                "20",
-                "--size",
-                "16",
-                "496",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert ping.returncode == 0, ping.stderr
-        assert "all echoes matched" in ping.stdout
-        out, err = echo.communicate(timeout=15)
-    finally:
-        if echo.poll() is None:
-            echo.kill()
-            echo.communicate()
-    assert echo.returncode == 0, err
-    assert out.strip().splitlines()[-1].startswith("echoed 40 messages")
-    assert not sock_path.exists() and not Path(f"{sock_path}.lock").exists()
 
 
 async def test_opening_the_backend_waits_for_a_frontend_to_set_it_up(sock_path: Path) -> None:
