@@ -26,7 +26,7 @@ import enum
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import attrs
 
@@ -65,9 +65,9 @@ class NsEvent:
     flags: int  # NsFlags.CREATE (0) or DESTROY (1), or what the peer wrote
 
 
-@attrs.frozen
-class TapRecord:
-    """One message as it crossed the link. ``payload`` is a copy: it may be kept."""
+class TapRecord(NamedTuple):
+    """One message as it crossed the link. ``payload`` is a copy: it may be kept. (A named
+    tuple: one is made per message while a capture runs, and tuples are the cheapest.)"""
 
     link: LinkInfo
     timestamp_ns: int  # time.time_ns() when the bus saw it
@@ -91,6 +91,8 @@ class TapRecord:
         parsed = unpack_ns(self.payload)
         return None if parsed is None else NsEvent(*parsed)
 
+
+_TX, _RX = Direction.TX, Direction.RX  # (an enum member looked up per message costs)
 
 #: Where a link's records go: called once per record, from the bus's own task or callback.
 RecordSink = Callable[[TapRecord], object]
@@ -132,12 +134,12 @@ class LinkTap:
 
     def sent(self, src: int, dst: int, payload: Buffer, flags: int = 0) -> None:
         """The bus sent a message (``payload``: any buffer the send accepted)."""
-        self._emit(Direction.TX, src, dst, flags, bytes(as_payload(payload)), False)
+        self._emit(_TX, src, dst, flags, bytes(as_payload(payload)), False)
 
     def received(self, msg: tuple[int, int, int, bytes]) -> None:
         """The bus received ``(src, dst, flags, payload)``."""
         src, dst, flags, payload = msg
-        self._emit(Direction.RX, src, dst, flags, bytes(payload), False)
+        self._emit(_RX, src, dst, flags, bytes(payload), False)
 
     def ns(self, direction: Direction, name: str, addr: int, flags: int) -> None:
         """A name-service event the bus learned of without seeing its message: recorded as

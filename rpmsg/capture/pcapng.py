@@ -27,10 +27,12 @@ _OPTION = struct.Struct(_LE + "HH")  # option code, option length
 _SHB_BODY = struct.Struct(_LE + "IHHq")
 # IDB body: LinkType, reserved, SnapLen.
 _IDB_BODY = struct.Struct(_LE + "HHI")
-# EPB body: Interface ID, timestamp upper and lower 32 bits, captured and original length.
-_EPB_BODY = struct.Struct(_LE + "IIIII")
+# EPB up to its data: block type and total length, Interface ID, timestamp upper and lower
+# 32 bits, captured and original length.
+_EPB_HEAD = struct.Struct(_LE + "IIIIIII")
 # The EPB's one option here, epb_flags, then opt_endofopt.
 _EPB_FLAGS = struct.Struct(_LE + "HHIHH")
+_PADDING = tuple(bytes(n) for n in range(4))
 
 SHB_TYPE = 0x0A0D0D0A
 IDB_TYPE = 0x00000001
@@ -136,16 +138,16 @@ def enhanced_packet(
     """An EPB carrying all of ``data`` on ``interface`` (the IDB's index in the section) at
     ``timestamp_ns`` (ns since the epoch), with epb_flags giving ``direction`` if known."""
     n = len(data)
-    body = _EPB_BODY.pack(interface, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF, n, n)
-    opts = b"" if not direction else _EPB_FLAGS.pack(EPB_FLAGS, 4, int(direction), 0, 0)
-    total = _BLOCK_HEAD.size + len(body) + n + _pad(n) + len(opts) + _U32.size
-    return b"".join(
-        (
-            _BLOCK_HEAD.pack(EPB_TYPE, total),
-            body,
-            data,
-            bytes(_pad(n)),
-            opts,
-            _U32.pack(total),
-        )
+    pad = -n % 4
+    opts = _DIRECTION_OPTIONS[direction]
+    total = _EPB_HEAD.size + n + pad + len(opts) + _U32.size
+    head = _EPB_HEAD.pack(
+        EPB_TYPE, total, interface, timestamp_ns >> 32, timestamp_ns & 0xFFFFFFFF, n, n
     )
+    return b"".join((head, data, _PADDING[pad], opts, _U32.pack(total)))
+
+
+#: The options of an EPB of each direction (one per packet: made once).
+_DIRECTION_OPTIONS = {
+    d: _EPB_FLAGS.pack(EPB_FLAGS, 4, d, OPT_ENDOFOPT, 0) if d else b"" for d in PacketDirection
+}

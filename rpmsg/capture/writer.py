@@ -51,6 +51,9 @@ from .pcapng import (
 
 #: struct aioamp_rpmsg_pseudo_hdr (module docstring).
 PSEUDO_HDR = struct.Struct("<BBBBI")
+#: The pseudo-header and struct rpmsg_hdr together: what precedes the payload.
+_HEADERS = struct.Struct("<BBBB I IIIHH")
+assert _HEADERS.size == PSEUDO_HDR.size + RPMSG_HDR.size
 PSEUDO_VERSION = 1
 PSEUDO_SYNTHETIC = 0x01
 ROLE_CODES = {"host": 0, "remote": 1}
@@ -66,18 +69,23 @@ def _application() -> str:
         return "aioamp"
 
 
-def encode_record(bus_id: int, role: str, record: TapRecord) -> bytes:
-    """The packet data of ``record``: pseudo-header, rpmsg header, payload."""
-    flags = PSEUDO_SYNTHETIC if record.synthetic else 0
-    return b"".join(
-        (
-            PSEUDO_HDR.pack(
-                PSEUDO_VERSION, record.direction, ROLE_CODES.get(role, ROLE_OTHER), flags, bus_id
-            ),
-            RPMSG_HDR.pack(record.src, record.dst, 0, record.length, record.flags),
-            record.payload,
-        )
+def encode_record(bus_id: int, role: int, record: TapRecord) -> bytes:
+    """The packet data of ``record`` (``role``: its code): pseudo-header, rpmsg header,
+    payload."""
+    payload = record.payload
+    head = _HEADERS.pack(
+        PSEUDO_VERSION,
+        record.direction,
+        role,
+        PSEUDO_SYNTHETIC if record.synthetic else 0,
+        bus_id,
+        record.src,
+        record.dst,
+        0,  # reserved
+        len(payload),
+        record.flags,
     )
+    return head + payload
 
 
 @attrs.frozen
@@ -147,9 +155,9 @@ class PcapngCapture:
             self._write(
                 interface_description(self.linktype, name=link.bus, description=link.describe())
             )
-        return partial(self._record, bus_id, link.role)
+        return partial(self._record, bus_id, ROLE_CODES.get(link.role, ROLE_OTHER))
 
-    def _record(self, bus_id: int, role: str, record: TapRecord) -> None:
+    def _record(self, bus_id: int, role: int, record: TapRecord) -> None:
         block = enhanced_packet(
             bus_id,
             record.timestamp_ns,

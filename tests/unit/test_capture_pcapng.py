@@ -131,7 +131,7 @@ def test_fields_that_do_not_fit_are_refused(linktype: int, snaplen: int) -> None
 
 # -- the rpmsg packet ---------------------------------------------------------------------------
 def test_a_record_is_pseudo_header_then_the_wire_header_then_the_payload() -> None:
-    data = encode_record(5, "remote", record(Direction.RX, 1024, 1025, b"\x00\xffhi"))
+    data = encode_record(5, 1, record(Direction.RX, 1024, 1025, b"\x00\xffhi"))
     assert PSEUDO_HDR.size == 8
     assert PSEUDO_HDR.unpack_from(data) == (1, 1, 1, 0, 5)  # version, rx, remote, flags, bus
     assert RPMSG_HDR.unpack_from(data, 8) == (1024, 1025, 0, 4, 0)  # src dst reserved len flags
@@ -145,7 +145,7 @@ def test_a_synthetic_record_and_an_unknown_role_are_marked() -> None:
     assert rec.synthetic and (rec.src, rec.dst) == (1030, NS_ADDR)
     assert rec.payload == pack_ns("rpmsg-tty", 1030, NsFlags.CREATE)
     assert rec.ns is not None and (rec.ns.name, rec.ns.addr, rec.ns.flags) == ("rpmsg-tty", 1030, 0)
-    data = encode_record(0, "kernel", rec)
+    data = encode_record(0, 255, rec)
     assert PSEUDO_HDR.unpack_from(data) == (1, 1, 255, 1, 0)
 
 
