@@ -16,8 +16,8 @@
 --
 -- Payloads go to the dissector registered for their channel's service name in the table
 -- "rpmsg.service" (names are learned from the capture's own announcements), then to the
--- heuristic list "rpmsg" (Wireshark 4.2 and later: older ones cannot create one from Lua),
--- then to "data".
+-- heuristic list "rpmsg" (where the Lua API has DissectorTable.heuristic_new: Wireshark 4.0
+-- has not), then to "data".
 
 local PSEUDO_LEN = 8
 local HDR_LEN = 16
@@ -75,8 +75,11 @@ local has_heuristics = pcall(function() DissectorTable.heuristic_new("rpmsg", rp
 local data_dissector = Dissector.get("data")
 
 -- Service names by bus and address, learned from announcements as the packets go by in order
--- (the first pass); each packet's name is kept so that a later re-dissection agrees.
+-- (the first pass); each packet's name is kept so that a later re-dissection agrees. A bus is
+-- its interface: unique also in a file mergecap made of several captures (where each file's
+-- bus ids start at 0 again).
 local services, seen
+local f_interface_id = Field.new("frame.interface_id")
 
 function rpmsg.init()
     services = {}
@@ -162,7 +165,8 @@ function rpmsg.dissector(tvb, pinfo, root)
     end
     local dir = tvb(1, 1):uint()
     local role = tvb(2, 1):uint()
-    local bus = tvb(4, 4):le_uint()
+    local iface = f_interface_id()
+    local bus = iface and iface.value or tvb(4, 4):le_uint()
     pseudo:add(f.direction, tvb(1, 1))
     pseudo:add(f.role, tvb(2, 1))
     local cflags = pseudo:add(f.cflags, tvb(3, 1))

@@ -7,6 +7,7 @@ installs it, so there they run or fail (tests/e2e/tshark_tool.py).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -225,4 +226,56 @@ def test_aioamp_capture_of_the_demo_decodes_in_tshark(tshark: Tshark, tmp_path: 
         ("sim0-vdev0", "1", name, "0", create, name),
         *[("sim0-vdev0", d, "", "", hello, name) for _ in range(3) for d in ("0", "1")],
         ("sim0-vdev0", "1", name, "1", destroy, ""),
+    ]
+
+
+def test_captures_merged_by_mergecap_keep_each_bus_s_service_names(
+    tshark: Tshark, tmp_path: Path
+) -> None:
+    """Both ends of a link captured by two processes, merged: each file numbers its buses from
+    0, so the dissector keys what it learns by interface, which mergecap keeps apart."""
+    mergecap = shutil.which("mergecap")
+    assert mergecap is not None  # installed with tshark (wireshark-common)
+    parts = []
+    for first, name in enumerate(["left", "right"]):
+        part = tmp_path / f"{name}.pcapng"
+        link = LinkInfo(name, "host", f"shm://{name}")
+        with PcapngCapture(part) as cap:
+            sink = cap.open_link(link)
+            # Same addresses, different services; in time: left NS, right NS, left data, ...
+            ns = pack_ns(name, 1030, NsFlags.CREATE)
+            sink(TapRecord(link, 1 + first, Direction.RX, 1030, 53, 0, ns))
+            sink(TapRecord(link, 3 + first, Direction.RX, 1030, 1024, 0, name.encode()))
+        parts.append(str(part))
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run([mergecap, "-w", str(merged), *parts], check=True, timeout=60)
+    rows = tshark.fields(merged, ["frame.interface_name", "rpmsg.capture.bus_id", "rpmsg.service"])
+    by_bus = {(r["frame.interface_name"], r["rpmsg.service"]) for r in rows}
+    assert {r["rpmsg.capture.bus_id"] for r in rows} == {"0"}
+    assert by_bus == {("left", "left"), ("right", "right")}
+
+
+def test_a_dissector_registered_for_a_service_gets_its_payloads(
+    tshark: Tshark, tmp_path: Path
+) -> None:
+    """The extension point docs/capture.md shows: a protocol in the table rpmsg.service."""
+    script = tmp_path / "my-proto.lua"
+    script.write_text(
+        'local p = Proto("myproto", "My protocol")\n'
+        'local text = ProtoField.string("myproto.text", "Text")\n'
+        "p.fields = { text }\n"
+        "function p.dissector(tvb, pinfo, tree) tree:add(p, tvb()):add(text, tvb()) end\n"
+        'function p.init() DissectorTable.get("rpmsg.service"):add("rpmsg-tty", p) end\n'
+    )
+    path = tmp_path / "tty.pcapng"
+    with PcapngCapture(path) as cap:
+        tap = LinkTap(KERNEL_LINK, [cap.open_link(KERNEL_LINK)])
+        tap.ns(Direction.RX, "rpmsg-tty", 1030, NsFlags.CREATE)
+        tap.sent(1024, 1030, b"ls")
+        tap.sent(1024, 2000, b"elsewhere")
+    rows = tshark.fields(path, ["myproto.text", "data.data"], "-X", f"lua_script:{script}")
+    assert rows == [
+        {"myproto.text": "", "data.data": ""},  # the announcement itself
+        {"myproto.text": "ls", "data.data": ""},
+        {"myproto.text": "", "data.data": b"elsewhere".hex()},
     ]
