@@ -15,7 +15,7 @@ from typing import Any
 from rpmsg.capture import LINKTYPE_USER0, LINKTYPE_USER15, PcapngCapture, install_dissector
 from rpmsg.tap import capturing
 
-from .options import UsageError
+from .options import UsageError, integer
 from .output import say
 
 EXAMPLE = "aioamp capture -o t.pcapng -- demo"
@@ -23,11 +23,8 @@ USAGE_HINT = f"aioamp capture -o FILE -- COMMAND [ARGS...], e.g. {EXAMPLE}"
 
 
 def _linktype(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not LINKTYPE_USER0 <= value <= LINKTYPE_USER15:
+    value = integer(LINKTYPE_USER0)(text)
+    if value > LINKTYPE_USER15:
         raise argparse.ArgumentTypeError(
             f"{value} is not a user link type ({LINKTYPE_USER0}..{LINKTYPE_USER15})"
         )

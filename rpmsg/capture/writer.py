@@ -39,7 +39,6 @@ from typing import BinaryIO, Self
 import attrs
 
 from ..tap import Direction, LinkInfo, RecordSink, TapRecord
-from ..wire import RPMSG_HDR
 from .pcapng import (
     LINKTYPE_USER0,
     LINKTYPE_USER15,
@@ -51,9 +50,8 @@ from .pcapng import (
 
 #: struct aioamp_rpmsg_pseudo_hdr (module docstring).
 PSEUDO_HDR = struct.Struct("<BBBBI")
-#: The pseudo-header and struct rpmsg_hdr together: what precedes the payload.
+#: PSEUDO_HDR then RPMSG_HDR, packed in one call: what precedes the payload.
 _HEADERS = struct.Struct("<BBBB I IIIHH")
-assert _HEADERS.size == PSEUDO_HDR.size + RPMSG_HDR.size
 PSEUDO_VERSION = 1
 PSEUDO_SYNTHETIC = 0x01
 ROLE_CODES = {"host": 0, "remote": 1}
