@@ -105,6 +105,7 @@ async def test_tshark_decodes_a_loopback_exchange_field_for_field(
         assert bytes.fromhex(row["rpmsg.payload"]) == rec.payload  # byte for byte
     assert {r["rpmsg.ns.name"] for r in rows} == {"", "echo", "ctl"}
     assert {r["rpmsg.service"] for r in rows} >= {"echo", "ctl"}
+    assert tshark.fields(path, FIELDS, "-2") == rows  # a second pass (as the GUI) agrees
 
 
 def services(mem: MemoryCapture) -> list[str]:
