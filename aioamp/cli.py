@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .bench import add_bench_parser
+from .capture import add_capture_parser
 from .demo import add_demo_parser
 from .fw import add_fw_parser
 from .ipc import add_ipc_parsers
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ipc_parsers(sub)
     add_fw_parser(sub)
     add_bench_parser(sub)
+    add_capture_parser(sub)
     return parser
 
 

@@ -42,6 +42,7 @@ from .errors import (
 from .message import DEFAULT, EndpointOptions, Message, Overflow, RxCallback, check_timeout
 from .protocol import EndpointPort
 from .stats import BusStatistics
+from .tap import Capture, LinkInfo, LinkTap, open_tap
 from .wire import ADDR_ANY, NS_ADDR, encode_name
 
 log = logging.getLogger("rpmsg")
@@ -57,6 +58,8 @@ class CoreBus(abc.ABC):
     _port: EndpointPort
     #: The task group driver probes run in, while the bus runs.
     _tasks: anyio.abc.TaskGroup | None = None
+    #: Where the link's messages are recorded (:mod:`rpmsg.tap`); None: nowhere.
+    tap: LinkTap | None = None
 
     def __init__(self, name: str, send_timeout: float | None = DEFAULT_SEND_TIMEOUT) -> None:
         self.name = name
@@ -73,6 +76,17 @@ class CoreBus(abc.ABC):
     @send_timeout.setter
     def send_timeout(self, value: float | None) -> None:
         self._send_timeout = check_timeout(value, "send_timeout")
+
+    def _open_tap(
+        self, capture: Capture | None, *, role: str, transport: str, backend: str
+    ) -> None:
+        """Set :attr:`tap` (a backend calls this while it is made, then reports every message
+        it sends and receives to the tap: :mod:`rpmsg.tap`)."""
+        self.tap = open_tap(LinkInfo(self.name, role, transport, backend), capture)
+
+    @property
+    def _capture_errors(self) -> int:
+        return 0 if self.tap is None else self.tap.errors
 
     def _make_endpoint(self, binding: Binding, options: EndpointOptions) -> Endpoint:
         return Endpoint(self, self._port, binding, options)

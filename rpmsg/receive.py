@@ -33,6 +33,7 @@ from transports.errors import TransportClosedError
 
 from .core import RpmsgCore
 from .rings import Poll, RawMessage, Rings
+from .tap import LinkTap
 
 log = logging.getLogger("rpmsg")
 
@@ -77,6 +78,8 @@ class RxPasses:
         #: Handler mode (asyncio): the loop that runs passes; else the task group that does.
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: anyio.abc.TaskGroup | None = None
+        #: The bus's tap: every message taken from the ring is reported to it.
+        self.tap: LinkTap | None = None
         self._stalled: RawMessage | None = None
         self._quiet = False  # the peer's notifications are off until the next pass ends
         self._processing = False
@@ -194,6 +197,7 @@ class RxPasses:
         rings = self._rings
         next_rx = rings.next_rx
         route = self._core.route
+        tap = self.tap
         handled = 0
         quiet = self._quiet
         more = False
@@ -211,6 +215,8 @@ class RxPasses:
                     if not rings.rx_pending():
                         return False
                     continue
+                if tap is not None:
+                    tap.received(msg)
                 sink = route(msg[1])
                 if sink is not None and not sink._deliver(msg):
                     self._stalled = msg

@@ -33,6 +33,7 @@ from .message import check_timeout
 from .receive import RxPasses
 from .rings import Poll, rings_for
 from .stats import DROP_REASONS, BusStatistics
+from .tap import Capture
 from .vring_port import VringPort
 from .wire import NS_ADDR
 
@@ -48,7 +49,9 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             its layout says otherwise: MTU 496).
         send_timeout: default deadline of a blocking send, seconds (None: wait forever).
         ready_timeout: remote role: how long :meth:`start` waits for the host's DRIVER_OK.
-        name: a label for logs.
+        name: a label for logs and captures.
+        capture: record every message of the link there (:mod:`rpmsg.tap`), as well as in
+            the process-wide captures active now (:func:`rpmsg.tap.capturing`).
 
     Use ``async with RpmsgBus(transport) as bus:``; the transport is not closed by the bus. A
     transport end is driven by one bus: claimed here, released when the bus closes.
@@ -64,6 +67,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
         ready_timeout: float | None = None,
         name: str = "rpmsg",
+        capture: Capture | None = None,
     ) -> None:
         super().__init__(name, send_timeout)
         self.transport = transport
@@ -87,6 +91,14 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             fail=self.fail,
             name=name,
         )
+        url = getattr(transport, "url", None)
+        self._open_tap(
+            capture,
+            role=transport.role,
+            transport=url if url is not None else type(transport).__name__,
+            backend="vring",
+        )
+        self._port.tap = self._rx.tap = self.tap
         self._started = False
         # Made in start(), inside the loop.
         self._finished: anyio.Event | None = None
@@ -204,6 +216,8 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             for src, msg in self.core.reannouncements():
                 if rings.try_send(src, NS_ADDR, msg) < 0:
                     log.warning("%s: no buffer to re-announce endpoint %d", self.name, src)
+                elif self.tap is not None:
+                    self.tap.sent(src, NS_ADDR, msg)
 
     def reset_peer(self) -> None:
         """Host role: virtio-reset the device before this bus goes away while the remote keeps
@@ -298,4 +312,5 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             endpoints=core.endpoints,
             channels=len(core.channels),
             last_ring_error=rings.last_ring_error,
+            capture_errors=self._capture_errors,
         )

@@ -132,4 +132,6 @@ def check_transport_url(url: str) -> SharedLayout | None:
 async def open_transport(url: str, *, role: Role) -> Transport:
     """Open the ``role`` end of the transport named by ``url``."""
     parts, query = _split(url)
-    return await _resolve(parts.scheme)(parts, query, role)
+    transport = await _resolve(parts.scheme)(parts, query, role)
+    transport.url = url
+    return transport

@@ -17,7 +17,15 @@ from peers import Link, openamp_url, shm_url
 
 import rpmsg.open
 import transports.registry
-from rpmsg import Bus, RpmsgBus, RpmsgTimeoutError, open_bus, register_bus
+from rpmsg import (
+    Bus,
+    Capture,
+    MemoryCapture,
+    RpmsgBus,
+    RpmsgTimeoutError,
+    open_bus,
+    register_bus,
+)
 from transports import TransportClosedError, TransportError, loopback_pair, open_transport
 from transports.base import Role
 
@@ -104,12 +112,13 @@ async def loop_backed_bus(
     name: str,
     send_timeout: float | None,
     ready_timeout: float | None,
+    capture: Capture | None,
 ) -> AsyncIterator[Bus]:
     """A bus backend of its own (as the kernel's will be): here, the host end of a fresh
     loopback link with a remote bus serving "echo" on the other end."""
     host_t, remote_t = loopback_pair()
     async with (
-        RpmsgBus(host_t, name=name, send_timeout=send_timeout) as host,
+        RpmsgBus(host_t, name=name, send_timeout=send_timeout, capture=capture) as host,
         RpmsgBus(remote_t, name=f"{name}-peer", ready_timeout=ready_timeout) as remote,
     ):
         ep = await remote.create_service("echo", callback=lambda e, m: e.try_send_to(m.src, b"!"))
@@ -152,5 +161,22 @@ async def test_a_bus_scheme_from_an_entry_point_is_imported_on_first_use(
 
 def test_the_factory_protocol_fits_a_bus_backend() -> None:
     factory: rpmsg.open.BusFactory = loop_backed_bus
-    assert isinstance(factory("x://", role="host", name="n", send_timeout=1, ready_timeout=1),
-                      AbstractAsyncContextManager)  # fmt: skip
+    opened = factory("x://", role="host", name="n", send_timeout=1, ready_timeout=1, capture=None)
+    assert isinstance(opened, AbstractAsyncContextManager)
+
+
+async def test_a_bus_scheme_records_into_the_capture_given_to_open_bus() -> None:
+    register_bus("testbus", loop_backed_bus)
+    capture = MemoryCapture()
+    try:
+        async with open_bus("testbus://x", role="host", ready_timeout=5, capture=capture) as bus:
+            channel = await bus.wait_for_service("echo", timeout=5)
+            await channel.send(b"?")
+            assert (await channel.recv(timeout=5)).payload == b"!"
+    finally:
+        del rpmsg.open._FACTORIES["testbus"]
+    assert [link.bus for link in capture.links] == ["rpmsg-host"]  # the host bus only
+    assert [(r.direction.name, r.payload) for r in capture.records if r.ns is None] == [
+        ("TX", b"?"),
+        ("RX", b"!"),
+    ]

@@ -67,6 +67,8 @@ PURE = {
     "rpmsg.protocol",
     "rpmsg.channel",
     "rpmsg.errors",
+    "rpmsg.capture",  # lazy re-exports only
+    "rpmsg.capture.pcapng",
     "remoteproc.rsc_table",
     "remoteproc.rsc_table.entries",
     "remoteproc.rsc_table.parse",
