@@ -27,7 +27,7 @@ from transports.virtio.memory import DeviceMemory, Region
 
 from .process import FrameReader, crash_frame, kick_frame, log_frame
 
-log = logging.getLogger("platforms.sim")
+log = logging.getLogger("aioamp.platform.sim")
 
 
 class ForwardHandler(logging.Handler):
@@ -90,7 +90,12 @@ async def _run(cfg: dict[str, Any], bell: SocketDoorbell, memory: DeviceMemory) 
             crash = await run_firmware(program, ctx)
             if crash is not None:
                 if crash.error is not None:  # one run per process: its traceback, once
-                    log.error("%s: firmware program raised", ctx.name, exc_info=crash.error)
+                    log.error(
+                        "%s: firmware program raised",
+                        ctx.name,
+                        exc_info=crash.error,
+                        extra={"processor": ctx.name, "reason": crash.detail},
+                    )
                 send(crash_frame(crash.kind.value, crash.detail))
                 status = 3
             tg.cancel_scope.cancel()
