@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .exits import CommandError
+
 
 def _runner() -> Any:
     """``benchmarks.runner``; from an editable install the checkout root may not be on the
@@ -18,9 +20,7 @@ def _runner() -> Any:
     except ImportError:
         root = Path(__file__).resolve().parent.parent
         if not (root / "benchmarks" / "runner.py").exists():
-            raise SystemExit(
-                "aioamp bench needs a source checkout (benchmarks/ not found)"
-            ) from None
+            raise CommandError("needs a source checkout (benchmarks/ not found)") from None
         sys.path.insert(0, str(root))
         return importlib.import_module("benchmarks.runner")
 
@@ -36,7 +36,12 @@ def add_bench_parser(sub: Any) -> None:
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the JSON to stdout")
     p.add_argument("--out", default="bench-results", help="output directory")
-    p.add_argument("--loops", nargs="+", choices=["asyncio", "uvloop"], help="loops to run")
+    p.add_argument(
+        "--loops",
+        nargs="+",
+        choices=["asyncio", "uvloop"],
+        help="loops to run (default: every one installed)",
+    )
     p.add_argument("--no-ipc", action="store_true", help="skip the two-process figures")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=bench_main)

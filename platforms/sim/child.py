@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import socket
 import sys
 from collections.abc import Callable
@@ -76,6 +77,11 @@ async def _run(cfg: dict[str, Any], bell: SocketDoorbell, memory: DeviceMemory) 
     if program is None:
         send(crash_frame(CrashKind.FATAL_ERROR.value, f"unknown program {cfg['program']!r}"))
         return 2
+    log.info(
+        "%s: program %r runs in process %d",
+        *(ctx.name, cfg["program"], os.getpid()),
+        extra={"processor": ctx.name, "program": cfg["program"]},
+    )
     status = 0
     async with anyio.create_task_group() as tg:
 

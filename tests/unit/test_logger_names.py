@@ -42,11 +42,11 @@ def test_every_library_logger_is_in_the_hierarchy() -> None:
                 arg = call.args[0]
                 where = f"{path.relative_to(ROOT)}:{call.lineno}"
                 if isinstance(arg, ast.Constant):
-                    names[where] = arg.value
+                    names[where] = str(arg.value)
                 elif isinstance(arg, ast.JoinedStr):  # f"aioamp.transport.{scheme}"
                     head = arg.values[0]
                     assert isinstance(head, ast.Constant), where
-                    names[where] = f"{head.value}x"
+                    names[where] = f"{head.value!s}x"
                 else:  # a name looked up at run time: forwarded records, the root
                     assert path.name == "process.py", where
     assert names, "no getLogger call found: the walk is broken"
