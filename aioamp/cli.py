@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from .bench import add_bench_parser
 from .demo import add_demo_parser
+from .doctor import add_doctor_parser
 from .exits import EXIT_STATUS_HELP, INTERRUPTED, USAGE, error_line, exit_status
 from .fw import add_fw_parser
 from .ipc import add_ipc_parsers
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ipc_parsers(sub)
     add_fw_parser(sub)
     add_bench_parser(sub)
+    add_doctor_parser(sub)
     _frame(parser)
     return parser
 

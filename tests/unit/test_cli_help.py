@@ -37,7 +37,7 @@ COMMANDS = list(_commands(PARSER))
 def test_every_command_is_found() -> None:
     names = {child.prog for child, _, _ in COMMANDS}
     assert {"aioamp demo", "aioamp ping", "aioamp echo", "aioamp bench"} <= names
-    assert {"aioamp fw inspect", "aioamp fw build-sample"} <= names
+    assert {"aioamp fw inspect", "aioamp fw build-sample", "aioamp doctor"} <= names
 
 
 @pytest.mark.parametrize(("parser", "name", "text"), COMMANDS, ids=[c[0].prog for c in COMMANDS])
