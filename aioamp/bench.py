@@ -30,9 +30,15 @@ def add_bench_parser(sub: Any) -> None:
         "bench",
         help="benchmark rpmsg against asyncio.Queue, sockets, pipes and zmq",
         description="Measure aioamp against the IPC paths users would pick instead, on asyncio "
-        "and uvloop, and judge the goals by same-run ratios.",
+        "and uvloop, in rounds that measure every path once; each figure is the median of the "
+        "rounds with its min and max, each goal judged by same-round ratios. A progress bar "
+        "shows on a terminal.",
     )
-    p.add_argument("--quick", action="store_true", help="small counts (< 1 minute)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 short rounds instead of 5 (~15 s); its verdicts are only indicative",
+    )
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the JSON to stdout")
     p.add_argument("--out", default="bench-results", help="output directory")

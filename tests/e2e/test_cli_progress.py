@@ -7,10 +7,9 @@ import pty
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import anyio
 import pytest
 from peers import Link
 
@@ -24,15 +23,14 @@ def link(tmp_path: Path) -> Iterator[Link]:
     assert link.finish() == [], "shared-memory objects or sockets left behind"
 
 
-def _ping(link: Link, *extra: str, terminal: bool) -> tuple[int, str, str]:
-    """``aioamp ping`` against an echo peer; stderr on a pseudo-terminal or a pipe."""
-    name, sock = link.new()
-    url = f"shm://{name}?socket={sock}"
-    argv = [sys.executable, "-m", "aioamp", "ping", "--transport", url, "--role", "host"]
-    argv += ["--count", "300", "--size", "16", *extra]
+def _run(
+    argv: list[str], *, terminal: bool, during: Callable[[], None] = lambda: None
+) -> tuple[int, str, str]:
+    """``python -m aioamp ARGV`` with stderr on a pseudo-terminal or a pipe; ``during`` runs
+    while it does. Returns the status, stdout and what stderr showed."""
     master, slave = pty.openpty() if terminal else (-1, -1)
     proc = subprocess.Popen(
-        argv,
+        [sys.executable, "-m", "aioamp", *argv],
         stdout=subprocess.PIPE,
         stderr=slave if terminal else subprocess.PIPE,
     )
@@ -54,9 +52,8 @@ def _ping(link: Link, *extra: str, terminal: bool) -> tuple[int, str, str]:
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
     try:
-        peer = link.spawn(url + "&listen=0", "remote", "echo")
-        out, err = proc.communicate(timeout=60)
-        anyio.run(peer.wait)
+        during()
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -66,6 +63,18 @@ def _ping(link: Link, *extra: str, terminal: bool) -> tuple[int, str, str]:
             os.close(master)
     text = screen.decode(errors="replace") if terminal else err.decode()
     return proc.returncode, out.decode(), text
+
+
+def _ping(link: Link, *extra: str, terminal: bool) -> tuple[int, str, str]:
+    """``aioamp ping`` against an echo peer."""
+    name, sock = link.new()
+    url = f"shm://{name}?socket={sock}"
+    argv = ["ping", "--transport", url, "--role", "host", "--count", "300", "--size", "16"]
+
+    def peer() -> None:
+        link.spawn(url + "&listen=0", "remote", "echo")
+
+    return _run([*argv, *extra], terminal=terminal, during=peer)
 
 
 def test_ping_shows_progress_on_a_terminal(link: Link) -> None:
@@ -86,3 +95,14 @@ def test_ping_q_shows_no_progress_even_on_a_terminal(link: Link) -> None:
     status, _out, screen = _ping(link, "-q", terminal=True)
     assert status == 0, screen
     assert BAR not in screen and "waiting for" not in screen
+
+
+def test_bench_shows_its_stages_on_a_terminal_and_nothing_when_piped(tmp_path: Path) -> None:
+    argv = ["bench", "--smoke", "--no-ipc", "--no-plots", "--loops", "asyncio"]
+    argv += ["--out", str(tmp_path)]
+    status, out, screen = _run(argv, terminal=True)
+    assert status == 0, screen
+    assert "bench:" in screen and "/9 " in screen  # its steps; the stage names change fast
+    status, out, err = _run(argv, terminal=False)
+    assert status == 0 and err == ""
+    assert "| goal |" in out
