@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -27,13 +26,6 @@ def aioamp(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
-
-
-@pytest.fixture
-def link(tmp_path: Path) -> Iterator[Link]:
-    link = Link(tmp_path)
-    yield link
-    assert link.finish() == [], "shared-memory objects or sockets left behind"
 
 
 # -- errors and exit statuses -------------------------------------------------------------------

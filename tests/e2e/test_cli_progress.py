@@ -7,20 +7,12 @@ import pty
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from peers import Link
 
 BAR = "ping 16 B:"
-
-
-@pytest.fixture
-def link(tmp_path: Path) -> Iterator[Link]:
-    link = Link(tmp_path)
-    yield link
-    assert link.finish() == [], "shared-memory objects or sockets left behind"
 
 
 def _run(
