@@ -18,7 +18,7 @@ from .doctor import add_doctor_parser
 from .exits import EXIT_STATUS_HELP, INTERRUPTED, USAGE, error_line, exit_status
 from .fw import add_fw_parser
 from .ipc import add_ipc_parsers
-from .logs import add_logging_options, configure_logging
+from .logs import add_logging_options, logging_configured
 from .loop import leaf_exceptions
 from .output import set_quiet, stdout_gone
 from .version import VersionAction
@@ -93,10 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args)
     set_quiet(args.quiet > 0)
     try:
-        status: int = args.func(args)
+        with logging_configured(args):
+            status: int = args.func(args)
     except (Exception, KeyboardInterrupt) as exc:
         found = exit_status(exc)
         if found is None:

@@ -10,10 +10,12 @@ it goes to stderr, so stdout stays the command's own output.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -109,16 +111,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def configure_logging(args: argparse.Namespace, stream: TextIO | None = None) -> None:
-    """One handler on the root logger (replacing any earlier one of ours), at the level
-    ``args`` choose: records of every library logger, of a core in its own process (they are
-    re-emitted here) and of third-party code alike. Without it, Python's last-resort handler
-    would print bare warnings."""
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (as Python's last-resort
+    handler does), not to the stream that was there when logging was configured."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def logging_configured(args: argparse.Namespace) -> Iterator[None]:
+    """One handler on the root logger, at the level ``args`` choose, for the time of one
+    command: records of every library logger, of a core in its own process (re-emitted
+    here) and of third-party code alike (without a handler, Python's last-resort one would
+    print bare warnings). The root logger is as it was afterwards, so ``main()`` called
+    in-process (tests, an embedding program) leaves no handler behind."""
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_aioamp", False)]:
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if args.log_json else TextFormatter())
-    handler._aioamp = True  # type: ignore[attr-defined]
+    level = root.level
     root.addHandler(handler)
     root.setLevel(chosen_level(args))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
