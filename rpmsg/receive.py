@@ -35,7 +35,7 @@ from .core import RpmsgCore
 from .rings import Poll, RawMessage, Rings
 from .tap import LinkTap
 
-log = logging.getLogger("rpmsg")
+log = logging.getLogger("aioamp.rpmsg")
 
 #: Messages handled per receive pass before yielding to other tasks.
 _RX_BATCH = 256
@@ -98,7 +98,12 @@ class RxPasses:
             try:
                 self._transport.set_notify_handler(None)
             except Exception:  # the transport may already be gone
-                log.debug("%s: detaching the notify handler failed", self._name, exc_info=True)
+                log.debug(
+                    "%s: detaching the notify handler failed",
+                    self._name,
+                    exc_info=True,
+                    extra={"bus": self._name},
+                )
 
     async def listen(self) -> None:
         """No handler mode: a task waits for each notification, then runs passes."""
@@ -117,7 +122,7 @@ class RxPasses:
         try:
             self.run_sync()
         except Exception as exc:  # a bug here must not leave the bus silently stalled
-            log.exception("%s: receive pass failed", self._name)
+            log.exception("%s: receive pass failed", self._name, extra={"bus": self._name})
             self._fail(exc)
 
     # -- passes ------------------------------------------------------------------------------------

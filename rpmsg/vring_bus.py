@@ -37,7 +37,7 @@ from .tap import Capture
 from .vring_port import VringPort
 from .wire import NS_ADDR
 
-log = logging.getLogger("rpmsg")
+log = logging.getLogger("aioamp.rpmsg")
 
 
 class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
@@ -201,7 +201,11 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         elif state is Poll.RESET:
             # Remote: the host withdrew DRIVER_OK (virtio reset, e.g. it detached). Its
             # channels are gone; our own endpoints stay, announced again to the next host.
-            log.info("%s: the host reset the device; waiting for DRIVER_OK again", self.name)
+            log.info(
+                "%s: the host reset the device; waiting for DRIVER_OK again",
+                self.name,
+                extra={"bus": self.name},
+            )
             self._rx.reset()
             self._perform(self.core.reset())
         return state is Poll.STARTED
@@ -215,7 +219,11 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         if rings.resets and rings.ns_enabled:
             for src, msg in self.core.reannouncements():
                 if rings.try_send(src, NS_ADDR, msg) < 0:
-                    log.warning("%s: no buffer to re-announce endpoint %d", self.name, src)
+                    log.warning(
+                        "%s: no buffer to re-announce endpoint %d",
+                        *(self.name, src),
+                        extra={"bus": self.name, "endpoint": src, "reason": "no_buffer"},
+                    )
                 elif self.tap is not None:
                     self.tap.sent(src, NS_ADDR, msg)
 
@@ -237,7 +245,11 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             return
         err = BusClosedError(f"{self.name}: {cause}")
         err.__cause__ = cause
-        log.warning("%s: bus closed: %s", self.name, cause)
+        # INFO, not WARNING: every user of the bus hears of it as BusClosedError, and whoever
+        # caused it (a crash, a lost peer) reports it; a warning here would say it twice.
+        log.info(
+            "%s: bus closed: %s", self.name, cause, extra={"bus": self.name, "reason": str(cause)}
+        )
         self._close_all(err, err)
 
     def _close_all(self, closed: BusClosedError, reason: BaseException | None) -> None:

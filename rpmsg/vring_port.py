@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .endpoint import Endpoint
     from .vring_bus import RpmsgBus
 
-log = logging.getLogger("rpmsg")
+log = logging.getLogger("aioamp.rpmsg")
 
 
 class _TxTurn:
@@ -181,4 +181,8 @@ class VringPort:
 
     def callback_failed(self, ep: Endpoint) -> None:
         self._core.count_drop("callback_error")
-        log.exception("%s: rx callback of endpoint %d raised", self._bus.name, ep.addr)
+        log.exception(
+            "%s: rx callback of endpoint %d raised",
+            *(self._bus.name, ep.addr),
+            extra={"bus": self._bus.name, "endpoint": ep.addr, "reason": "callback_error"},
+        )

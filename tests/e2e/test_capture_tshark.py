@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tshark_tool import Tshark, find_tshark
 
 from rpmsg import Direction, MemoryCapture, NsFlags, TapRecord, capturing
 from rpmsg.capture import PSEUDO_HDR, PcapngCapture
 from rpmsg.capture.pcapng import enhanced_packet, interface_description, section_header
 from rpmsg.tap import LinkInfo, LinkTap
 from rpmsg.wire import RPMSG_HDR, pack_ns
+
+from .tshark_tool import Tshark, find_tshark
 
 FIELDS = [
     "frame.interface_id",

@@ -33,7 +33,7 @@ def inspect(path: str | Path) -> subprocess.CompletedProcess[str]:
 def refused(result: subprocess.CompletedProcess[str], path: str | Path, reason: str) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
-    assert result.stderr == f"aioamp fw: {path}: {reason}\n"
+    assert result.stderr == f"aioamp fw inspect: error: {path}: {reason}\n"
 
 
 def test_dev_zero_is_refused_unread() -> None:
@@ -101,7 +101,8 @@ def test_build_sample_refuses_names_the_simulator_refuses(
     out = tmp_path / "fw.elf"
     assert main(["fw", "build-sample", str(out), "--program", program]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("aioamp fw: cannot build the sample: ") and reason in err
+    assert err.startswith("aioamp fw build-sample: error: cannot build the sample: ")
+    assert reason in err
     assert "Traceback" not in err and err.count("\n") == 1
     assert not out.exists()
 

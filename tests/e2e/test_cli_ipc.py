@@ -116,10 +116,12 @@ def test_echo_count_exits_after_n_messages(cli: Cli) -> None:
     status, out, err = finish(echo)
     assert status == 0, err
     assert out.splitlines()[-1] == "echoed 5 messages"
-    # The ping loses its service half-way: a clean failure, not a traceback.
+    # The ping loses its service half-way: the peer is gone, a clean error, not a traceback.
     status, out, err = finish(ping)
-    assert status == 1
-    assert err.startswith("aioamp ping: ") or "\naioamp ping: " in err
+    assert status == 3
+    assert "\naioamp ping: error: " in err
+    # Its NS DESTROY, or (when the goodbye is read in the same pass) the link's close.
+    assert "the peer withdrew the service after 5 of 50" in err or "closed the link" in err
     assert "Traceback" not in err
 
 
@@ -146,8 +148,8 @@ def test_ping_without_peer_times_out(cli: Cli) -> None:
     url = cli.url()
     ping = cli.start("ping", url, "host", "--timeout", "1")
     status, out, err = finish(ping, timeout=30)  # a hang guard; the message names the 1 s
-    assert status == 1
-    assert f"aioamp ping: {url}: no peer within 1.0 s" in err
+    assert status == 3  # no peer came
+    assert f"aioamp ping: error: {url}: no peer within 1 s" in err
     assert "Traceback" not in err and out == ""
 
 
@@ -190,7 +192,7 @@ def test_echo_exits_0_when_the_peer_closes_the_link(cli: Cli) -> None:
     assert "process gone" not in err and "Traceback" not in err
 
 
-def test_echo_exits_1_when_the_peer_vanishes(cli: Cli) -> None:
+def test_echo_exits_3_when_the_peer_vanishes(cli: Cli) -> None:
     name, sock = cli.link.new()
     url = shm_url(name, sock)
     echo = cli.start("echo", url, "remote")
@@ -198,7 +200,7 @@ def test_echo_exits_1_when_the_peer_vanishes(cli: Cli) -> None:
     anyio.run(peer.event, "done")
     peer.kill()
     status, out, err = finish(echo)
-    assert status == 1
+    assert status == 3  # peer gone
     assert "the peer closed the connection (process gone?)" in err
     assert "Traceback" not in err and "echoed" not in out
 

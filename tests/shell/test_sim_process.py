@@ -139,16 +139,23 @@ async def test_core_process_logs_go_through_the_parents_logging(
     caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """The child's log record reaches this process's handlers (caplog), with its level, its
-    logger's name, its traceback and the child's pid, instead of the child's own stderr."""
+    logger's name, its traceback, its extra fields and the child's pid, instead of the child's
+    own stderr."""
     caplog.set_level(logging.WARNING)
     pid = await _crash_with_a_logged_traceback("plog")
     records = [r for r in caplog.records if r.getMessage() == "plog: firmware program raised"]
     assert len(records) == 1
     record = records[0]
-    assert (record.name, record.levelno, record.process) == ("platforms.sim", logging.ERROR, pid)
+    assert (record.name, record.levelno, record.process) == (
+        "aioamp.platform.sim",
+        logging.ERROR,
+        pid,
+    )
     assert record.exc_text is not None and "ValueError: invalid literal for int()" in (
         record.exc_text
     )
+    assert record.processor == "plog"  # type: ignore[attr-defined]
+    assert "ValueError" in record.reason  # type: ignore[attr-defined]
     assert "firmware program raised" not in capfd.readouterr().err
 
 
@@ -158,7 +165,7 @@ async def test_core_process_logs_obey_the_parents_levels(
     """With ``platforms.sim`` set to CRITICAL here, the child's ERROR record is not emitted
     (neither through our handlers nor on the child's stderr)."""
     caplog.set_level(logging.WARNING)
-    sim_log = logging.getLogger("platforms.sim")
+    sim_log = logging.getLogger("aioamp.platform.sim")
     level = sim_log.level
     sim_log.setLevel(logging.CRITICAL)
     try:
@@ -168,7 +175,8 @@ async def test_core_process_logs_obey_the_parents_levels(
     assert not [r for r in caplog.records if "firmware program raised" in r.getMessage()]
     # This process's own records still are: the crash, from the remoteproc logger.
     assert any(
-        r.name.startswith("remoteproc") and "pquiet" in r.getMessage() for r in caplog.records
+        r.name.startswith("aioamp.remoteproc") and "pquiet" in r.getMessage()
+        for r in caplog.records
     )
     assert "firmware program raised" not in capfd.readouterr().err
 

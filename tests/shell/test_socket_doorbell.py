@@ -131,7 +131,7 @@ async def test_a_full_socket_coalesces_kicks_and_bounds_frames(
     assert a.statistics() == transports.socket_doorbell.SocketDoorbellStats(
         coalesced=2, dropped=1, pending=600, unsent=0
     )
-    with anyio.fail_after(10), caplog.at_level(logging.WARNING, "transports"):
+    with anyio.fail_after(10), caplog.at_level(logging.WARNING, "aioamp.transport"):
         while len(got) < sent + 600:
             await anyio.sleep(0)  # the loop's writer flushes a's pending bytes
             count = b.read()
