@@ -29,6 +29,7 @@ _BUILTIN: dict[str, str] = {
     "loop": "transports.backends.loopback:open_loopback_url",
     "shm": "transports.backends.shm.url:open_shm_url",
     "openamp": "transports.backends.shm.url:open_openamp_url",
+    "vhost-user": "transports.backends.vhost_user.url:open_vhost_user_url",
 }
 _FACTORIES: dict[str, Factory] = {}
 # scheme -> "module:function" parsing a built-in scheme's URL into its configuration.
@@ -36,6 +37,7 @@ _CONFIGS: dict[str, str] = {
     "loop": "transports.backends.loopback:loop_config",
     "shm": "transports.backends.shm.url:shm_config",
     "openamp": "transports.backends.shm.url:openamp_config",
+    "vhost-user": "transports.backends.vhost_user.url:vhost_user_config",
 }
 
 
@@ -117,6 +119,17 @@ def check_transport_url(url: str) -> SharedLayout | None:
         TransportURLError: the URL is malformed, its scheme unknown, or an option is unknown,
             given twice or invalid.
     """
+    config = transport_config(url)
+    return None if config is None else config.layout
+
+
+def transport_config(url: str) -> HasLayout | None:
+    """What a built-in scheme's ``url`` says (its layout, and per scheme more: ``shm://``'s
+    ``socket``, ...), validated without opening anything; None for a third party's scheme.
+
+    Raises:
+        TransportURLError: as :func:`check_transport_url`.
+    """
     parts, query = _split(url)
     _resolve(parts.scheme)  # an unknown scheme fails here
     target = _CONFIGS.get(parts.scheme)
@@ -124,10 +137,12 @@ def check_transport_url(url: str) -> SharedLayout | None:
         return None
     module_name, attr = target.split(":")
     config: HasLayout = getattr(importlib.import_module(module_name), attr)(parts, query)
-    return config.layout
+    return config
 
 
 async def open_transport(url: str, *, role: Role) -> Transport:
     """Open the ``role`` end of the transport named by ``url``."""
     parts, query = _split(url)
-    return await _resolve(parts.scheme)(parts, query, role)
+    transport = await _resolve(parts.scheme)(parts, query, role)
+    transport.url = url
+    return transport

@@ -30,7 +30,7 @@ from transports.virtio.memory import Region
 from transports.virtio.messages import PUT_KICK, PUT_NONE, PUT_REFUSED
 from transports.virtio.vring import VringDevice, VringLayout, first_posted
 
-from .base import RX_VQ, TX_VQ, Poll, Rings
+from .base import RX_VQ, TX_VQ, Poll, Rings, _not_started
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -85,10 +85,15 @@ class RemoteRings(Rings):
         return Region(first, region.mem[start:], f"buffers in {region.name or 'memory'}")
 
     def _stop(self) -> None:
-        """The host reset the device: forget the rings until it sets DRIVER_OK anew."""
+        """The host reset the device: forget the rings until it sets DRIVER_OK anew, and hold
+        no view of its memory meanwhile: that memory may be going away with the host (a
+        vhost-user frontend's memfd, a halted kernel's RAM), to be unmapped once unused."""
         self._rx_halted = False
         self.ready = False
         self.resets += 1
+        del self._rx, self._tx  # used only while ready: _start makes new ones
+        self._receive = _not_started
+        self._use_pool(Region(0, memoryview(bytearray()), "no host"))
 
     def reset_peer(self) -> None:
         return  # only a host resets its peer

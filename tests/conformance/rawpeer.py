@@ -14,6 +14,8 @@ import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from conftest import WrappedEnd
+
 from rpmsg import RpmsgBus
 from transports import Transport
 from transports.virtio import (
@@ -247,9 +249,23 @@ async def hostile_remote(link: TransportLink) -> AsyncIterator[tuple[RpmsgBus, R
 
 
 @asynccontextmanager
-async def hostile_host(link: TransportLink) -> AsyncIterator[tuple[RpmsgBus, RawHost]]:
-    """A remote bus on one end of a fresh link, started by a :class:`RawHost` on the other."""
+async def hostile_host(
+    link: TransportLink, *, pool: bool = True, rx_first: bool = True
+) -> AsyncIterator[tuple[RpmsgBus, RawHost]]:
+    """A remote bus on one end of a fresh link, started by a :class:`RawHost` on the other.
+
+    ``pool=False``: the remote's end hides the buffer pool (as a firmware's transport knows
+    none), so the remote derives its buffer window from the first buffer posted on vq 0; the
+    raw host posts pool buffer 0 there, writable, before the remote starts, as Linux posts its
+    rx buffers before DRIVER_OK, unless ``rx_first`` is False.
+    """
     async with link.transports() as ends:
         raw = RawHost(ends.host)
-        async with RpmsgBus(ends.remote, name="remote", ready_timeout=WAIT) as remote:
+        end: Transport = ends.remote
+        if not pool:
+            end = WrappedEnd(ends.remote, pool=None)
+            if rx_first:
+                raw.from_remote.set_desc(0, raw.buf(0), raw.buffer_size, F_WRITE)
+                raw.from_remote.post(0)
+        async with RpmsgBus(end, name="remote", ready_timeout=WAIT) as remote:
             yield remote, raw

@@ -36,7 +36,7 @@ from .bus import ModelBus
 from .mailbox import MailboxModel
 from .mmu import MmuModel
 
-log = logging.getLogger("platforms.pandaboard.model")
+log = logging.getLogger("aioamp.platform.pandaboard.model")
 
 
 class CoreModel:
@@ -111,6 +111,7 @@ class CoreModel:
                 "%s: released at boot address %s: not the image's entry",
                 self.name,
                 None if boot_address is None else hex(boot_address),
+                extra={"processor": self.name, "reason": "wrong_boot_address"},
             )
             self.halted = True  # executing garbage: no mailbox service, no program
             return
@@ -207,7 +208,11 @@ class CoreModel:
     async def _firmware(self) -> None:
         image = self.image
         if image is None or image.program is None:
-            log.warning("%s: released from reset with no firmware installed: idling", self.name)
+            log.warning(
+                "%s: released from reset with no firmware installed: idling",
+                self.name,
+                extra={"processor": self.name, "reason": "no_firmware"},
+            )
             await anyio.sleep_forever()
             return
         program = get_program(image.program)
@@ -227,7 +232,11 @@ class CoreModel:
         self.context = ctx
         crash = await run_firmware(program, ctx)  # injected faults, FirmwareCrash, a bug
         if crash is not None:  # the exception handler reports it
-            log.info("%s: firmware crashed: %s: %s", self.name, crash.kind.value, crash.detail)
+            log.info(
+                "%s: firmware crashed: %s: %s",
+                *(self.name, crash.kind.value, crash.detail),
+                extra={"processor": self.name, "reason": f"{crash.kind.value}: {crash.detail}"},
+            )
             if self.faults.one_shot:
                 self.faults = Faults()
             self.crash()
