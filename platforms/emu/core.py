@@ -207,6 +207,7 @@ class CortexM(CoreHooks, Ticker):
                 if self.state.wakes():
                     self._sleeping = False
                     self._start_busy()
+                    self._cv.notify_all()  # the idle ticker must arm the watchdog again
                     break
                 self._cv.wait()
             nxt = self.engine.next_exception()

@@ -169,3 +169,31 @@ def test_a_reset_stops_a_spinning_core_and_its_threads_end(model: str) -> None:
 def test_an_unknown_model_is_refused() -> None:
     with pytest.raises(ValueError, match="cortex-m7"):
         CortexM(SmallBus(b""), model="cortex-m7")
+
+
+# Program C: enable IRQ 0, WFI; once woken (and IRQ 0 taken), mask interrupts and spin at
+# 0x8A (its NMI handler spins too, at 0x8C).
+WAKE_THEN_SPIN = bytes.fromhex(
+    "00100020810000008d0000008f000000"
+    + "00" * 48
+    + "91000000"
+    + "00" * 60
+    + "04480121016030bf72b6fee7fee7fee77047000000e100e0"
+)
+
+
+def test_a_core_woken_from_wfi_that_then_spins_gets_the_watchdog() -> None:
+    """Waking from WFI re-arms the watchdog: the ticker, asleep while the core slept, must
+    learn that the core is busy again (it waited forever before)."""
+    halted: list[CoreFault] = []
+    bus = SmallBus(WAKE_THEN_SPIN)
+    core = CortexM(bus, limits=Limits(watchdog=0.05, halt_after=0.05), on_halt=halted.append)
+    core.start()
+    run_until(lambda: core.sleeping)
+    with bus.lock:
+        core.set_irq(0, True)
+        core.set_irq(0, False)
+    run_until(lambda: halted)
+    assert core.join(5)
+    nmi, stop = core.faults
+    assert nmi.kind is FaultKind.WATCHDOG and nmi.pc == 0x8A and stop.pc == 0x8C
