@@ -42,6 +42,18 @@ def symbols(image: str) -> dict[str, tuple[int, int]]:
         }
 
 
+def constant(image: str, name: str) -> int:
+    """The value of the ``uint32_t`` object ``name`` as ``firmware/<image>`` initialises it."""
+    address, size = symbols(image)[name]
+    with open(FIRMWARE / image, "rb") as f:
+        for segment in ELFFile(f).iter_segments():
+            start = int(segment["p_vaddr"])
+            if segment["p_type"] == "PT_LOAD" and start <= address < start + segment["p_filesz"]:
+                data = segment.data()[address - start : address - start + size]
+                return int.from_bytes(data, "little")
+    raise LookupError(f"{name} is not initialised data of {image}")
+
+
 def function_at(image: str, pc: int) -> str | None:
     """The function of ``image`` whose code holds ``pc``."""
     for name, (start, size) in symbols(image).items():
