@@ -43,7 +43,10 @@ kernel:
 
 # The project's Cortex-M firmware (firmware/, arm-none-eabi-gcc): reproducible images that are
 # committed, so `make test` needs no cross compiler; a test rebuilds and compares when it can.
+# The compiler on Debian/Ubuntu: apt-get update && apt-get install -y gcc-arm-none-eabi
 firmware:
+	@command -v arm-none-eabi-gcc >/dev/null || { echo "arm-none-eabi-gcc not found:" \
+	    "apt-get update && apt-get install -y gcc-arm-none-eabi" >&2; exit 1; }
 	$(MAKE) -C firmware
 
 clean:
