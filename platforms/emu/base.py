@@ -269,6 +269,16 @@ class CoreBase:
         if self._on_halt is not None:
             self._on_halt(fault)
 
+    def statistics(self) -> CoreStatistics:
+        """A snapshot of the counters (the exception counts are the engine's)."""
+        engine = self.engine
+        return attrs.evolve(
+            self.stats,
+            entries=engine.entries,
+            returns=engine.returns,
+            tail_chains=engine.tail_chains,
+        )
+
     def _start_busy(self) -> None:
         self._busy_since = time.monotonic()
         self._watchdog_stage = 0

@@ -144,7 +144,7 @@ class EmuPlatform(PlatformDriver):
             return
         core.stop()
         self.board.detach()
-        self._stats.core = core.stats
+        self._stats.core = core.statistics()
         if not await anyio.to_thread.run_sync(core.join, self.join_timeout):
             raise BootError(
                 f"{self.name}: the core's threads did not end within {self.join_timeout} s"
@@ -163,7 +163,7 @@ class EmuPlatform(PlatformDriver):
     def statistics(self) -> EmuStatistics:
         stats = attrs.evolve(self._stats)
         if self.core is not None:
-            stats.core = attrs.evolve(self.core.stats)
+            stats.core = self.core.statistics()
         return stats
 
     # -- from the core's thread ----------------------------------------------------------------
