@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
-from remoteproc.firmware import load_firmware
+from remoteproc.firmware import FirmwareImage, load_firmware
 from remoteproc.manager import RemoteprocManager
 from remoteproc.rproc import RemoteProc
 from remoteproc.rsc_table import parse_resource_table
@@ -27,9 +28,13 @@ from rpmsg.samples import (
 from transports import loopback_pair
 from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK
 
+from .fw import load_for_command
 from .loop import run
-from .options import integer
+from .options import UsageError, integer
 from .output import say
+
+#: CLIENT_SAMPLE_COUNT of firmware/src/main.c (MSG_LIMIT of Linux's rpmsg_client_sample.c).
+FIRMWARE_SAMPLE_COUNT = 100
 
 
 def add_demo_parser(sub: Any) -> None:
@@ -42,10 +47,18 @@ def add_demo_parser(sub: Any) -> None:
     p.add_argument("--count", type=integer(1), default=DEFAULT_COUNT, help="messages to exchange")
     p.add_argument(
         "--platform",
-        choices=["sim", "pandaboard-model"],
+        choices=["sim", "pandaboard-model", "pandaboard-emu"],
         default="sim",
         help="sim: the simulated processor (default); pandaboard-model: the PandaBoard driver "
-        "against a register-level OMAP4 model (mailbox, PRCM, IPU MMU, UIO)",
+        "against a register-level OMAP4 model (mailbox, PRCM, IPU MMU, UIO); pandaboard-emu: "
+        "the same with an emulated Cortex-M3 executing a firmware ELF (needs the emu extra)",
+    )
+    p.add_argument(
+        "--firmware",
+        type=Path,
+        metavar="PATH",
+        help="pandaboard-emu: the IPU firmware ELF to run (default: the project's "
+        "firmware/ipu-m3.elf)",
     )
     p.add_argument(
         "--in-process",
@@ -62,12 +75,26 @@ def add_demo_parser(sub: Any) -> None:
 
 def demo_main(args: argparse.Namespace) -> int:
     quiet = args.quiet > 0  # -q/--quiet (aioamp's own): no line per message either
+    if args.firmware is not None and args.platform != "pandaboard-emu":
+        raise UsageError("--firmware goes with --platform pandaboard-emu")
     if args.loopback:
         ok: bool = run(_loopback_demo, args.count, quiet)
-    elif args.platform == "pandaboard-model":
+    elif args.platform in ("pandaboard-model", "pandaboard-emu"):
         from .demo_pandaboard import pandaboard_model_demo
 
-        ok = run(pandaboard_model_demo, args.count, quiet)
+        emulated = args.platform == "pandaboard-emu"
+        if emulated and args.count > FIRMWARE_SAMPLE_COUNT:
+            raise UsageError(
+                f"--count: the firmware's client sample answers {FIRMWARE_SAMPLE_COUNT} messages"
+            )
+        image: FirmwareImage | None = None
+        source = ""
+        if emulated:
+            from platforms.emu import project_firmware
+
+            source = str(args.firmware or project_firmware("omap4"))
+            image = load_for_command(source)
+        ok = run(pandaboard_model_demo, args.count, quiet, image, source)
     else:
         ok = run(_sim_demo, args.count, quiet, not args.in_process)
     return 0 if ok else 1

@@ -1,4 +1,6 @@
-"""``aioamp demo --platform pandaboard-model``: the PandaBoard driver against the OMAP4 model.
+"""``aioamp demo --platform pandaboard-model|pandaboard-emu``: the PandaBoard driver against the
+OMAP4 model; with ``pandaboard-emu`` an emulated Cortex-M3 in the IPU socket executes a real
+firmware ELF (default: the project's firmware/ipu-m3.elf; docs/emulated-firmware.md).
 
 Boots an IPU image (carveouts at device address 0xA0000000, in the IPC window at physical
 0xA9000000) through :class:`~remoteproc.manager.RemoteprocManager` and the unchanged
@@ -15,26 +17,39 @@ import anyio
 
 from platforms.pandaboard import config as board_config
 from platforms.pandaboard.images import build_ipu_image
-from platforms.pandaboard.model import OmapModel
-from remoteproc.firmware import load_firmware
+from platforms.pandaboard.model import CoreFactory, OmapModel
+from remoteproc.firmware import FirmwareImage, load_firmware
 from remoteproc.manager import RemoteprocManager
 from rpmsg.samples import SERVICE_NAME, client_driver
 
 from .output import say as say_line
 
 
-async def pandaboard_model_demo(count: int, quiet: bool) -> bool:
-    """Run the demo; True if the client sample completed."""
+async def pandaboard_model_demo(
+    count: int, quiet: bool, firmware: FirmwareImage | None = None, source: str = ""
+) -> bool:
+    """Run the demo; True if the client sample completed. With ``firmware`` (read from
+    ``source``) the IPU is an emulated Cortex-M3 executing it, not the Python core."""
 
     def say(who: str, line: str) -> None:
         if not quiet or not line.startswith("incoming msg"):
             say_line(f"[{who}] {line}")
 
     start = time.perf_counter()
-    image = load_firmware(build_ipu_image("rpmsg-client-sample"), name="ipu.elf")
-    say("fw", f"ipu.elf: entry {image.entry:#x}, program {image.program!r}")
-    async with OmapModel() as model:
-        model.core("ipu").install(image, args={"count": str(count)})
+    cores: dict[str, CoreFactory] | None = None
+    emulated = firmware is not None
+    if firmware is not None:
+        from platforms.emu import AttachedCore
+
+        image = firmware
+        say("fw", f"{source}: entry {image.entry:#x}, executed by an emulated Cortex-M3")
+        cores = {"ipu": AttachedCore.factory()}
+    else:
+        image = load_firmware(build_ipu_image("rpmsg-client-sample"), name="ipu.elf")
+        say("fw", f"ipu.elf: entry {image.entry:#x}, program {image.program!r}")
+    async with OmapModel(cores=cores) as model:
+        if not emulated:
+            model.core("ipu").install(image, args={"count": str(count)})
         board = model.board()
         plat = board.platform("ipu")
         async with RemoteprocManager() as mgr:
@@ -50,17 +65,18 @@ async def pandaboard_model_demo(count: int, quiet: bool) -> bool:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(show)
                     await rp.boot()
-                    await plat.wait_echo_reply(2)
-                    say("mbox", "ECHO_REQUEST -> ECHO_REPLY on fifos 0/1")
-                    for da, pa, size in model.mmu("ipu").entries():
-                        say("mmu", f"da {da:#010x} -> pa {pa:#010x} ({size >> 10} KiB, locked)")
-                    channel = await rp.wait_for_service(SERVICE_NAME, timeout=5)
-                    say(
-                        "rpmsg", f"channel {SERVICE_NAME!r}: 0x{channel.src:x} -> 0x{channel.dst:x}"
-                    )
-                    with anyio.fail_after(max(10.0, count / 50)):
-                        while not result.finished:
-                            await anyio.sleep(0.01)
+                    try:
+                        await plat.wait_echo_reply(2)
+                        say("mbox", "ECHO_REQUEST -> ECHO_REPLY on fifos 0/1")
+                        for da, pa, size in model.mmu("ipu").entries():
+                            say("mmu", f"da {da:#010x} -> pa {pa:#010x} ({size >> 10} KiB)")
+                        channel = await rp.wait_for_service(SERVICE_NAME, timeout=5)
+                        say("rpmsg", f"channel {SERVICE_NAME!r}: 0x{channel.dst:x}")
+                        with anyio.fail_after(max(10.0, count / 50)):
+                            while not result.finished:
+                                await anyio.sleep(0.01)
+                    except TimeoutError:  # a firmware that never answers, or keeps crashing
+                        say("demo", f"no answer in time; last crash: {rp.last_crash or 'none'}")
                     for line in rp.trace(0).splitlines():
                         say("trace", line)
                     say("mbox", str(board.mailbox.statistics()))

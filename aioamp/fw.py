@@ -256,19 +256,25 @@ def to_text(ins: Inspection) -> str:
 # -- commands -------------------------------------------------------------------------------------
 
 
-def inspect_main(args: argparse.Namespace) -> int:
-    """``aioamp fw inspect``: print the image; exit 0 valid, 1 invalid, 2 unreadable."""
-    path: str = args.firmware
+def load_for_command(path: str | os.PathLike[str]) -> FirmwareImage:
+    """Load a firmware file named on the command line; its errors become the CLI's (usage:
+    missing or unreadable, command: not a valid image)."""
     try:
-        image = load_firmware_file(path)
+        return load_firmware_file(path)
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        raise UsageError(f"{os.fspath(path)}: no such file") from None
     except FirmwareFileError as exc:  # a FIFO, a device, over MAX_FIRMWARE_SIZE
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise UsageError(f"{os.fspath(path)}: cannot read: {exc.strerror or exc}") from None
     except FirmwareError as exc:
-        raise CommandError(f"{path}: invalid firmware image: {exc}") from None
+        raise CommandError(f"{os.fspath(path)}: invalid firmware image: {exc}") from None
+
+
+def inspect_main(args: argparse.Namespace) -> int:
+    """``aioamp fw inspect``: print the image; exit 0 valid, 1 invalid, 2 unreadable."""
+    path: str = args.firmware
+    image = load_for_command(path)
     ins = inspect_image(image, path)
     print(json.dumps(to_json(ins), indent=2) if args.json else to_text(ins))
     if ins.valid:
