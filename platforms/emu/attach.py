@@ -24,7 +24,7 @@ from .core import CortexM
 from .faults import CoreFault
 from .memory import PAGE, RegisterDevice, Stall, Window
 
-log = logging.getLogger("platforms.emu")
+log = logging.getLogger("aioamp.platform.emu")
 
 
 class PhysicalPort(Protocol):

@@ -27,7 +27,7 @@ from .memory import AddressMap, CoreBus, Stall
 from .nvic import HARDFAULT, LOCKUP, SVCALL, ExceptionState
 from .scs import CFSR_BFARVALID, CFSR_IBUSERR, CFSR_PRECISERR, HFSR_FORCED, Scs, SysTick
 
-log = logging.getLogger("platforms.emu")
+log = logging.getLogger("aioamp.platform.emu")
 
 MODELS = {"cortex-m3": UC_CPU_ARM_CORTEX_M3, "cortex-m4": UC_CPU_ARM_CORTEX_M4}
 #: Faults without a WFI in between after which the core is halted (a handler that returns to

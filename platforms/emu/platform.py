@@ -33,8 +33,8 @@ from .board import RAM_PA, RAM_SIZE, VirtualBoard
 from .core import CortexM
 from .faults import CoreFault, FaultKind
 
-log = logging.getLogger("platforms.emu")
-uart_log = logging.getLogger("platforms.emu.uart")
+log = logging.getLogger("aioamp.platform.emu")
+uart_log = logging.getLogger("aioamp.platform.emu.uart")
 
 #: Crash codes the firmware writes to the doorbell's CRASH register.
 CRASH_FAULT, CRASH_WATCHDOG = 1, 2

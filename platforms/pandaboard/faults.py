@@ -25,7 +25,7 @@ from remoteproc.rsc_table import parse_resource_table
 
 from .mmu import MMU
 
-log = logging.getLogger("platforms.pandaboard")
+log = logging.getLogger("aioamp.platform.pandaboard")
 
 #: The fault bits of MMU_IRQSTATUS (omap-iommu.h MMU_IRQ_*).
 FAULT_BITS = (
