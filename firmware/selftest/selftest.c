@@ -15,6 +15,7 @@
 #define NVIC_STIR REG32(0xE000EF00u)
 #define SCB_CCR REG32(0xE000ED14u)
 #define ICSR_NMIPENDSET (1u << 31)
+#define ICSR_PENDSTCLR (1u << 25)
 #define SHCSR_BUSFAULTENA (1u << 17)
 #define SHCSR_USGFAULTENA (1u << 18)
 
@@ -85,6 +86,9 @@ void systick_handler(void)
     mark('T');
     flag = 1;
     SYST_CSR = 0;
+    /* A tick that came while this ran stays pending after the disable (as on silicon); the
+     * emulator's SysTick counts wall-clock time, so a descheduled core can see one. */
+    SCB_ICSR = ICSR_PENDSTCLR;
 }
 
 void svc_handler(void)
