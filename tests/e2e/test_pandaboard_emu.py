@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
-from conftest import client_sample_completes, echo_round_trip, labels
+from conftest import WaitUntil, client_sample_completes, echo_round_trip, labels
 from emu_support import constant, emulator_threads, function_at, need_unicorn
 
 need_unicorn()
@@ -22,7 +22,8 @@ from platforms.pandaboard.model import OmapModel  # noqa: E402
 from remoteproc.firmware import FirmwareImage, load_firmware  # noqa: E402
 from remoteproc.manager import RemoteprocManager  # noqa: E402
 from remoteproc.rproc import RemoteProc  # noqa: E402
-from rpmsg.samples import client_driver  # noqa: E402
+from rpmsg import Channel  # noqa: E402
+from rpmsg.samples import ClientResult, client_driver  # noqa: E402
 
 IMAGE = "ipu-m3.elf"
 #: A core that spins is stopped quickly (the "hang" fault); nothing else comes near this.
@@ -156,3 +157,23 @@ async def fault_and_recover(rp: RemoteProc, request_: str) -> list[object]:
 def board_constant(name: str) -> int:
     """The value of the firmware's ``const uint32_t name``."""
     return constant(IMAGE, name)
+
+
+@pytest.mark.slow
+async def test_boot_and_the_client_sample_a_hundred_times(wait_until: WaitUntil) -> None:
+    """100 boots of the same processor, each a fresh core that runs the sample to its end."""
+    results: list[ClientResult] = []
+
+    async def probe(channel: Channel) -> None:
+        inner, result = client_driver(count=100)
+        results.append(result)
+        await inner(channel)
+
+    async with emulated_ipu() as (core, _, rp):
+        rp.register_driver("rpmsg-client-sample", probe)
+        for run in range(1, 101):
+            await rp.boot()
+            await wait_until(lambda: len(results) == run and results[-1].finished)  # noqa: B023
+            await rp.shutdown()
+        assert all(r.replies == 100 and r.payloads_ok for r in results)
+        assert core.starts == 100 and core.faults == []
