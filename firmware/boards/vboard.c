@@ -70,19 +70,7 @@ __attribute__((section(".resource_table"), used, aligned(16))) volatile struct v
                 offsetof(struct vboard_table, data),
                 offsetof(struct vboard_table, trace),
             },
-        .vdev =
-            {
-                .type = RSC_VDEV,
-                .id = VIRTIO_ID_RPMSG,
-                .notifyid = RSC_NOTIFY_ID_ANY,
-                .dfeatures = 1u << VIRTIO_RPMSG_F_NS,
-                .num_of_vrings = 2,
-                .vring =
-                    {
-                        {FW_RSC_ADDR_ANY, 4096, 256, RSC_NOTIFY_ID_ANY, 0},
-                        {FW_RSC_ADDR_ANY, 4096, 256, RSC_NOTIFY_ID_ANY, 0},
-                    },
-            },
+        .vdev = AIOAMP_RPMSG_VDEV,
         .text = {RSC_CARVEOUT, 0x00000000u, FW_RSC_ADDR_ANY, 0x100000u, 0, 0, "text"},
         .data = {RSC_CARVEOUT, 0x80000000u, FW_RSC_ADDR_ANY, 0x100000u, 0, 0, "data"},
         .trace = {RSC_TRACE, (uint32_t)trace_buf, TRACE_SIZE, 0, "trace0"},

@@ -63,6 +63,18 @@ struct fw_rsc_vdev {
 } __attribute__((packed));
 
 /* What every board's table has in common; boards/<board>.c defines the table itself. */
+/* The rpmsg vdev every board's table declares: the name service, two vrings of 256
+ * buffers whose addresses and notify ids the host picks. */
+#define AIOAMP_RPMSG_VDEV                                                                      \
+    {                                                                                          \
+        .type = RSC_VDEV, .id = VIRTIO_ID_RPMSG, .notifyid = RSC_NOTIFY_ID_ANY,                \
+        .dfeatures = 1u << VIRTIO_RPMSG_F_NS, .num_of_vrings = 2,                              \
+        .vring = {                                                                             \
+            {FW_RSC_ADDR_ANY, 4096, 256, RSC_NOTIFY_ID_ANY, 0},                                 \
+            {FW_RSC_ADDR_ANY, 4096, 256, RSC_NOTIFY_ID_ANY, 0},                                 \
+        },                                                                                     \
+    }
+
 struct aioamp_table_view {
     volatile struct fw_rsc_vdev *vdev;
     volatile struct fw_rsc_trace *trace;
