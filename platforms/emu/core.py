@@ -243,6 +243,9 @@ class CortexM(CoreHooks, Ticker):
             self._replays[active] = Replay(pc, active, *self._replay_next)
             self._replay_next = None
         if not self._alive:
+            if self._stall is not None:  # the board reset the core for it: keep the record
+                stall, self._stall = self._stall, None
+                self._record(FaultKind.STALL, pc, stall.address, stall.access, detail=str(stall))
             return None
         if self._watchdog_stage == 2:
             self._halt(FaultKind.WATCHDOG, pc, detail="still running after the watchdog NMI")

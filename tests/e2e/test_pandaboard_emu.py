@@ -16,7 +16,7 @@ from emu_support import constant, emulator_threads, function_at, need_unicorn
 
 need_unicorn()
 
-from platforms.emu import AttachedCore, Limits, project_firmware  # noqa: E402
+from platforms.emu import AttachedCore, FaultKind, Limits, project_firmware  # noqa: E402
 from platforms.pandaboard import PandaBoardPlatform  # noqa: E402
 from platforms.pandaboard.model import OmapModel  # noqa: E402
 from remoteproc.firmware import FirmwareImage, load_firmware  # noqa: E402
@@ -131,6 +131,13 @@ async def test_an_access_the_mmu_has_no_entry_for_is_an_mmu_fault_crash(request_
         assert plat.statistics().mmu_faults == 1
         await echo_round_trip(rp)
         assert core.starts == 2
+        # The emulator's own record of the stalled access, even though the driver reset the
+        # core (on the MMU's fault line) before the core thread got to look at it.
+        (stall,) = core.faults
+        assert stall.kind is FaultKind.STALL and stall.address == address
+        assert function_at(IMAGE, stall.pc) == (
+            "fault_read" if request_ == "mmu" else "fault_write"
+        )
         await rp.shutdown()
 
 
