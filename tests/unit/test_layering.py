@@ -69,6 +69,9 @@ PURE = {
     "rpmsg.errors",
     "rpmsg.capture",  # lazy re-exports only
     "rpmsg.capture.pcapng",
+    "platforms.emu",  # lazy re-exports only
+    "platforms.emu.nvic",  # the emulated core's exception rules, no unicorn
+    "platforms.emu.faults",
     "remoteproc.rsc_table",
     "remoteproc.rsc_table.entries",
     "remoteproc.rsc_table.parse",
