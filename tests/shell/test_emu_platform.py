@@ -83,3 +83,11 @@ async def test_a_fault_is_a_crash_report_naming_pc_and_address_then_recovery(
         assert plat.statistics().crashes == 1 and plat.statistics().starts == 2
         await rp.shutdown()
     assert emulator_threads() == []
+
+
+def test_the_registry_makes_emu_platforms() -> None:
+    from platforms import create_platform, platform_kinds
+
+    plat = create_platform("emu", name="m4", model="cortex-m4")
+    assert isinstance(plat, EmuPlatform) and (plat.name, plat.model) == ("m4", "cortex-m4")
+    assert "emu" in platform_kinds()
