@@ -24,6 +24,9 @@ from rpmsg.samples import SERVICE_NAME, client_driver
 
 from .output import say as say_line
 
+#: Seconds the driver waits for an emulated core's reset to complete (by default 50 ms).
+EMULATED_RESET_TIMEOUT = 2.0
+
 
 async def pandaboard_model_demo(
     count: int, quiet: bool, firmware: FirmwareImage | None = None, source: str = ""
@@ -47,7 +50,10 @@ async def pandaboard_model_demo(
     else:
         image = load_firmware(build_ipu_image("rpmsg-client-sample"), name="ipu.elf")
         say("fw", f"ipu.elf: entry {image.entry:#x}, program {image.program!r}")
-    async with OmapModel(cores=cores) as model:
+    config = board_config.PANDABOARD
+    if emulated:  # its threads share the CPUs and the GIL with the driver's RSTST polls
+        config = config.with_reset_timeout(EMULATED_RESET_TIMEOUT)
+    async with OmapModel(config, cores=cores) as model:
         if not emulated:
             model.core("ipu").install(image, args={"count": str(count)})
         board = model.board()

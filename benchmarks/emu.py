@@ -19,6 +19,7 @@ import anyio
 
 from platforms.emu import CortexM, EmuPlatform, Window, project_firmware
 from platforms.emu.attach import AttachedCore
+from platforms.pandaboard.config import PANDABOARD
 from platforms.pandaboard.model import OmapModel
 from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
@@ -110,7 +111,7 @@ async def _emu_vboard() -> AsyncIterator[RemoteProc]:
 @asynccontextmanager
 async def _emu_pandaboard() -> AsyncIterator[RemoteProc]:
     image = load_firmware(project_firmware("omap4").read_bytes(), name="ipu-m3.elf")
-    model = OmapModel(cores={"ipu": AttachedCore.factory()})
+    model = OmapModel(PANDABOARD.with_reset_timeout(2.0), cores={"ipu": AttachedCore.factory()})
     async with model, RemoteprocManager() as mgr:
         rp = mgr.add(model.board().platform("ipu"), firmware=image)
         await rp.boot()

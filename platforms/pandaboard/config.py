@@ -215,5 +215,14 @@ class BoardConfig:
         known = ", ".join(p.name for p in self.processors)
         raise LookupError(f"no processor {name!r} on this board (known: {known})")
 
+    def with_reset_timeout(self, timeout: float) -> BoardConfig:
+        """This board with every processor's wait for a reset to complete set to ``timeout``
+        seconds: a model whose cores are emulated in threads of this process may be slow to
+        answer the driver's RSTST polls on a loaded machine."""
+        procs = tuple(
+            attrs.evolve(p, reset=attrs.evolve(p.reset, timeout=timeout)) for p in self.processors
+        )
+        return attrs.evolve(self, processors=procs)
+
 
 PANDABOARD = BoardConfig()

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-import attrs
 import pytest
 from conftest import WaitUntil, client_sample_completes, echo_round_trip, labels
 from emu_support import constant, emulator_threads, function_at, need_unicorn
@@ -30,15 +29,9 @@ from rpmsg.samples import ClientResult, client_driver  # noqa: E402
 IMAGE = "ipu-m3.elf"
 #: A core that spins is stopped quickly (the "hang" fault); nothing else comes near this.
 LIMITS = Limits(watchdog=1.0, halt_after=1.0)
-#: The board with the driver's 50 ms wait for a reset to complete made patient: on a loaded
-#: 2-core machine the event loop, which polls RSTST, shares the GIL and the CPUs with the
-#: emulated core's threads (a boot once failed there; the model needs a few polls).
-CONFIG = attrs.evolve(
-    PANDABOARD,
-    processors=tuple(
-        attrs.evolve(p, reset=attrs.evolve(p.reset, timeout=2.0)) for p in PANDABOARD.processors
-    ),
-)
+#: The driver's 50 ms wait for a reset to complete, made patient: on a loaded 2-core machine a
+#: boot once failed there (the event loop polls RSTST while the emulated core's threads run).
+CONFIG = PANDABOARD.with_reset_timeout(2.0)
 CRASH_LINE = re.compile(r"crash: (?P<what>[\w ]+) at pc (?P<pc>0x[0-9a-f]+), address (?P<a>0x\w+)")
 
 
