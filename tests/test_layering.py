@@ -80,6 +80,14 @@ PURE = {
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",
+    "platforms.linux",  # lazy re-exports only
+    "platforms.linux.uapi",
+    "platforms.linux.sysfs_text",
+    "platforms.linux.errors",
+    "platforms.linux.url",
+    "platforms.linux.uevent_source",
+    "platforms.linux.bus_state",
+    "platforms.linux.channels",
 }
 IO_MODULES = {
     "os",
