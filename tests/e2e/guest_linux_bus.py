@@ -47,7 +47,8 @@ async def echo_sizes() -> None:
         say(f"flow control: get {bus.outgoing_flow_control(channel.endpoint)}")
         say(f"flow control: set {bus.set_incoming_flow_control(channel.endpoint, True)}")
         stats = bus.statistics()
-        say(f"stats tx {stats.tx_messages} rx {stats.rx_messages} drops {sum(stats.drops.values())}")
+        drops = sum(stats.drops.values())
+        say(f"stats tx {stats.tx_messages} rx {stats.rx_messages} drops {drops}")
     # The kernel's own limit: a bus told of a larger MTU gets EMSGSIZE from the kernel.
     async with LinuxRpmsgBus(mtu=1024) as bus:
         channel = await bus.wait_for_service("aioamp-echo", timeout=20)
