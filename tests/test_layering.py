@@ -88,6 +88,7 @@ PURE = {
     "platforms.linux.uevent_source",
     "platforms.linux.bus_state",
     "platforms.linux.channels",
+    "platforms.linux.rproc_sysfs",
 }
 IO_MODULES = {
     "os",
