@@ -16,6 +16,7 @@ and to the kernel's group otherwise (a minimal system, the UML test guest).
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import os
 import socket
@@ -29,6 +30,13 @@ from .uevent_source import UeventSource
 #: The socket udevd listens on while it runs (systemd: src/udev/udev-ctrl.c).
 UDEV_CONTROL = "/run/udev/control"
 _MAX_DATAGRAM = 1 << 16
+
+
+class _Empty(enum.Enum):
+    EMPTY = 0
+
+
+_EMPTY = _Empty.EMPTY
 
 
 def uevent_group(source: UeventSource, files: KernelFiles) -> int:
@@ -62,18 +70,32 @@ class UeventMonitor:
         while True:
             if self._closed:
                 raise anyio.ClosedResourceError
+            event = self._next()
+            if event is not _EMPTY:
+                return event
+            await anyio.wait_readable(self.sock)
+
+    def drain(self) -> list[Uevent | None]:
+        """Every event already queued, without waiting (None for a loss)."""
+        events: list[Uevent | None] = []
+        while not self._closed and (event := self._next()) is not _EMPTY:
+            events.append(event)
+        return events
+
+    def _next(self) -> Uevent | _Empty | None:
+        """The next queued uevent, None for a loss (ENOBUFS), _EMPTY when none is queued."""
+        while True:
             try:
                 data = self.sock.recv(_MAX_DATAGRAM)
             except BlockingIOError:
-                await anyio.wait_readable(self.sock)
-                continue
+                return _EMPTY
             except OSError as exc:
                 if exc.errno != errno.ENOBUFS:
                     raise
                 self.lost += 1
                 return None
             event = parse_uevent_message(data)
-            if event is not None:
+            if event is not None:  # else foreign or truncated: the socket is shared
                 self.received += 1
                 return event
 
