@@ -14,6 +14,7 @@ from .ipc import add_ipc_parsers
 from .loop import Terminated, leaf_exceptions
 from .options import UsageError
 from .output import stdout_gone
+from .rproc_cli import add_rproc_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ipc_parsers(sub)
     add_fw_parser(sub)
     add_bench_parser(sub)
+    add_rproc_parser(sub)
     return parser
 
 
