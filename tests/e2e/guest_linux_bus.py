@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from platforms.linux import LinuxRpmsgBus
-from rpmsg import EndpointClosedError, PayloadTooLargeError
+from rpmsg import Channel, EndpointClosedError, PayloadTooLargeError
 
 SEQ = struct.Struct("<I")
 
@@ -144,6 +144,30 @@ async def tty() -> None:
         say(f"tty echoed {len(got)} bytes unchanged")
 
 
+async def drivers() -> None:
+    """Drivers probed on channels announced after they registered, and before; the remote
+    destroying a channel ends its driver's iteration and runs its remove hook."""
+    ended = anyio.Event()
+    removed: list[str] = []
+
+    async def probe(channel: Channel) -> None:
+        say(f"probed {channel.name}")
+        await channel.send(b"hello " + channel.name.encode())
+        async for msg in channel:
+            say(f"{channel.name} got {msg.payload.decode()}")
+        say(f"{channel.name} iteration ended")
+        ended.set()
+
+    async with LinuxRpmsgBus() as bus:
+        bus.register_driver("aioamp-drv-a", probe, remove=lambda ch: removed.append(ch.name))
+        say("driver a registered")
+        await bus.wait_for_service("aioamp-drv-b", timeout=20)  # open, with no driver yet
+        bus.register_driver("aioamp-drv-b", probe)
+        with anyio.fail_after(20):
+            await ended.wait()
+        say(f"removed {removed}; channels {sorted(c.name for c in bus.channels)}")
+
+
 async def permission() -> None:
     """Run as nobody: opening the control device fails with the file and the udev rule."""
     try:
@@ -160,6 +184,7 @@ SCENARIOS: dict[str, Callable[[], Awaitable[None]]] = {
     "create-service": create_service,
     "remote-destroys": remote_destroys,
     "tty": tty,
+    "drivers": drivers,
     "permission": permission,
 }
 

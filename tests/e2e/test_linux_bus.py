@@ -113,6 +113,26 @@ async def test_a_channel_the_remote_destroys_ends_the_iteration(
     assert "done" in lines
 
 
+async def test_drivers_are_probed_and_removed(kernel: Path, tmp_path: Path) -> None:
+    async with guest_with_remote(kernel, tmp_path, guest_argv("drivers")) as (uml, bus):
+        await uml.wait_for_line("guest: driver a registered", timeout=60)
+        services = {
+            name: await bus.create_service(name) for name in ("aioamp-drv-a", "aioamp-drv-b")
+        }
+        for name, ep in services.items():
+            msg = await ep.recv(timeout=30)
+            assert msg.payload == b"hello " + name.encode()
+            await ep.send_to(msg.src, b"ack")
+        await uml.wait_for_line("guest: aioamp-drv-a got ack", timeout=30)
+        await services["aioamp-drv-a"].aclose()  # NS DESTROY
+        run = await uml.wait()
+    run.check()
+    lines = guest_lines(run)
+    assert {"probed aioamp-drv-a", "probed aioamp-drv-b", "aioamp-drv-b got ack"} <= set(lines)
+    assert "aioamp-drv-a iteration ended" in lines
+    assert "removed ['aioamp-drv-a']; channels ['aioamp-drv-b']" in lines
+
+
 async def test_the_tty_path(kernel: Path, tmp_path: Path) -> None:
     """rpmsg_tty's /dev/ttyRPMSG0 as a raw byte stream: the remote echoes the bytes."""
     served = Served()
