@@ -11,6 +11,7 @@ bus that is its own announced endpoint, bound to the peer's)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import struct
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.abc
 
+from platforms.linux.url import linux_config
 from rpmsg import (
     ADDR_ANY,
     HDR_SIZE,
@@ -103,8 +105,6 @@ def bus_or_transport_url(text: str) -> str:
     scheme = urlsplit(text).scheme
     if scheme and is_bus_scheme(scheme):
         if scheme == "linux":
-            from platforms.linux.url import linux_config
-
             try:
                 linux_config(text)
             except TransportError as exc:
@@ -127,8 +127,12 @@ async def _open(url: str, role: Role, timeout: float) -> AsyncIterator[Session]:
     the vring bus over the URL's transport (waiting at most ``timeout`` s for the peer: a
     socket server would otherwise wait forever), with the transport's buffer size."""
     if is_bus_scheme(urlsplit(url).scheme):
+        from platforms.linux.bus import LinuxRpmsgBus  # not loaded for transport URLs
+
         async with open_bus(url, role=role, name=f"aioamp-{role}", ready_timeout=timeout) as bus:
-            yield Session(bus, lambda: False)
+            # The kernel's bus ends when its device is removed: the remote side stopped (or
+            # left) as a whole; it cannot tell an orderly stop from a crash.
+            yield Session(bus, lambda: isinstance(bus, LinuxRpmsgBus) and bus.device_removed)
         return
     transport = None
     with anyio.move_on_after(timeout):
@@ -226,8 +230,11 @@ class _Replies:
         self.echoed += 1
 
     async def _until_removed(self, channel: Channel) -> None:
-        async for _ in channel:  # nothing is sent to it: it ends when the peer withdraws
-            pass
+        # Nothing is sent to it: it ends when the peer withdraws it, or with the bus (whose
+        # end the echo loop reports).
+        with contextlib.suppress(EndpointClosedError):
+            async for _ in channel:
+                pass
         self.ended()
 
 
@@ -248,8 +255,6 @@ def _check_sizes(url: str, sizes: Sequence[int]) -> None:
     third party has no known layout: the bus checks once it is up)."""
     scheme = urlsplit(url).scheme
     if scheme == "linux":
-        from platforms.linux.url import linux_config
-
         mtu, why = linux_config(url).mtu, "the linux: URL's mtu (the kernel does not say)"
     elif is_bus_scheme(scheme):
         return

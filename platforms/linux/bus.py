@@ -117,6 +117,9 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         self._calls: KernelCalls | None = None
         self._monitor: UeventMonitor | None = None
         self.sysfs: RpmsgSysfs | None = None
+        #: Whether the bus closed because the kernel removed its rpmsg device: the remote
+        #: processor stopped, crashed or its link went (the kernel does not say which).
+        self.device_removed = False
 
     def __repr__(self) -> str:
         ctrl = self.sysfs.ctrl if self.sysfs is not None else self._ctrl_arg
@@ -250,6 +253,7 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
             elif event.subsystem != "rpmsg" or not under(event.devpath, sysfs.virtio_path):
                 continue
             if event is not None and event.action == "remove" and event.name == sysfs.ctrl:
+                self.device_removed = True
                 self.fail(BusClosedError(f"{sysfs.ctrl} was removed (the remote processor went)"))
                 return
             self._rescan()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import abc
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import anyio
 import anyio.abc
@@ -33,6 +34,7 @@ from .sysfs_text import RpmsgDevice
 from .tty import RpmsgTty
 
 log = logging.getLogger("aioamp.platforms.linux")
+T = TypeVar("T")
 
 
 class ChannelsMixin(abc.ABC):
@@ -140,20 +142,33 @@ class ChannelsMixin(abc.ABC):
     async def wait_for_service(self, name: str, timeout: float | None = None) -> Channel:
         """The remote's channel ``name``, opened; waits up to ``timeout`` s for the remote to
         announce it (on uevents, not by polling)."""
+
+        def found(sysfs: RpmsgSysfs) -> Channel | None:
+            channel = self.table.find(name)
+            if channel is not None:
+                return channel
+            for info in sysfs.channels(name):
+                if info.device not in self.table.channels:
+                    return self._open_channel(info, self.table.driver_for(name))
+            return None
+
+        return await self._wait(name, timeout, found, "not announced")
+
+    async def _wait(
+        self, name: str, timeout: float | None, found: Callable[[RpmsgSysfs], T | None], what: str
+    ) -> T:
+        """``found(sysfs)`` once it is not None: tried now and after each rescan."""
         encode_name(name)
         timeout = check_timeout(timeout)
         with anyio.move_on_after(math.inf if timeout is None else timeout):
             while True:
                 self._check_open()
                 assert self.sysfs is not None
-                channel = self.table.find(name)
-                if channel is not None:
-                    return channel
-                for info in self.sysfs.channels(name):
-                    if info.device not in self.table.channels:
-                        return self._open_channel(info, self.table.driver_for(name))
+                result = found(self.sysfs)
+                if result is not None:
+                    return result
                 await self._changed.wait()
-        raise RpmsgTimeoutError(f"{self.name}: service {name!r} not announced in {timeout} s")
+        raise RpmsgTimeoutError(f"{self.name}: service {name!r} {what} in {timeout} s")
 
     def register_driver(
         self, names: str | Iterable[str], probe: Probe, *, remove: Remove | None = None
@@ -174,15 +189,12 @@ class ChannelsMixin(abc.ABC):
     async def open_tty(self, name: str = "rpmsg-tty", timeout: float | None = None) -> RpmsgTty:
         """The tty (:mod:`.tty`, raw mode) the kernel's rpmsg_tty made for the remote's
         channel ``name``, waiting up to ``timeout`` s for it."""
-        encode_name(name)
-        timeout = check_timeout(timeout)
-        with anyio.move_on_after(math.inf if timeout is None else timeout):
-            while True:
-                self._check_open()
-                assert self.sysfs is not None
-                for info in self.sysfs.channels(name):
-                    node = self.sysfs.tty_of(info)
-                    if node is not None:
-                        return RpmsgTty.open(node, self.files.host_path(node))
-                await self._changed.wait()
-        raise RpmsgTimeoutError(f"{self.name}: no tty for {name!r} within {timeout} s")
+
+        def found(sysfs: RpmsgSysfs) -> RpmsgTty | None:
+            for info in sysfs.channels(name):
+                node = sysfs.tty_of(info)
+                if node is not None:
+                    return RpmsgTty.open(node, self.files.host_path(node))
+            return None
+
+        return await self._wait(name, timeout, found, "has no tty")
