@@ -56,6 +56,16 @@ class Served:
         self.payloads: list[bytes] = []
 
 
+async def serve_until_halt(uml: UmlKernel, bus: RpmsgBus, name: str) -> tuple[KernelRun, Served]:
+    """Announce ``name`` on the remote and echo on it until the guest halts."""
+    served = Served()
+    ep = await bus.create_service(name)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve, ep, served)
+        run = await uml.wait()
+    return run, served
+
+
 async def serve(ep: Endpoint, served: Served, reply: bool = True) -> None:
     """Answer every message to its sender with its own payload until the kernel goes away."""
     try:

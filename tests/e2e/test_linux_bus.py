@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from linux_guest import GUEST, Served, guest_argv, guest_lines, guest_with_remote, serve
+from linux_guest import GUEST, guest_argv, guest_lines, guest_with_remote, serve_until_halt
 
 pytestmark = pytest.mark.kernel
 
@@ -25,12 +25,8 @@ async def test_echo_at_every_size_and_oversize_payloads(kernel: Path, tmp_path: 
     """Sizes 1..496 through a channel the guest bound with driver_override; 497 refused by
     the bus, 497 and 1024 by the kernel itself (EMSGSIZE) when the bus is told a larger MTU;
     flow control answered (GET) and degraded (SET: virtio_rpmsg_bus has none)."""
-    served = Served()
     async with guest_with_remote(kernel, tmp_path, guest_argv("echo-sizes")) as (uml, bus):
-        ep = await bus.create_service("aioamp-echo")
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve, ep, served)
-            run = await uml.wait()
+        run, served = await serve_until_halt(uml, bus, "aioamp-echo")
     run.check()
     lines = guest_lines(run)
     assert "sizes 1..496 echoed" in lines
@@ -46,12 +42,8 @@ async def test_echo_at_every_size_and_oversize_payloads(kernel: Path, tmp_path: 
 
 
 async def test_ten_thousand_messages_in_order(kernel: Path, tmp_path: Path) -> None:
-    served = Served()
     async with guest_with_remote(kernel, tmp_path, guest_argv("in-order")) as (uml, bus):
-        ep = await bus.create_service("aioamp-order")
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve, ep, served)
-            run = await uml.wait()
+        run, served = await serve_until_halt(uml, bus, "aioamp-order")
     run.check()
     assert [struct.unpack_from("<I", p)[0] for p in served.payloads] == list(range(10_000))
     assert any(line.startswith("10000 in order") for line in guest_lines(run))
@@ -60,14 +52,10 @@ async def test_ten_thousand_messages_in_order(kernel: Path, tmp_path: Path) -> N
 async def test_wait_for_service_wakes_on_the_uevent(kernel: Path, tmp_path: Path) -> None:
     """The remote announces the service a second after the guest started waiting; the guest
     looked at sysfs a handful of times (once per uevent), not in a polling loop."""
-    served = Served()
     async with guest_with_remote(kernel, tmp_path, guest_argv("late-service")) as (uml, bus):
         await uml.wait_for_line("guest: waiting for aioamp-late", timeout=60)
         await anyio.sleep(1)
-        ep = await bus.create_service("aioamp-late")
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve, ep, served)
-            run = await uml.wait()
+        run, served = await serve_until_halt(uml, bus, "aioamp-late")
     run.check()
     got = re.search(r"got aioamp-late after (\d+) rescans", "\n".join(guest_lines(run)))
     assert got is not None, guest_lines(run)
@@ -123,7 +111,8 @@ async def test_drivers_are_probed_and_removed(kernel: Path, tmp_path: Path) -> N
             msg = await ep.recv(timeout=30)
             assert msg.payload == b"hello " + name.encode()
             await ep.send_to(msg.src, b"ack")
-        await uml.wait_for_line("guest: aioamp-drv-a got ack", timeout=30)
+        for name in services:
+            await uml.wait_for_line(f"guest: {name} got ack", timeout=30)
         await services["aioamp-drv-a"].aclose()  # NS DESTROY
         run = await uml.wait()
     run.check()
@@ -135,12 +124,8 @@ async def test_drivers_are_probed_and_removed(kernel: Path, tmp_path: Path) -> N
 
 async def test_the_tty_path(kernel: Path, tmp_path: Path) -> None:
     """rpmsg_tty's /dev/ttyRPMSG0 as a raw byte stream: the remote echoes the bytes."""
-    served = Served()
     async with guest_with_remote(kernel, tmp_path, guest_argv("tty")) as (uml, bus):
-        ep = await bus.create_service("rpmsg-tty")
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve, ep, served)
-            run = await uml.wait()
+        run, served = await serve_until_halt(uml, bus, "rpmsg-tty")
     run.check()
     lines = guest_lines(run)
     assert "tty /dev/ttyRPMSG0" in lines

@@ -91,7 +91,8 @@ async def test_echo_in_the_guest_against_ping_on_the_host(
 ) -> None:
     """The guest's echo receives on its service and answers through the host ping's channel
     (the kernel does not say a message's source); the ping's NS DESTROY removes that channel,
-    which ends the echo."""
+    which ends the echo, unless the ping's exit (its vhost-user backend hanging up, which
+    removes the kernel's whole rpmsg device) gets there first: an orderly end either way."""
     sock = tmp_path / "rpmsg.sock"
     ping = start_remote(
         host_cli, sock, "ping", "--service", SERVICE, "--count", "50", "--size", "16", "496"
@@ -106,4 +107,4 @@ async def test_echo_in_the_guest_against_ping_on_the_host(
     out, err = ping.communicate(timeout=30)
     assert ping.returncode == 0, err
     assert "all echoes matched" in out
-    assert "echoed 100 messages" in result[0]
+    assert any(line.startswith("echoed 100 messages") for line in result[0]), result[0][-20:]

@@ -32,10 +32,12 @@ def load_app() -> ModuleType:
 async def test_the_application_over_linux_in_the_guest(kernel: Path, tmp_path: Path) -> None:
     app = load_app()
     command = [sys.executable, str(APP), "linux:", "--count", "5"]
-    async with guest_with_remote(kernel, tmp_path, command) as (uml, bus):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(app.remote_core, bus)
-            run = await uml.wait()
+    async with (
+        guest_with_remote(kernel, tmp_path, command) as (uml, bus),
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(app.remote_core, bus)
+        run = await uml.wait()
     run.check()
     lines = list(run.lines)
     start = lines.index("reading 0: ok")
