@@ -48,7 +48,7 @@ from rpmsg.errors import (
 )
 from rpmsg.message import EndpointOptions, Overflow, RxCallback, check_timeout
 from rpmsg.stats import DROP_REASONS, BusStatistics
-from rpmsg.wire import ADDR_ANY, DEFAULT_BUFFER_SIZE, HDR_SIZE, RESERVED_ADDRESSES, encode_name
+from rpmsg.wire import ADDR_ANY, DEFAULT_BUFFER_SIZE, HDR_SIZE, encode_name
 
 from .bus_channels import ChannelsMixin
 from .bus_state import BusCounters
@@ -317,23 +317,14 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
             addr=addr, name=name, callback=callback, maxsize=maxsize, overflow=overflow
         )
         kernel = self._kernel
-        tries = [options.addr] if options.addr != ADDR_ANY else self._free_addresses()
+        assert self.sysfs is not None
+        mine = {ep.addr for ep in self._open}
+        tries = [options.addr] if options.addr != ADDR_ANY else self.sysfs.free_addresses(mine)
         for src in tries:
             opened = kernel.create_service(name, src, last_try=src == tries[-1])
             if opened is not None:
                 return self._adopt(opened, "service", options, opened.device)
         raise AddressInUseError(f"{self.name}: no free address for service {name!r}")
-
-    def _free_addresses(self, count: int = 16) -> list[int]:
-        assert self.sysfs is not None
-        used = self.sysfs.used_addresses() | {ep.addr for ep in self._open}
-        free: list[int] = []
-        addr = RESERVED_ADDRESSES
-        while len(free) < count:
-            if addr not in used:
-                free.append(addr)
-            addr += 1
-        return free
 
     async def destroy_endpoint(self, ep: Endpoint) -> None:
         """Destroy ``ep``: an endpoint device is destroyed, a service withdrawn (the kernel

@@ -27,6 +27,7 @@ import os
 import re
 
 from rpmsg.errors import RpmsgError
+from rpmsg.wire import RESERVED_ADDRESSES
 
 from .errors import rpmsg_error
 from .files import KernelFiles
@@ -161,6 +162,18 @@ class RpmsgSysfs:
         used.update(src for _name, src, _dst in self.endpoint_devices().values())
         used.discard(ADDR_ANY)
         return used
+
+    def free_addresses(self, also_used: set[int], count: int = 16) -> list[int]:
+        """The ``count`` lowest dynamic addresses (from 1024) neither sysfs nor ``also_used``
+        shows as taken."""
+        used = self.used_addresses() | also_used
+        free: list[int] = []
+        addr = RESERVED_ADDRESSES
+        while len(free) < count:
+            if addr not in used:
+                free.append(addr)
+            addr += 1
+        return free
 
     def bind(self, dev: RpmsgDevice) -> None:
         """Bind ``dev`` to ``rpmsg_chrdev``: ``driver_override``, then the driver's ``bind``

@@ -151,3 +151,9 @@ def test_a_channel_of_another_kernel_driver_is_not_taken(root: Path) -> None:
     with pytest.raises(ChannelBoundError, match="rpmsg_tty/unbind"):
         sysfs.bind(tty)
     assert (root / "sys/bus/rpmsg/drivers/rpmsg_chrdev/bind").read_text() == ""
+
+
+def test_free_addresses_skip_what_sysfs_and_the_bus_hold(root: Path) -> None:
+    sysfs = RpmsgSysfs(HostFiles(root), "rpmsg_ctrl0")
+    # 1024 (0x400) and 1026 (0x402) are channels', 1025 the bus's own endpoint's.
+    assert sysfs.free_addresses({1025}, 3) == [1027, 1028, 1029]
