@@ -43,6 +43,7 @@ from rpmsg.endpoint import Endpoint
 from rpmsg.errors import (
     AddressInUseError,
     BusClosedError,
+    EndpointClosedError,
     ForeignEndpointError,
     RpmsgError,
 )
@@ -136,7 +137,10 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         try:
             ctrl = await self._find_ctrl()
             self.sysfs = RpmsgSysfs(self.files, ctrl)
-            ctrl_dev = CharDev.open(f"/dev/{ctrl}", self.files.host_path(f"/dev/{ctrl}"))
+            try:
+                ctrl_dev = CharDev.open(f"/dev/{ctrl}", self.files.host_path(f"/dev/{ctrl}"))
+            except EndpointClosedError as exc:  # no node: no devtmpfs, or udev has not run
+                raise BusClosedError(f"{self.name}: {ctrl} is in sysfs, but {exc}") from None
             self._calls = KernelCalls(self.sysfs, ctrl_dev)
             async with anyio.create_task_group() as tg:
                 await tg.start(self._run, name=f"{self.name}-bus")

@@ -5,18 +5,23 @@ Linux 6.12's remoteproc show: class and bus entries are symlinks into /sys/devic
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
+import anyio
 import pytest
 
+from platforms.linux.bus import LinuxRpmsgBus
 from platforms.linux.files import HostFiles
+from platforms.linux.model.files import UeventHub
 from platforms.linux.rpmsg_sysfs import (
     ChannelBoundError,
     RpmsgSysfs,
     ctrl_of_remoteproc,
     list_ctrl_devices,
 )
-from platforms.linux.sysfs_text import ADDR_ANY
+from platforms.linux.sysfs_text import ADDR_ANY, pack_kernel_uevent
+from rpmsg.errors import BusClosedError
 
 
 def put(root: Path, path: str, text: str) -> None:
@@ -157,3 +162,53 @@ def test_free_addresses_skip_what_sysfs_and_the_bus_hold(root: Path) -> None:
     sysfs = RpmsgSysfs(HostFiles(root), "rpmsg_ctrl0")
     # 1024 (0x400) and 1026 (0x402) are channels', 1025 the bus's own endpoint's.
     assert sysfs.free_addresses({1025}, 3) == [1027, 1028, 1029]
+
+
+class TreeWithUevents(HostFiles):
+    """The tree's files, with uevents from a test instead of the host's netlink."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.hub = UeventHub()
+
+    def open_uevents(self, group: int) -> socket.socket:
+        return self.hub.open()
+
+
+async def test_the_bus_waits_for_its_control_device_to_appear(root: Path) -> None:
+    """Who speaks first: the bus opened before the remote processor's rpmsg device exists
+    waits (ready_timeout) for the uevent that adds it, then finds it in sysfs."""
+    files = TreeWithUevents(root)
+    link_path = root / "sys/class/rpmsg/rpmsg_ctrl0"
+    target = os.readlink(link_path)
+    link_path.unlink()
+    put(root, "/dev/rpmsg_ctrl0", "")  # a stand-in node: only opened, no ioctl here
+    opened: list[LinuxRpmsgBus] = []
+
+    async def open_bus() -> None:
+        async with LinuxRpmsgBus(
+            "rpmsg_ctrl0", files=files, ready_timeout=10, uevents="kernel"
+        ) as bus:
+            opened.append(bus)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(open_bus)
+        await anyio.wait_all_tasks_blocked()
+        assert opened == []
+        link_path.symlink_to(target)
+        devpath = "/devices/platform/soc/m4/remoteproc/remoteproc0/rproc-virtio.0.auto/virtio0/"
+        files.hub.send(
+            pack_kernel_uevent(
+                "add", devpath + "virtio0.rpmsg_ctrl.0.0/rpmsg/rpmsg_ctrl0", {"SUBSYSTEM": "rpmsg"}
+            )
+        )
+    (bus,) = opened
+    assert bus.sysfs is not None and bus.sysfs.ctrl == "rpmsg_ctrl0"
+    assert sorted(c.name for c in bus.sysfs.channels()) == ["echo", "rpmsg-raw", "rpmsg-tty"]
+
+
+async def test_no_control_device_in_time_is_a_clear_error(root: Path) -> None:
+    files = TreeWithUevents(root)
+    with pytest.raises(BusClosedError, match=r"no rpmsg control device \(rpmsg_ctrl7\)"):
+        async with LinuxRpmsgBus("/dev/rpmsg_ctrl7", files=files, ready_timeout=0):
+            pass
