@@ -23,11 +23,11 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/aioamp demo
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check $(PKGS) tests $(wildcard benchmarks)
-	$(BIN)/ruff format --check $(PKGS) tests $(wildcard benchmarks)
+	$(BIN)/ruff check $(PKGS) tests $(wildcard benchmarks examples)
+	$(BIN)/ruff format --check $(PKGS) tests $(wildcard benchmarks examples)
 
 typecheck: $(VENV)/.test-installed
-	$(BIN)/mypy --strict $(PKGS) $(wildcard benchmarks)
+	$(BIN)/mypy --strict $(PKGS) $(wildcard benchmarks examples)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -32,6 +32,7 @@ TRANSPORTS_ABSTRACT = {
     "transports.registry",
     "transports.url",
     "transports._lazy",
+    "transports._tasks",
 }
 #: Pure cores: stdlib without I/O, attrs, and each other.
 PURE = {
@@ -82,6 +83,15 @@ PURE = {
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",
+    "platforms.linux",  # lazy re-exports only
+    "platforms.linux.uapi",
+    "platforms.linux.sysfs_text",
+    "platforms.linux.errors",
+    "platforms.linux.url",
+    "platforms.linux.uevent_source",
+    "platforms.linux.bus_state",
+    "platforms.linux.channels",
+    "platforms.linux.rproc_sysfs",
 }
 IO_MODULES = {
     "os",
