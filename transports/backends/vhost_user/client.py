@@ -34,10 +34,10 @@ import anyio
 import attrs
 
 from ...errors import TransportError
+from ...unix_server import connect
 from ...virtio.layout import SharedLayout
 from ...virtio.memory import DeviceMemory, Region
 from ...virtio.vdev import build_single_vdev_table, single_vdev_view
-from ..shm.session import connect
 from .backend import DEVICE_FEATURES, DEVICE_TYPE_FEATURES, NUM_VRINGS
 from .link import VhostUserTransport, close_fds, drain_fd, log, release_mappings, signal_fd
 from .protocol import (
