@@ -207,8 +207,14 @@ class RawRemote:
 
 
 class RawHost:
-    """The host's side by hand, against a remote bus: it negotiates in the vdev entry (so the
-    remote starts), then posts whatever descriptors it likes on both rings."""
+    """The host's side by hand, against a remote bus. It starts the remote as a real driver
+    does (Linux's rpmsg_probe): negotiates in the vdev entry, posts a receive buffer on vq 0
+    (pool buffer 0, where a host's buffers start), sets DRIVER_OK and kicks vq 0. That is what
+    every backend's remote starts on: a shared vdev entry shows the status, a vhost-user
+    backend (whose frontend has no status byte to share) takes the kick after enabling both
+    vrings as DRIVER_OK, and a remote that knows no pool derives its buffer window from that
+    first buffer. Once the remote runs, :meth:`take_back_primer` empties vq 0 again; after that
+    the raw host posts whatever descriptors it likes on both rings."""
 
     def __init__(self, transport: Transport) -> None:
         assert transport.pool is not None
@@ -219,9 +225,21 @@ class RawHost:
         self.from_remote = RawRing(transport, 0)  # vq 0: remote -> host
         vdev = transport.vdev
         vdev.gfeatures = vdev.dfeatures & (1 << VIRTIO_RPMSG_F_NS)
+        self.from_remote.set_desc(0, self.buf(0), self.buffer_size, F_WRITE)
+        self.from_remote.post(0)
         vdev.status = (
             VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK
         )
+        transport.kick(0)
+
+    def take_back_primer(self) -> None:
+        """Withdraw the receive buffer the remote started on (it has not used it: it sent
+        nothing), so vq 0 is as new."""
+        ring = self.from_remote
+        assert ring.used_idx == 0, "the remote used the primer"
+        ring.avail_idx = 0
+        ring.set_avail_entry(0, 0)
+        ring.set_desc(0, 0, 0)
 
     def buf(self, i: int) -> int:
         """Device address of the pool's ``i``-th buffer."""
@@ -252,4 +270,5 @@ async def hostile_host(link: TransportLink) -> AsyncIterator[tuple[RpmsgBus, Raw
     async with link.transports() as ends:
         raw = RawHost(ends.host)
         async with RpmsgBus(ends.remote, name="remote", ready_timeout=WAIT) as remote:
+            raw.take_back_primer()
             yield remote, raw
