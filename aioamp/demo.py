@@ -43,10 +43,12 @@ def add_demo_parser(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="do not print each message")
     p.add_argument(
         "--platform",
-        choices=["sim", "pandaboard-model"],
+        choices=["sim", "pandaboard-model", "uml"],
         default="sim",
         help="sim: the simulated processor (default); pandaboard-model: the PandaBoard driver "
-        "against a register-level OMAP4 model (mailbox, PRCM, IPU MMU, UIO)",
+        "against a register-level OMAP4 model (mailbox, PRCM, IPU MMU, UIO); uml: the Linux "
+        "kernel (User-Mode Linux, `make kernel`) as the host of an aioamp remote, running its "
+        "own rpmsg_client_sample",
     )
     p.add_argument(
         "--in-process",
@@ -68,6 +70,10 @@ def demo_main(args: argparse.Namespace) -> int:
         from .demo_pandaboard import pandaboard_model_demo
 
         ok = run(pandaboard_model_demo, args.count, args.quiet)
+    elif args.platform == "uml":
+        from .demo_uml import uml_demo
+
+        ok = run(uml_demo, args.count, args.quiet)
     else:
         ok = run(_sim_demo, args.count, args.quiet, not args.in_process)
     return 0 if ok else 1

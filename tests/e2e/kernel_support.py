@@ -37,14 +37,6 @@ def sample_then(guest: str, kernel: Path) -> str:
     return f"{insmod_command(find_module('rpmsg_client_sample', kernel))} && {guest}"
 
 
-def wait_for_console(pattern: str) -> str:
-    """A guest shell line: wait (up to 20 s) until the kernel log holds ``pattern``."""
-    return (
-        f"for i in $(seq 2000); do dmesg | grep -q {pattern!r} && exit 0; sleep 0.01; done; "
-        "echo 'guest: timed out'; exit 1"
-    )
-
-
 async def echo(
     ep: Endpoint, *, hold_after: int | None = None, record: list[bytes] | None = None
 ) -> int:

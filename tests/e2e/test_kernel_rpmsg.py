@@ -14,11 +14,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from platforms.uml import UmlKernel
+from platforms.uml import UmlKernel, wait_for_log_command
 from rpmsg import Endpoint, RpmsgBus
 from transports.backends.vhost_user.server import VhostUserBackend, listen_vhost_user
 
-from .kernel_support import BOOT_DEADLINE, echo, kernel_remote, sample_then, wait_for_console
+from .kernel_support import BOOT_DEADLINE, echo, kernel_remote, sample_then
 
 pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("vring_impl")]
 
@@ -44,7 +44,7 @@ async def test_the_kernels_client_sample_talks_to_an_aioamp_remote(
 ) -> None:
     """aioamp announces rpmsg-client-sample; the kernel creates the channel, the sample module
     probes it and exchanges its 100 messages with aioamp's echo, then the kernel halts."""
-    guest = sample_then(wait_for_console("goodbye!"), kernel)
+    guest = sample_then(wait_for_log_command("goodbye!"), kernel)
     async with kernel_remote(kernel, tmp_path, guest) as (backend, uml, bus):
         ep = await bus.create_service(SAMPLE)
         echoed = await echo(ep)
@@ -71,7 +71,7 @@ async def test_the_kernel_going_away_mid_traffic_ends_the_bus(
     """aioamp answers 10 of the sample's messages and holds the 11th: the kernel goes away
     (halts, or is killed) with a message unanswered. The bus ends, saying the frontend
     disconnected; nothing hangs. A halt is orderly (peer_closed), a kill is not."""
-    wait = wait_for_console("incoming msg 10 ") if end == "halt" else "sleep 30"
+    wait = wait_for_log_command("incoming msg 10 ") if end == "halt" else "sleep 30"
     async with kernel_remote(kernel, tmp_path, sample_then(wait, kernel)) as (backend, uml, bus):
         ep = await bus.create_service(SAMPLE)
         async with anyio.create_task_group() as tg:
@@ -100,7 +100,7 @@ async def test_with_reconnect_a_second_kernel_boots_against_the_same_remote(
     sees a virtio reset, not a closed link; a second kernel boots against the same socket, is
     announced aioamp's service again and runs its client sample through as the first did."""
     sock = tmp_path / "rpmsg.sock"
-    guest = sample_then(wait_for_console("goodbye!"), kernel)
+    guest = sample_then(wait_for_log_command("goodbye!"), kernel)
     backend = listen_vhost_user(sock, reconnect=True)
     runs = []
     echoed: list[int] = []
