@@ -25,6 +25,8 @@ class Counts:
     boots: int
     elf: int
     allocs: int
+    #: Round trips per size through the UML kernel (benchmarks.kernel).
+    kernel: int
     #: Runs per figure; the best is kept (see :func:`best_of`).
     repeats: int = 1
 
@@ -32,11 +34,20 @@ class Counts:
     def for_mode(cls, mode: str) -> Counts:
         if mode == "full":
             return cls(
-                rtt=3000, throughput=30000, endpoints=20000, boots=5, elf=10, allocs=2000, repeats=3
+                rtt=3000,
+                throughput=30000,
+                endpoints=20000,
+                boots=5,
+                elf=10,
+                allocs=2000,
+                kernel=2000,
+                repeats=3,
             )
         if mode == "quick":
-            return cls(rtt=300, throughput=3000, endpoints=3000, boots=1, elf=2, allocs=500)
-        return cls(rtt=20, throughput=100, endpoints=200, boots=1, elf=1, allocs=50)
+            return cls(
+                rtt=300, throughput=3000, endpoints=3000, boots=1, elf=2, allocs=500, kernel=300
+            )
+        return cls(rtt=20, throughput=100, endpoints=200, boots=1, elf=1, allocs=50, kernel=20)
 
 
 def best_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:

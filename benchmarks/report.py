@@ -130,6 +130,7 @@ def markdown(results: Result) -> str:
             f"| {loop} | {a['blocks_per_msg']} | {a['extra_per_msg']} | "
             f"{_fmt(b['in_process']['median_ms'])} | {_fmt(b['own_process']['median_ms'])} |"
         )
+    lines += _kernel_rows(results)
     elf = results["elf_load_1mib"]
     lines += [
         "",
@@ -144,6 +145,37 @@ def markdown(results: Result) -> str:
             f"| {g['name']} | {g.get('worst_case', '-')} | {g['ratio']} | {g['target']} | {met} |"
         )
     return "\n".join(lines) + "\n"
+
+
+_KERNEL_PATHS = (
+    ("/dev/rpmsgN -> aioamp remote -> back", "rpmsg"),
+    ("guest pipe ping-pong (two guest processes)", "pipe"),
+)
+
+
+def _kernel_rows(results: Result) -> list[str]:
+    """The round trips through the UML kernel (benchmarks.kernel), or why they were skipped."""
+    runs = {loop: per["kernel"] for loop, per in results["loops"].items() if "kernel" in per}
+    if not runs:
+        return []
+    lines = [
+        "",
+        "| loop | size | round trip in the UML guest | median us | p99 us | vs guest pipe |",
+        "|---|---|---|---|---|---|",
+    ]
+    for loop, run in runs.items():
+        if "skipped" in run:
+            lines.append(f"| {loop} | - | skipped: {run['skipped']} | - | - | - |")
+            continue
+        for size, paths in run["sizes"].items():
+            pipe = paths["pipe"]["median_us"]
+            for name, key in _KERNEL_PATHS:
+                r = paths[key]
+                lines.append(
+                    f"| {loop} | {size} | {name} | {_fmt(r['median_us'])} | {_fmt(r['p99_us'])} "
+                    f"| {r['median_us'] / pipe:.2f} |"
+                )
+    return lines
 
 
 def plot(results: Result, out: Path) -> list[Path]:

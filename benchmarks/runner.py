@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import boot, inproc, ipc
+from . import boot, inproc, ipc, kernel
 from .common import Counts, best_of, loops_available, run_on
 from .report import evaluate_goals, markdown, plot
 
@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--loops", nargs="+", choices=["asyncio", "uvloop"], help="loops to run")
     parser.add_argument("--no-ipc", action="store_true", help="skip the two-process figures")
+    parser.add_argument(
+        "--no-kernel", action="store_true", help="skip the round trip through the UML kernel"
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
@@ -100,7 +103,9 @@ async def _boots(c: Counts) -> dict[str, Any]:
     }
 
 
-def run(mode: str, loops: list[str], ipc_too: bool, quiet: bool = False) -> dict[str, Any]:
+def run(
+    mode: str, loops: list[str], ipc_too: bool, quiet: bool = False, kernel_too: bool = True
+) -> dict[str, Any]:
     c = Counts.for_mode(mode)
     t0 = time.perf_counter()
     results: dict[str, Any] = {"mode": mode, "machine": machine(), "sizes": SIZES, "loops": {}}
@@ -120,6 +125,9 @@ def run(mode: str, loops: list[str], ipc_too: bool, quiet: bool = False) -> dict
                 }
         _log(quiet, f"[{loop}] simulated boot")
         per["boot"] = run_on(loop, _boots, c)
+        if kernel_too:
+            _log(quiet, f"[{loop}] the Linux kernel as host (User-Mode Linux)")
+            per["kernel"] = kernel.kernel_figure(loop, SIZES, c.kernel, c.repeats)
         results["loops"][loop] = per
     results["elf_load_1mib"] = boot.elf_load_time(c.elf)
     results["goals"] = evaluate_goals(results)
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_args(args: argparse.Namespace) -> int:
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     loops = args.loops or loops_available()
-    results = run(mode, loops, not args.no_ipc, quiet=args.json)
+    results = run(mode, loops, not args.no_ipc, quiet=args.json, kernel_too=not args.no_kernel)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
