@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .exits import CommandError
+
 
 def _runner() -> Any:
     """``benchmarks.runner``; from an editable install the checkout root may not be on the
@@ -18,9 +20,7 @@ def _runner() -> Any:
     except ImportError:
         root = Path(__file__).resolve().parent.parent
         if not (root / "benchmarks" / "runner.py").exists():
-            raise SystemExit(
-                "aioamp bench needs a source checkout (benchmarks/ not found)"
-            ) from None
+            raise CommandError("needs a source checkout (benchmarks/ not found)") from None
         sys.path.insert(0, str(root))
         return importlib.import_module("benchmarks.runner")
 
@@ -30,13 +30,24 @@ def add_bench_parser(sub: Any) -> None:
         "bench",
         help="benchmark rpmsg against asyncio.Queue, sockets, pipes and zmq",
         description="Measure aioamp against the IPC paths users would pick instead, on asyncio "
-        "and uvloop, and judge the goals by same-run ratios.",
+        "and uvloop, in rounds that measure every path once; each figure is the median of the "
+        "rounds with its min and max, each goal judged by same-round ratios. A progress bar "
+        "shows on a terminal.",
     )
-    p.add_argument("--quick", action="store_true", help="small counts (< 1 minute)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 short rounds instead of 5 (~15 s); its verdicts are only indicative",
+    )
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the JSON to stdout")
     p.add_argument("--out", default="bench-results", help="output directory")
-    p.add_argument("--loops", nargs="+", choices=["asyncio", "uvloop"], help="loops to run")
+    p.add_argument(
+        "--loops",
+        nargs="+",
+        choices=["asyncio", "uvloop"],
+        help="loops to run (default: every one installed)",
+    )
     p.add_argument("--no-ipc", action="store_true", help="skip the two-process figures")
     p.add_argument(
         "--no-kernel",

@@ -40,7 +40,6 @@ def add_demo_parser(sub: Any) -> None:
         "remoteproc manager, runs the rpmsg client sample and shuts down.",
     )
     p.add_argument("--count", type=integer(1), default=DEFAULT_COUNT, help="messages to exchange")
-    p.add_argument("--quiet", action="store_true", help="do not print each message")
     p.add_argument(
         "--platform",
         choices=["sim", "pandaboard-model", "uml"],
@@ -64,18 +63,19 @@ def add_demo_parser(sub: Any) -> None:
 
 
 def demo_main(args: argparse.Namespace) -> int:
+    quiet = args.quiet > 0  # -q/--quiet (aioamp's own): no line per message either
     if args.loopback:
-        ok: bool = run(_loopback_demo, args.count, args.quiet)
+        ok: bool = run(_loopback_demo, args.count, quiet)
     elif args.platform == "pandaboard-model":
         from .demo_pandaboard import pandaboard_model_demo
 
-        ok = run(pandaboard_model_demo, args.count, args.quiet)
+        ok = run(pandaboard_model_demo, args.count, quiet)
     elif args.platform == "uml":
         from .demo_uml import uml_demo
 
-        ok = run(uml_demo, args.count, args.quiet)
+        ok = run(uml_demo, args.count, quiet)
     else:
-        ok = run(_sim_demo, args.count, args.quiet, not args.in_process)
+        ok = run(_sim_demo, args.count, quiet, not args.in_process)
     return 0 if ok else 1
 
 

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import struct
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -34,6 +33,8 @@ from remoteproc.rsc_table import (
 from transports.virtio.constants import ENDIAN
 from transports.virtio.vdev import RSC_TABLE_HDR
 
+from .exits import CommandError, UsageError
+
 __all__ = [
     "Inspection",
     "add_fw_parser",
@@ -42,7 +43,7 @@ __all__ = [
     "to_text",
 ]
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0
 _U32 = struct.Struct(ENDIAN + "I")
 _NO_TABLE = "no resource table (no vdevs)"
 
@@ -255,34 +256,25 @@ def to_text(ins: Inspection) -> str:
 # -- commands -------------------------------------------------------------------------------------
 
 
-def _err(msg: str) -> None:
-    print(f"aioamp fw: {msg}", file=sys.stderr)
-
-
 def inspect_main(args: argparse.Namespace) -> int:
     """``aioamp fw inspect``: print the image; exit 0 valid, 1 invalid, 2 unreadable."""
     path: str = args.firmware
     try:
         image = load_firmware_file(path)
     except FileNotFoundError:
-        _err(f"{path}: no such file")
-        return EXIT_USAGE
+        raise UsageError(f"{path}: no such file") from None
     except FirmwareFileError as exc:  # a FIFO, a device, over MAX_FIRMWARE_SIZE
-        _err(str(exc))
-        return EXIT_USAGE
+        raise UsageError(str(exc)) from None
     except OSError as exc:
-        _err(f"{path}: cannot read: {exc.strerror or exc}")
-        return EXIT_USAGE
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except FirmwareError as exc:
-        _err(f"{path}: invalid firmware image: {exc}")
-        return EXIT_INVALID
+        raise CommandError(f"{path}: invalid firmware image: {exc}") from None
     ins = inspect_image(image, path)
     print(json.dumps(to_json(ins), indent=2) if args.json else to_text(ins))
     if ins.valid:
         return EXIT_OK
     more = f" (and {len(ins.findings) - 1} more)" if len(ins.findings) > 1 else ""
-    _err(f"{path}: invalid {ins.findings[0]}{more}")
-    return EXIT_INVALID
+    raise CommandError(f"{path}: invalid {ins.findings[0]}{more}")
 
 
 def build_sample_main(args: argparse.Namespace) -> int:
@@ -290,14 +282,12 @@ def build_sample_main(args: argparse.Namespace) -> int:
     try:
         image = build_sample_image(args.program)
     except ValueError as exc:  # a program name check_program_name refuses
-        _err(f"cannot build the sample: {exc}")
-        return EXIT_USAGE
+        raise UsageError(f"cannot build the sample: {exc}") from None
     try:
         with open(args.output, "wb") as f:
             f.write(image)
     except OSError as exc:
-        _err(f"{args.output}: cannot write: {exc.strerror or exc}")
-        return EXIT_USAGE
+        raise UsageError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     print(f"wrote {len(image)} bytes to {os.fspath(args.output)} (program {args.program})")
     return EXIT_OK
 

@@ -8,24 +8,22 @@ import argparse
 import json
 import statistics
 import struct
-import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import anyio
 
-from rpmsg import HDR_SIZE, Endpoint, EndpointClosedError, RpmsgBus, RpmsgError
+from rpmsg import HDR_SIZE, BusClosedError, Endpoint, EndpointClosedError, RpmsgBus, RpmsgError
 from rpmsg.wire import DEFAULT_BUFFER_SIZE
-from transports import Transport, TransportError, open_transport
+from transports import Transport, open_transport
 from transports.base import Role
-from transports.registry import check_transport_url
+from transports.registry import check_transport_url, transport_config
 
-from .loop import leaf_exceptions, run
-from .options import UsageError, integer, seconds, transport_url
-from .output import say
-
-T = TypeVar("T")
+from .exits import PeerGoneError, UsageError
+from .loop import run
+from .options import integer, seconds, transport_url
+from .output import progress, say, status
 
 DEFAULT_SERVICE = "rpmsg-openamp-demo-channel"
 _SEQ = struct.Struct("<I")
@@ -40,18 +38,30 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="e.g. shm://demo, openamp:, vhost-user:/tmp/rpmsg.sock (unknown or invalid URL "
         "options are refused)",
     )
-    p.add_argument("--role", required=True, choices=["host", "remote"])
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["host", "remote"],
+        help="this end's virtio role: the host owns the vrings' buffers, the remote answers; "
+        "the peer takes the other",
+    )
     p.add_argument("--service", default=DEFAULT_SERVICE, help="service (endpoint) name")
-    p.add_argument("--timeout", type=seconds, default=30.0, help="seconds to wait for the peer")
+    p.add_argument(
+        "--timeout",
+        type=seconds,
+        default=30.0,
+        help="seconds to wait for the peer (then exit status 3), and for each echo",
+    )
 
 
 def add_ipc_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "echo",
         help="announce a service and echo every message to its sender",
-        description="Exit status 0 when the session ends in order: --count messages echoed, "
-        "the peer destroyed its endpoint or closed the link; 1 when the peer vanished "
-        "(killed, crashed) or the link failed.",
+        description="Announce --service on --transport and send every message back to its "
+        "sender. Exit status 0 when the session ends in order: --count messages echoed, the "
+        "peer destroyed its endpoint or closed the link; 3 when the peer vanished (killed, "
+        "crashed) or never came; 1 when the link failed otherwise.",
     )
     _common(p)
     p.add_argument(
@@ -61,7 +71,14 @@ def add_ipc_parsers(sub: Any) -> None:
         help="exit after N messages (0: until the peer destroys its endpoint or closes the link)",
     )
     p.set_defaults(func=echo_main)
-    p = sub.add_parser("ping", help="send numbered messages to a service and check the echoes")
+    p = sub.add_parser(
+        "ping",
+        help="send numbered messages to a service and check the echoes",
+        description="Wait for --service on --transport, send --count numbered messages of each "
+        "--size and check every echo byte for byte; print the round-trip times. A progress "
+        "bar shows on a terminal. Exit status 0 when every echo matched, 1 when one did not, "
+        "3 when the peer vanished or never came.",
+    )
     _common(p)
     p.add_argument("--count", type=integer(1), default=100, help="messages per size")
     p.add_argument(
@@ -75,40 +92,30 @@ def add_ipc_parsers(sub: Any) -> None:
     p.set_defaults(func=ping_main)
 
 
+def _where(url: str) -> str:
+    """The URL, and the socket it meets its peer on when the scheme has one."""
+    socket = getattr(transport_config(url), "socket", None)
+    return f"{url} (socket {socket})" if socket else url
+
+
 async def _open(url: str, role: Role, timeout: float) -> tuple[Transport, RpmsgBus]:
     """The transport (waiting at most ``timeout`` s for the peer: a socket server would
     otherwise wait forever) and a bus using the transport's buffer size."""
+    status(f"waiting for a peer on {_where(url)}, up to {timeout:g} s ...")
     with anyio.move_on_after(timeout):
         transport = await open_transport(url, role=role)
         buffer_size = getattr(transport, "buffer_size", DEFAULT_BUFFER_SIZE)
         bus = RpmsgBus(transport, buffer_size=buffer_size, name=f"aioamp-{role}")
         bus.ready_timeout = timeout
         return transport, bus
-    raise TransportError(f"{url}: no peer within {timeout} s")
-
-
-def _run_command(command: str, func: Callable[..., Awaitable[T]], *args: Any) -> T | None:
-    """Run an echo/ping coroutine; a TransportError / RpmsgError (also inside the exception
-    groups of the command's task groups) becomes one line on stderr and None. Anything else
-    is a bug and propagates."""
-    try:
-        return run(func, *args)
-    except Exception as exc:
-        leaves = leaf_exceptions(exc)
-        if not all(isinstance(leaf, TransportError | RpmsgError) for leaf in leaves):
-            raise
-        print(f"aioamp {command}: {'; '.join(str(leaf) for leaf in leaves)}", file=sys.stderr)
-        return None
+    raise PeerGoneError(f"{url}: no peer within {timeout:g} s")
 
 
 # -- echo ---------------------------------------------------------------------------------------
 def echo_main(args: argparse.Namespace) -> int:
-    result = _run_command(
-        "echo", _echo, args.transport, args.role, args.service, args.count, args.timeout
+    echoed, peer_closed = run(
+        _echo, args.transport, args.role, args.service, args.count, args.timeout
     )
-    if result is None:
-        return 1
-    echoed, peer_closed = result
     print(f"echoed {echoed} messages" + ("; the peer closed the link" if peer_closed else ""))
     return 0
 
@@ -164,11 +171,9 @@ def _check_sizes(url: str, sizes: Sequence[int]) -> None:
 
 def ping_main(args: argparse.Namespace) -> int:
     _check_sizes(args.transport, args.size)
-    report = _run_command(
-        "ping", _ping, args.transport, args.role, args.service, args.count, args.size, args.timeout
+    report = run(
+        _ping, args.transport, args.role, args.service, args.count, args.size, args.timeout
     )
-    if report is None:
-        return 1
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -193,6 +198,8 @@ async def _ping(
             if size > bus.mtu:
                 raise RpmsgError(f"--size {size} exceeds the MTU of {bus.mtu}")
         ep = await bus.create_service(service)
+        if bus.find_channel(service) is None:
+            status(f"waiting for the peer to announce {service!r}, up to {timeout:g} s ...")
         channel = await bus.wait_for_service(service, timeout=timeout)
         dst = channel.dst
         for size in sizes:
@@ -207,15 +214,24 @@ async def _ping_size(
 ) -> dict[str, Any]:
     rtts: list[float] = []
     matched = 0
-    start = time.perf_counter()
-    for seq in range(count):
-        payload = _payload(seq, size)
-        t0 = time.perf_counter()
-        await ep.send_to(dst, payload)
-        msg = await ep.recv(timeout)
-        rtts.append(time.perf_counter() - t0)
-        matched += msg.payload == payload
-    elapsed = time.perf_counter() - start
+    with progress(count, f"ping {size} B") as bar:
+        start = time.perf_counter()
+        for seq in range(count):
+            payload = _payload(seq, size)
+            t0 = time.perf_counter()
+            try:
+                await ep.send_to(dst, payload)
+                msg = await ep.recv(timeout)
+            except EndpointClosedError as exc:
+                if isinstance(exc, BusClosedError):  # the link itself went: it says how
+                    raise
+                raise PeerGoneError(
+                    f"the peer withdrew the service after {seq} of {count} messages of {size} B"
+                ) from exc
+            rtts.append(time.perf_counter() - t0)
+            matched += msg.payload == payload
+            bar.update()
+        elapsed = time.perf_counter() - start
     rtts.sort()
     return {
         "size": size,

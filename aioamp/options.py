@@ -10,10 +10,9 @@ from collections.abc import Callable
 from transports import TransportError
 from transports.registry import check_transport_url
 
+from .exits import UsageError
 
-class UsageError(Exception):
-    """A combination of options the parser cannot check alone (``--size`` against the MTU of
-    ``--transport``); ``aioamp`` prints it as one line and exits 2."""
+__all__ = ["UsageError", "integer", "seconds", "transport_url"]
 
 
 def seconds(text: str) -> float:

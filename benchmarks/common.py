@@ -17,7 +17,9 @@ ECHO, SINK, ACK = 0x45, 0x53, 0x41
 
 @attrs.frozen
 class Counts:
-    """Iterations per measurement; ``--quick`` uses tiny ones, the smoke test tinier still."""
+    """Iterations per measurement and repeats per figure. ``--quick`` runs fewer and shorter
+    repeats (its verdicts are labelled indicative), the smoke test the fewest that still give a
+    spread."""
 
     rtt: int
     throughput: int
@@ -25,9 +27,10 @@ class Counts:
     boots: int
     elf: int
     allocs: int
-    #: Round trips per size through the UML kernel (benchmarks.kernel).
+    #: Round trips per size through the UML kernel (benchmarks.kernel), one boot per round.
     kernel: int
-    #: Runs per figure; the best is kept (see :func:`best_of`).
+    #: Rounds per figure: each round measures every path once, so a ratio pairs figures taken
+    #: moments apart; a figure is the median of its rounds, with their min and max.
     repeats: int = 1
 
     @classmethod
@@ -41,32 +44,62 @@ class Counts:
                 elf=10,
                 allocs=2000,
                 kernel=2000,
-                repeats=3,
+                repeats=5,
             )
         if mode == "quick":
             return cls(
-                rtt=300, throughput=3000, endpoints=3000, boots=1, elf=2, allocs=500, kernel=300
+                rtt=300,
+                throughput=4000,
+                endpoints=5000,
+                boots=2,
+                elf=3,
+                allocs=500,
+                kernel=300,
+                repeats=3,
             )
-        return cls(rtt=20, throughput=100, endpoints=200, boots=1, elf=1, allocs=50, kernel=20)
-
-
-def best_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The best of repeated runs of one figure: the run with the lowest median round trip
-    gives the RTT figures, the one with the highest throughput the throughput figures (with
-    its own kicks per message). The same rule for every path, baselines included: on a
-    shared machine a slow run says more about the neighbours than about the code."""
-    out = dict(runs[0])
-    if "median_us" in out:
-        fastest = min(runs, key=lambda r: r["median_us"])
-        out.update(median_us=fastest["median_us"], p99_us=fastest["p99_us"])
-    if "msgs_per_s" in out:
-        out.update(
-            {
-                k: v
-                for k, v in max(runs, key=lambda r: r["msgs_per_s"]).items()
-                if k not in ("median_us", "p99_us")
-            }
+        return cls(
+            rtt=20, throughput=100, endpoints=200, boots=1, elf=1, allocs=50, kernel=20, repeats=2
         )
+
+
+#: Messages a one-way run sends before its clock starts: two rings' worth (256 buffers each
+#: way), so the figure is the steady state and not the first burst into empty rings, which
+#: costs less per message (the sender never waits) and would dominate a short run.
+WARMUP_MESSAGES = 512
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """min / median / max of the repeats of one figure."""
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+#: Fields that name what was measured (the same in every run), not a measurement.
+LABELS = frozenset({"endpoints", "image_bytes", "handed_to_user_per_msg"})
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One figure from its repeated runs: each number is the median of the runs, its
+    ``spread`` the min / median / max, and ``runs`` keeps every run (in round order, so a
+    ratio can pair the runs of one round). Other values come from the first run. The same
+    rule for every path, baselines included."""
+    out: dict[str, Any] = {}
+    spreads: dict[str, dict[str, float]] = {}
+    for key, value in runs[0].items():
+        numbers = [run[key] for run in runs]
+        if key in LABELS:
+            out[key] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            spreads[key] = spread(numbers)
+            out[key] = spreads[key]["median"]
+        else:
+            out[key] = value
+    out["spread"] = spreads
+    out["runs"] = list(runs)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -13,12 +14,53 @@ from typing import Any
 
 import anyio
 
-from rpmsg import Endpoint, Message, RpmsgBus
+from rpmsg import Message, RpmsgBus
 from transports import loopback_pair
 
-from .common import rtt_stats
+from .common import WARMUP_MESSAGES, rtt_stats
 
 _WARMUP = 50
+
+
+class _Count:
+    """Messages a consumer has taken; :meth:`reach` waits until it has taken ``k``."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._want = 0
+        self._event = anyio.Event()
+
+    def add(self) -> None:
+        self.n += 1
+        if self.n == self._want:
+            self._event.set()
+
+    async def reach(self, k: int) -> None:
+        if self.n < k:
+            self._want, self._event = k, anyio.Event()
+            await self._event.wait()
+
+
+async def _timed(
+    send: Callable[[], Awaitable[object]],
+    count: _Count,
+    n: int,
+    *,
+    warmup: int = WARMUP_MESSAGES,
+    mark: Callable[[], None] = lambda: None,
+) -> float:
+    """Seconds to send ``n`` messages one way until the consumer took them all, after
+    ``warmup`` messages outside the clock (steady state: rings and queues already cycling);
+    ``mark`` runs just before the clock starts."""
+    for _ in range(warmup):
+        await send()
+    await count.reach(warmup)
+    mark()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await send()
+    await count.reach(warmup + n)
+    return time.perf_counter() - t0
 
 
 @asynccontextmanager
@@ -65,31 +107,30 @@ async def rpmsg_rtt(size: int, n: int) -> dict[str, float]:
 
 
 async def rpmsg_throughput(size: int, n: int) -> dict[str, float]:
-    """One way, host -> remote, a consumer task draining the endpoint; also kicks/message."""
+    """One way, host -> remote, a consumer task draining the endpoint; also kicks/message
+    (of the timed messages only)."""
     async with _pair() as (host, remote):
         sink = remote.create_endpoint()
         src = host.create_endpoint()
         data = bytes(size)
-        done = anyio.Event()
+        count = _Count()
+
+        def kicks() -> int:
+            return host.statistics().kicks_sent + remote.statistics().kicks_sent
 
         async def consume() -> None:
-            got = 0
             async for _msg in sink:
-                got += 1
-                if got == n:
-                    done.set()
-                    return
+                count.add()
 
+        before = [0]
         async with anyio.create_task_group() as tg:
             tg.start_soon(consume)
-            before = host.statistics().kicks_sent + remote.statistics().kicks_sent
-            t0 = time.perf_counter()
-            for _ in range(n):
-                await src.send_to(sink.addr, data)
-            await done.wait()
-            elapsed = time.perf_counter() - t0
-            kicks = host.statistics().kicks_sent + remote.statistics().kicks_sent - before
-    return {"msgs_per_s": n / elapsed, "kicks_per_msg": kicks / n}
+            elapsed = await _timed(
+                lambda: src.send_to(sink.addr, data), count, n, mark=lambda: before.append(kicks())
+            )
+            sent_kicks = kicks() - before[-1]
+            tg.cancel_scope.cancel()
+    return {"msgs_per_s": n / elapsed, "kicks_per_msg": sent_kicks / n}
 
 
 async def queue_rtt(size: int, n: int) -> dict[str, float]:
@@ -107,20 +148,17 @@ async def queue_rtt(size: int, n: int) -> dict[str, float]:
 async def queue_throughput(size: int, n: int) -> dict[str, float]:
     q: asyncio.Queue[bytes] = asyncio.Queue(256)  # as many slots as rpmsg has tx buffers
     data = bytes(size)
-    done = anyio.Event()
+    count = _Count()
 
     async def consume() -> None:
-        for _ in range(n):
+        while True:
             await q.get()
-        done.set()
+            count.add()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(consume)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            await q.put(data)
-        await done.wait()
-        elapsed = time.perf_counter() - t0
+        elapsed = await _timed(lambda: q.put(data), count, n)
+        tg.cancel_scope.cancel()
     return {"msgs_per_s": n / elapsed}
 
 
@@ -140,43 +178,35 @@ async def anyio_rtt(size: int, n: int) -> dict[str, float]:
 async def anyio_throughput(size: int, n: int) -> dict[str, float]:
     tx, rx = anyio.create_memory_object_stream[bytes](256)
     data = bytes(size)
-    done = anyio.Event()
+    count = _Count()
 
     async def consume() -> None:
-        for _ in range(n):
-            await rx.receive()
-        done.set()
+        async for _item in rx:
+            count.add()
 
     async with anyio.create_task_group() as tg, tx, rx:
         tg.start_soon(consume)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            await tx.send(data)
-        await done.wait()
-        elapsed = time.perf_counter() - t0
+        elapsed = await _timed(lambda: tx.send(data), count, n)
+        tg.cancel_scope.cancel()
     return {"msgs_per_s": n / elapsed}
 
 
 async def endpoints_throughput(count: int, n: int, size: int = 16) -> dict[str, float]:
     """One-way throughput spread round-robin over ``count`` remote endpoints (rx callbacks, so
-    the figure is the bus's dispatch, not the scheduling of ``count`` consumer tasks)."""
+    the figure is the bus's dispatch, not the scheduling of ``count`` consumer tasks). Every
+    endpoint gets a message before the clock starts: the first delivery to each is cold, and
+    a short run over many endpoints would be mostly first deliveries."""
     async with _pair() as (host, remote):
-        got = [0]
-        done = anyio.Event()
-
-        def on_rx(_ep: Endpoint, _msg: Message) -> None:
-            got[0] += 1
-            if got[0] == n:
-                done.set()
-
-        dsts = [remote.create_endpoint(callback=on_rx).addr for _ in range(count)]
+        got = _Count()
+        dsts = [
+            remote.create_endpoint(callback=lambda _ep, _msg: got.add()).addr for _ in range(count)
+        ]
         src = host.create_endpoint()
         data = bytes(size)
-        t0 = time.perf_counter()
-        for i in range(n):
-            await src.send_to(dsts[i % count], data)
-        await done.wait()
-        elapsed = time.perf_counter() - t0
+        turn = itertools.cycle(dsts)
+        elapsed = await _timed(
+            lambda: src.send_to(next(turn), data), got, n, warmup=max(WARMUP_MESSAGES, count)
+        )
     return {"endpoints": count, "msgs_per_s": n / elapsed}
 
 

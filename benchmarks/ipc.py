@@ -13,12 +13,13 @@ import struct
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 import anyio
 
-from .common import ACK, ECHO, SINK, payload, rtt_stats, run_on
+from .common import ACK, ECHO, SINK, WARMUP_MESSAGES, payload, rtt_stats, run_on
 
 KINDS = ("shm", "socket", "streams", "pipe", "zmq")
 _LEN = struct.Struct("<I")
@@ -44,13 +45,24 @@ async def _rtt(client: Client, size: int, n: int) -> dict[str, float]:
     return rtt_stats(samples)
 
 
-async def _throughput(client: Client, size: int, n: int) -> dict[str, float]:
+async def _sink(client: Client, size: int, n: int) -> None:
+    """``n`` messages the peer swallows, then one it acknowledges: all of them arrived."""
     data = payload(SINK, size)
-    t0 = time.perf_counter()
     for _ in range(n):
         await client.send(data)
     await client.send(payload(ACK, size))
     await client.recv(size)
+
+
+async def _throughput(
+    client: Client, size: int, n: int, mark: Callable[[], None] = lambda: None
+) -> dict[str, float]:
+    """One way, timed after a warm-up outside the clock (see ``WARMUP_MESSAGES``); ``mark``
+    runs just before the clock starts."""
+    await _sink(client, size, WARMUP_MESSAGES)
+    mark()
+    t0 = time.perf_counter()
+    await _sink(client, size, n)
     return {"msgs_per_s": n / (time.perf_counter() - t0)}
 
 
@@ -214,20 +226,26 @@ class _ZmqClient:
 async def _measure(client: Any, address: str, sizes: list[int], n_rtt: int, n_thr: int) -> Any:
     await client.open(address)
     out: dict[str, Any] = {}
+    marks: list[tuple[int, int]] = []
+
+    def mark() -> None:  # the shm bus's counters as the clock starts
+        if isinstance(client, _ShmClient):
+            st = client.bus.statistics()
+            marks.append((st.kicks_sent, st.tx_messages))
+
     try:
         for size in sizes:
             rtt = await _rtt(client, size, n_rtt)
             extra: dict[str, float] = {}
-            if isinstance(client, _ShmClient):
-                bus = client.bus
-                k0, m0 = bus.statistics().kicks_sent, bus.statistics().tx_messages
+            marks.clear()
             thr = (
-                await _throughput(client, size, n_thr)
+                await _throughput(client, size, n_thr, mark)
                 if not isinstance(client, _SocketClient)
                 else {}
             )
-            if isinstance(client, _ShmClient):
-                st = bus.statistics()
+            if marks:
+                st = client.bus.statistics()
+                k0, m0 = marks[-1]
                 extra["kicks_per_msg"] = (st.kicks_sent - k0) / (st.tx_messages - m0)
             out[str(size)] = {**rtt, **thr, **extra}
     finally:

@@ -13,6 +13,7 @@ import json
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,19 @@ from platforms.uml import KernelNotFoundError, UmlKernel, find_kernel
 from rpmsg import BusClosedError, RpmsgBus
 from transports.backends.vhost_user.server import listen_vhost_user
 
-from .common import best_of, run_on
+from .common import run_on, summarize
 from .kernel_guest import MARKER
 
 _ROOT = Path(__file__).resolve().parent.parent
+
+
+def available() -> bool:
+    """Whether there is a kernel to boot (:func:`~platforms.uml.find_kernel`)."""
+    try:
+        find_kernel()
+    except KernelNotFoundError:
+        return False
+    return True
 
 
 async def kernel_rtt(sizes: list[int], count: int) -> dict[str, Any]:
@@ -61,14 +71,22 @@ async def kernel_rtt(sizes: list[int], count: int) -> dict[str, Any]:
     return figures
 
 
-def kernel_figure(loop: str, sizes: list[int], count: int, repeats: int) -> dict[str, Any]:
-    """:func:`kernel_rtt` on ``loop``, ``repeats`` boots; per size and path the run with the
-    lowest median round trip (:func:`~benchmarks.common.best_of`, the rule of every figure)."""
-    runs = [run_on(loop, kernel_rtt, sizes, count) for _ in range(repeats)]
-    if "skipped" in runs[0]:
-        return runs[0]
-    sizes_out = {
-        size: {path: best_of([run["sizes"][size][path] for run in runs]) for path in paths}
-        for size, paths in runs[0]["sizes"].items()
+def kernel_figure(
+    loop: str, sizes: list[int], count: int, repeats: int, step: Callable[[str], None]
+) -> dict[str, Any]:
+    """:func:`kernel_rtt` on ``loop``, one boot per round (``step`` is told as each starts);
+    per size and path the median of the rounds with their spread (``summarize``). Both paths
+    of a round are measured in the same boot, so their ratio pairs them round by round."""
+    runs = []
+    for _ in range(repeats):
+        step("the Linux kernel as host (User-Mode Linux)")
+        runs.append(run_on(loop, kernel_rtt, sizes, count))
+        if "skipped" in runs[0]:
+            return runs[0]
+    return {
+        "device": runs[0]["device"],
+        "sizes": {
+            size: {path: summarize([run["sizes"][size][path] for run in runs]) for path in paths}
+            for size, paths in runs[0]["sizes"].items()
+        },
     }
-    return {"device": runs[0]["device"], "boots": repeats, "sizes": sizes_out}

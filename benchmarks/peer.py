@@ -62,7 +62,7 @@ async def _shm(address: str) -> None:
     from transports import TransportError
     from transports.backends.shm.transport import open_shm
 
-    logging.getLogger("rpmsg").setLevel(logging.ERROR)  # the end of the run is not news
+    logging.getLogger("aioamp.rpmsg").setLevel(logging.ERROR)  # the end of the run is not news
     name, sock_path = address.split("|")
     transport = await open_shm(
         name, role="remote", listen=False, socket_path=sock_path, connect_timeout=30

@@ -6,30 +6,65 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .common import spread
+
 Result = dict[str, Any]
+
+
+#: A verdict from fewer or shorter repeats than the full run's is only indicative.
+INDICATIVE_MODES = ("quick", "smoke")
+
+
+def _runs(figure: Result, key: str) -> list[float]:
+    """The value of ``key`` in each round of a summarized figure (see ``summarize``)."""
+    return [float(run[key]) for run in figure["runs"]]
+
+
+def _ratios(ours: Result, base: Result, key: str) -> list[float]:
+    """Round by round: each round's figure over the baseline measured in the same round."""
+    return [a / b for a, b in zip(_runs(ours, key), _runs(base, key), strict=True)]
 
 
 def _goal(
     name: str,
     target: float,
     higher_is_better: bool,
-    cases: list[tuple[str, float]],
+    cases: list[tuple[str, list[float]]],
+    mode: str,
     unit: str = "ratio",
 ) -> Result:
-    """One goal judged by its worst case; every case is kept in ``details``."""
+    """One goal, judged by the median over the rounds of its worst case; every case keeps its
+    min / median / max. The verdict is indicative in the quick modes, and wherever some case's
+    rounds fall on both sides of the target (the repeats disagree)."""
     if not cases:
         return {"name": name, "ratio": None, "target": target, "met": None, "details": {}}
-    pick: Callable[..., tuple[str, float]] = min if higher_is_better else max
-    worst = pick(cases, key=lambda case: case[1])
-    met = all((v >= target) if higher_is_better else (v <= target) for _, v in cases)
+
+    def meets(value: float) -> bool:
+        return value >= target if higher_is_better else value <= target
+
+    spreads = {case: spread(values) for case, values in cases}
+    pick: Callable[..., str] = min if higher_is_better else max
+    worst = pick(spreads, key=lambda case: spreads[case]["median"])
+    straddling = [c for c, sp in spreads.items() if meets(sp["min"]) != meets(sp["max"])]
+    why = []
+    if mode in INDICATIVE_MODES:
+        why.append(f"{mode} mode: fewer, shorter repeats than the full run")
+    if straddling:
+        why.append(f"the repeats fall on both sides of the target in {', '.join(straddling)}")
     return {
         "name": name,
-        "ratio": round(worst[1], 3),
+        "ratio": round(spreads[worst]["median"], 3),
+        "spread": {k: round(v, 3) for k, v in spreads[worst].items()},
         "target": target,
-        "met": met,
-        "worst_case": worst[0],
+        "met": all(meets(sp["median"]) for sp in spreads.values()),
+        "indicative": bool(why),
+        "why_indicative": "; ".join(why) or None,
+        "worst_case": worst,
         "unit": unit,
-        "details": {case: round(v, 3) for case, v in cases},
+        "details": {
+            case: {k: round(v, 3) for k, v in sp.items() if k != "n"}
+            for case, sp in spreads.items()
+        },
     }
 
 
@@ -38,33 +73,37 @@ def evaluate_goals(results: Result) -> list[Result]:
     for loop, per in results["loops"].items():
         for size in map(str, results["sizes"]):
             ours, queue = per["rpmsg"][size], per["asyncio.Queue"][size]
-            lb_rtt.append((f"{loop}/{size}", ours["median_us"] / queue["median_us"]))
-            lb_thr.append((f"{loop}/{size}", ours["msgs_per_s"] / queue["msgs_per_s"]))
-            kicks.append((f"loopback/{loop}/{size}", ours["kicks_per_msg"]))
+            lb_rtt.append((f"{loop}/{size}", _ratios(ours, queue, "median_us")))
+            lb_thr.append((f"{loop}/{size}", _ratios(ours, queue, "msgs_per_s")))
+            kicks.append((f"loopback/{loop}/{size}", _runs(ours, "kicks_per_msg")))
             if "ipc" in per:
                 shm, ipc = per["ipc"]["rpmsg shm"][size], per["ipc"]
-                bare = ipc["bare socket"][size]["median_us"]
-                shm_rtt.append((f"{loop}/{size}", shm["median_us"] / bare))
-                streams = ipc["unix streams"][size]["msgs_per_s"]
-                shm_thr.append((f"{loop}/{size}", shm["msgs_per_s"] / streams))
-                kicks.append((f"shm/{loop}/{size}", shm["kicks_per_msg"]))
-        allocs.append((loop, per["allocations"]["extra_per_msg"]))
-        by_count = {e["endpoints"]: e["msgs_per_s"] for e in per["endpoints"]}
-        eps.append((loop, by_count[1000] / by_count[1]))
+                shm_rtt.append(
+                    (f"{loop}/{size}", _ratios(shm, ipc["bare socket"][size], "median_us"))
+                )
+                shm_thr.append(
+                    (f"{loop}/{size}", _ratios(shm, ipc["unix streams"][size], "msgs_per_s"))
+                )
+                kicks.append((f"shm/{loop}/{size}", _runs(shm, "kicks_per_msg")))
+        allocs.append((loop, _runs(per["allocations"], "extra_per_msg")))
+        by_count = {e["endpoints"]: e for e in per["endpoints"]}
+        eps.append((loop, _ratios(by_count[1000], by_count[1], "msgs_per_s")))
+    mode = results["mode"]
     return [
-        _goal("loopback round trip <= 2.0 x asyncio.Queue ping-pong", 2.0, False, lb_rtt),
-        _goal("loopback throughput >= 0.5 x asyncio.Queue", 0.5, True, lb_thr),
-        _goal("shm round trip <= 1.4 x bare socket ping-pong", 1.4, False, shm_rtt),
-        _goal("shm throughput >= 2.0 x asyncio unix streams", 2.0, True, shm_thr),
-        _goal("<= 0.05 kicks per message under saturation", 0.05, False, kicks, "kicks/msg"),
+        _goal("loopback round trip <= 2.0 x asyncio.Queue ping-pong", 2.0, False, lb_rtt, mode),
+        _goal("loopback throughput >= 0.5 x asyncio.Queue", 0.5, True, lb_thr, mode),
+        _goal("shm round trip <= 1.4 x bare socket ping-pong", 1.4, False, shm_rtt, mode),
+        _goal("shm throughput >= 2.0 x asyncio unix streams", 2.0, True, shm_thr, mode),
+        _goal("<= 0.05 kicks per message under saturation", 0.05, False, kicks, mode, "kicks/msg"),
         _goal(
             "no allocation per message beyond the payload handed to the user",
             0.0,
             False,
             allocs,
+            mode,
             "extra blocks/msg",
         ),
-        _goal("throughput at 1000 endpoints >= 0.9 x at 1 endpoint", 0.9, True, eps),
+        _goal("throughput at 1000 endpoints >= 0.9 x at 1 endpoint", 0.9, True, eps, mode),
     ]
 
 
@@ -72,12 +111,30 @@ def _fmt(v: float) -> str:
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
+def _with_spread(figure: Result, key: str) -> str:
+    """``median (min-max)`` of one figure's repeats; the bare median if it has one run."""
+    sp = figure.get("spread", {}).get(key)
+    if sp is None or sp["n"] < 2:
+        return _fmt(figure[key])
+    return f"{_fmt(sp['median'])} ({_fmt(sp['min'])}-{_fmt(sp['max'])})"
+
+
+def _ratio_text(values: list[float]) -> str:
+    sp = spread(values)
+    if sp["n"] < 2:
+        return f"{sp['median']:.2f}"
+    return f"{sp['median']:.2f} ({sp['min']:.2f}-{sp['max']:.2f})"
+
+
 def markdown(results: Result) -> str:
     m = results["machine"]
+    repeats = results.get("repeats", 1)
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, uvloop {m['uvloop']}, "
         f"vrings: {m.get('vrings', 'pure Python')}; "
-        f"mode {results['mode']}, {results.get('elapsed_s', '?')} s.",
+        f"mode {results['mode']}, {repeats} rounds, {results.get('elapsed_s', '?')} s. "
+        "Each figure: median of the rounds (min-max); each ratio: median of the rounds' "
+        "ratios, each round against the baseline measured in the same round.",
         "",
         "| loop | size | path | RTT median us | RTT p99 us | msgs/s one way | RTT ratio | "
         "throughput ratio |",
@@ -86,23 +143,22 @@ def markdown(results: Result) -> str:
     for loop, per in results["loops"].items():
         for size in map(str, results["sizes"]):
             rows = [
-                (name, per[name][size], "asyncio.Queue")
+                (name, per[name][size], per["asyncio.Queue"][size], per["asyncio.Queue"][size])
                 for name in ("rpmsg", "asyncio.Queue", "anyio stream")
             ]
             for name, by_size in per.get("ipc", {}).items():
-                rows.append((name, by_size[size], "bare socket"))
-            for name, r, base in rows:
-                if base == "bare socket":
-                    base_r = per["ipc"]["bare socket"][size]
-                    thr_base = per["ipc"]["unix streams"][size]
-                else:
-                    base_r = thr_base = per["asyncio.Queue"][size]
-                rtt_ratio = r["median_us"] / base_r["median_us"]
-                thr = r.get("msgs_per_s")
-                thr_ratio = f"{thr / thr_base['msgs_per_s']:.2f}" if thr else "-"
+                ipc = per["ipc"]
+                rows.append(
+                    (name, by_size[size], ipc["bare socket"][size], ipc["unix streams"][size])
+                )
+            for name, r, rtt_base, thr_base in rows:
+                has_thr = "msgs_per_s" in r
+                thr_ratio = _ratio_text(_ratios(r, thr_base, "msgs_per_s")) if has_thr else "-"
                 lines.append(
-                    f"| {loop} | {size} | {name} | {_fmt(r['median_us'])} | {_fmt(r['p99_us'])} "
-                    f"| {_fmt(thr) if thr else '-'} | {rtt_ratio:.2f} | {thr_ratio} |"
+                    f"| {loop} | {size} | {name} | {_with_spread(r, 'median_us')} | "
+                    f"{_with_spread(r, 'p99_us')} | "
+                    f"{_with_spread(r, 'msgs_per_s') if has_thr else '-'} | "
+                    f"{_ratio_text(_ratios(r, rtt_base, 'median_us'))} | {thr_ratio} |"
                 )
     lines += [
         "",
@@ -112,11 +168,11 @@ def markdown(results: Result) -> str:
     ]
     lines += ["| loop | endpoints | msgs/s | vs 1 endpoint |", "|---|---|---|---|"]
     for loop, per in results["loops"].items():
-        one = per["endpoints"][0]["msgs_per_s"]
+        one = per["endpoints"][0]
         for e in per["endpoints"]:
             lines.append(
-                f"| {loop} | {e['endpoints']} | {_fmt(e['msgs_per_s'])} | "
-                f"{e['msgs_per_s'] / one:.2f} |"
+                f"| {loop} | {e['endpoints']} | {_with_spread(e, 'msgs_per_s')} | "
+                f"{_ratio_text(_ratios(e, one, 'msgs_per_s'))} |"
             )
     lines += [
         "",
@@ -127,23 +183,31 @@ def markdown(results: Result) -> str:
     for loop, per in results["loops"].items():
         a, b = per["allocations"], per["boot"]
         lines.append(
-            f"| {loop} | {a['blocks_per_msg']} | {a['extra_per_msg']} | "
-            f"{_fmt(b['in_process']['median_ms'])} | {_fmt(b['own_process']['median_ms'])} |"
+            f"| {loop} | {_with_spread(a, 'blocks_per_msg')} | {_with_spread(a, 'extra_per_msg')} "
+            f"| {_with_spread(b['in_process'], 'ms')} | {_with_spread(b['own_process'], 'ms')} |"
         )
-    lines += _kernel_rows(results)
+    lines += kernel_rows(results)
     elf = results["elf_load_1mib"]
     lines += [
         "",
-        f"ELF load (1 MiB segment, {elf['image_bytes']} bytes): {elf['median_ms']:.2f} ms.",
+        f"ELF load (1 MiB segment, {elf['image_bytes']} bytes): {_with_spread(elf, 'ms')} ms.",
         "",
-        "| goal | worst case | ratio | target | met |",
+        "| goal | worst case | ratio (min-max) | target | met |",
         "|---|---|---|---|---|",
     ]
     for g in results["goals"]:
         met = "n/a" if g["met"] is None else "yes" if g["met"] else "**no**"
+        if g.get("indicative"):
+            met += " (indicative)"
+        sp = g.get("spread")
+        ratio = g["ratio"] if not sp else f"{g['ratio']} ({sp['min']}-{sp['max']})"
         lines.append(
-            f"| {g['name']} | {g.get('worst_case', '-')} | {g['ratio']} | {g['target']} | {met} |"
+            f"| {g['name']} | {g.get('worst_case', '-')} | {ratio} | {g['target']} | {met} |"
         )
+    whys = [g["why_indicative"] for g in results["goals"] if g.get("why_indicative")]
+    notes = list(dict.fromkeys(part for why in whys for part in why.split("; ")))
+    if notes:
+        lines += ["", "Indicative verdicts: " + "; ".join(notes) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -153,14 +217,15 @@ _KERNEL_PATHS = (
 )
 
 
-def _kernel_rows(results: Result) -> list[str]:
+def kernel_rows(results: Result) -> list[str]:
     """The round trips through the UML kernel (benchmarks.kernel), or why they were skipped."""
     runs = {loop: per["kernel"] for loop, per in results["loops"].items() if "kernel" in per}
     if not runs:
         return []
     lines = [
         "",
-        "| loop | size | round trip in the UML guest | median us | p99 us | vs guest pipe |",
+        "| loop | size | round trip in the UML guest | median us | p99 us | vs guest pipe "
+        "(same boot) |",
         "|---|---|---|---|---|---|",
     ]
     for loop, run in runs.items():
@@ -168,12 +233,12 @@ def _kernel_rows(results: Result) -> list[str]:
             lines.append(f"| {loop} | - | skipped: {run['skipped']} | - | - | - |")
             continue
         for size, paths in run["sizes"].items():
-            pipe = paths["pipe"]["median_us"]
             for name, key in _KERNEL_PATHS:
                 r = paths[key]
+                ratio = _ratio_text(_ratios(r, paths["pipe"], "median_us"))
                 lines.append(
-                    f"| {loop} | {size} | {name} | {_fmt(r['median_us'])} | {_fmt(r['p99_us'])} "
-                    f"| {r['median_us'] / pipe:.2f} |"
+                    f"| {loop} | {size} | {name} | {_with_spread(r, 'median_us')} | "
+                    f"{_with_spread(r, 'p99_us')} | {ratio} |"
                 )
     return lines
 

@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import anyio
 
-log = logging.getLogger("remoteproc")
+log = logging.getLogger("aioamp.remoteproc")
 
 
 def _leaves(exc: BaseException, keep: BaseException | None) -> list[BaseException]:

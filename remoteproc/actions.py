@@ -27,17 +27,18 @@ from .source import FirmwareSource, load_source
 from .states import Action
 from .vdevs import VdevBuses
 
-log = logging.getLogger("remoteproc")
+log = logging.getLogger("aioamp.remoteproc")
 
 __all__ = ["Performer", "log_failure"]
 
 
-def log_failure(what: str, exc: BaseException) -> None:
+def log_failure(what: str, exc: BaseException, processor: str) -> None:
     """One line for an expected failure (a RemoteprocError); a traceback only for a bug."""
+    extra = {"processor": processor, "reason": str(exc) or type(exc).__name__}
     if isinstance(exc, RemoteprocError):
-        log.error("%s: %s", what, exc)
+        log.error("%s: %s", what, exc, extra=extra)
     else:
-        log.error("%s", what, exc_info=exc)
+        log.error("%s", what, exc_info=exc, extra=extra)
 
 
 class Performer:
@@ -122,7 +123,7 @@ class Performer:
         try:
             await work
         except Exception as exc:
-            log_failure(f"{self.name}: {what} failed (continuing teardown)", exc)
+            log_failure(f"{self.name}: {what} failed (continuing teardown)", exc, self.name)
 
     async def teardown(self, *, graceful: bool) -> None:
         """Close the buses, then stop the core (never raises)."""

@@ -34,7 +34,7 @@ from .errors import CrashedError, CrashReport, RemoteprocError
 from .lifecycle import Lifecycle
 from .states import Action, Step
 
-log = logging.getLogger("remoteproc")
+log = logging.getLogger("aioamp.remoteproc")
 
 __all__ = ["CrashHandling", "run_plan"]
 
@@ -95,7 +95,9 @@ class CrashHandling:
         step = self._sm.crashed(reason, uptime=uptime)
         if not step.transitions:
             log.info(
-                "%s: crash report while %s ignored: %s", self.name, self._sm.state.label, reason
+                "%s: crash report while %s ignored: %s",
+                *(self.name, self._sm.state.label, reason),
+                extra={"processor": self.name, "state": self._sm.state.label, "reason": reason},
             )
             return step
         self.last_report = report
@@ -178,18 +180,33 @@ class CrashHandling:
     def _log_crash(self, reason: str, step: Step) -> None:
         count = self._sm.consecutive_crashes
         streak = f" (crash {count} in a row)" if count > 1 else ""
+        extra = {"processor": self.name, "reason": reason, "crashes": count}
         if step.actions:
             when = f" in {step.delay:.3g} s" if step.delay else ""
-            log.warning("%s: crashed%s: %s; recovering%s", self.name, streak, reason, when)
+            extra["delay"] = step.delay
+            log.warning(
+                "%s: crashed%s: %s; recovering%s", self.name, streak, reason, when, extra=extra
+            )
         else:
             stuck = self._sm.stuck
-            log.error("%s: crashed%s: %s; not recovering: %s", self.name, streak, reason, stuck)
+            log.error(
+                "%s: crashed%s: %s; not recovering: %s",
+                self.name,
+                streak,
+                reason,
+                stuck,
+                extra=extra,
+            )
 
     async def _recovery_failed(self, exc: BaseException) -> None:
         if isinstance(exc, _GaveWay):
-            log.info("%s: recovery abandoned: %s", self.name, exc)
+            log.info(
+                "%s: recovery abandoned: %s",
+                *(self.name, exc),
+                extra={"processor": self.name, "reason": str(exc)},
+            )
         else:
-            log_failure(f"{self.name}: recovery failed", exc)
+            log_failure(f"{self.name}: recovery failed", exc, self.name)
         self._publish(self._sm.recovery_failed(str(exc) or type(exc).__name__))
         await self._performer.teardown(graceful=False)
         self._performer.vdevs.fail(self.not_recovering())

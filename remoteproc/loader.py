@@ -41,7 +41,7 @@ from .rsc_table import (
     write_vring_notifyid,
 )
 
-log = logging.getLogger("remoteproc")
+log = logging.getLogger("aioamp.remoteproc")
 
 #: Bytes per rpmsg buffer in the pools the host allocates (Linux RPMSG_BUF_SIZE).
 RPMSG_BUF_SIZE = 512
@@ -111,7 +111,11 @@ class LoadedImage:
     def parse_table(self) -> None:
         image = self.image
         if image is None or image.resource_table is None:
-            log.info("%s: firmware has no resource table (no vdevs)", self.platform.name)
+            log.info(
+                "%s: firmware has no resource table (no vdevs)",
+                self.platform.name,
+                extra={"processor": self.platform.name},
+            )
             return
         self.cached_table = bytearray(image.resource_table.data)
         self.table = parse_resource_table(self.cached_table)
@@ -174,9 +178,8 @@ class LoadedImage:
             if entry.id != VIRTIO_ID_RPMSG:
                 log.warning(
                     "%s: vdev %d has virtio id %d, not rpmsg: ignored",
-                    self.platform.name,
-                    index,
-                    entry.id,
+                    *(self.platform.name, index, entry.id),
+                    extra={"processor": self.platform.name, "vdev": index},
                 )
                 continue
             if entry.num_of_vrings < 2:

@@ -29,7 +29,7 @@ from .platform import PlatformDriver
 from .recovery import RecoveryPolicy
 from .rproc import FirmwareSource, RemoteProc
 
-log = logging.getLogger("remoteproc")
+log = logging.getLogger("aioamp.remoteproc")
 
 
 class RemoteprocManager(anyio.AsyncContextManagerMixin):
@@ -198,5 +198,9 @@ class RemoteprocManager(anyio.AsyncContextManagerMixin):
                 try:
                     await rproc.power_off()
                 except RemoteprocError as exc:
-                    log.warning("%s: shutdown on close failed: %s", rproc.name, exc)
+                    log.warning(
+                        "%s: shutdown on close failed: %s",
+                        *(rproc.name, exc),
+                        extra={"processor": rproc.name, "reason": str(exc)},
+                    )
                 remaining.remove(rproc)

@@ -20,7 +20,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from .states import LifecycleStatistics, Transition
 
-log = logging.getLogger("remoteproc")
+log = logging.getLogger("aioamp.remoteproc")
 
 
 @attrs.frozen
@@ -46,13 +46,26 @@ class TransitionFeed:
 
     def publish(self, transitions: Iterable[Transition]) -> None:
         for t in transitions:
-            log.info("%s: %s -> %s (%s)", self.name, t.old.label, t.new.label, t.cause)
+            log.info(
+                "%s: %s -> %s (%s)",
+                *(self.name, t.old.label, t.new.label, t.cause),
+                extra={
+                    "processor": self.name,
+                    "old_state": t.old.label,
+                    "state": t.new.label,
+                    "reason": t.cause,
+                },
+            )
             self.history.append(t)
             for stream in list(self._subscribers):
                 try:
                     stream.send_nowait(t)
                 except anyio.WouldBlock:
-                    log.warning("%s: a slow transition subscriber missed %s", self.name, t)
+                    log.warning(
+                        "%s: a slow transition subscriber missed %s",
+                        *(self.name, t),
+                        extra={"processor": self.name, "state": t.new.label},
+                    )
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     self._subscribers.remove(stream)
 

@@ -16,7 +16,6 @@ that depend on this one (see :mod:`remoteproc.crash`); this processor takes part
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -39,8 +38,6 @@ from .platform import CrashKind, PlatformDriver
 from .recovery import RecoveryPolicy
 from .source import FirmwareSource, check_firmware_source
 from .vdevs import VdevBuses
-
-log = logging.getLogger("remoteproc")
 
 __all__ = ["FirmwareSource", "ProcessorOwner", "RemoteProc", "RemoteProcStatistics"]
 

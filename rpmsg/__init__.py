@@ -58,6 +58,15 @@ __getattr__, __all__ = lazy_exports(
             "DROP_REASONS",
             "EndpointStatistics",
         ),
+        ".tap": (
+            "Capture",
+            "Direction",
+            "LinkInfo",
+            "MemoryCapture",
+            "NsEvent",
+            "TapRecord",
+            "capturing",
+        ),
         ".vring_bus": ("RpmsgBus",),
         ".wire": (
             "ADDR_ANY",
@@ -102,6 +111,13 @@ if TYPE_CHECKING:
     from .stats import DROP_REASONS as DROP_REASONS
     from .stats import BusStatistics as BusStatistics
     from .stats import EndpointStatistics as EndpointStatistics
+    from .tap import Capture as Capture
+    from .tap import Direction as Direction
+    from .tap import LinkInfo as LinkInfo
+    from .tap import MemoryCapture as MemoryCapture
+    from .tap import NsEvent as NsEvent
+    from .tap import TapRecord as TapRecord
+    from .tap import capturing as capturing
     from .vring_bus import RpmsgBus as RpmsgBus
     from .wire import ADDR_ANY as ADDR_ANY
     from .wire import HDR_SIZE as HDR_SIZE

@@ -42,9 +42,10 @@ from .errors import (
 from .message import DEFAULT, EndpointOptions, Message, Overflow, RxCallback, check_timeout
 from .protocol import EndpointPort
 from .stats import BusStatistics
+from .tap import Capture, LinkInfo, LinkTap, open_tap
 from .wire import ADDR_ANY, NS_ADDR, encode_name
 
-log = logging.getLogger("rpmsg")
+log = logging.getLogger("aioamp.rpmsg")
 
 #: Linux virtio_rpmsg_bus: a sender waits at most 15 s for a free tx buffer.
 DEFAULT_SEND_TIMEOUT = 15.0
@@ -57,6 +58,8 @@ class CoreBus(abc.ABC):
     _port: EndpointPort
     #: The task group driver probes run in, while the bus runs.
     _tasks: anyio.abc.TaskGroup | None = None
+    #: Where the link's messages are recorded (:mod:`rpmsg.tap`); None: nowhere.
+    tap: LinkTap | None = None
 
     def __init__(self, name: str, send_timeout: float | None = DEFAULT_SEND_TIMEOUT) -> None:
         self.name = name
@@ -73,6 +76,17 @@ class CoreBus(abc.ABC):
     @send_timeout.setter
     def send_timeout(self, value: float | None) -> None:
         self._send_timeout = check_timeout(value, "send_timeout")
+
+    def _open_tap(
+        self, capture: Capture | None, *, role: str, transport: str, backend: str
+    ) -> None:
+        """Set :attr:`tap` (a backend calls this while it is made, then reports every message
+        it sends and receives to the tap: :mod:`rpmsg.tap`)."""
+        self.tap = open_tap(LinkInfo(self.name, role, transport, backend), capture)
+
+    @property
+    def _capture_errors(self) -> int:
+        return 0 if self.tap is None else self.tap.errors
 
     def _make_endpoint(self, binding: Binding, options: EndpointOptions) -> Endpoint:
         return Endpoint(self, self._port, binding, options)
@@ -197,7 +211,11 @@ class CoreBus(abc.ABC):
             try:
                 await self._port.send(None, ep.addr, NS_ADDR, msg, DEFAULT)
             except RpmsgError as exc:
-                log.warning("%s: NS DESTROY for %r not sent: %s", self.name, ep.name, exc)
+                log.warning(
+                    "%s: NS DESTROY for %r not sent: %s",
+                    *(self.name, ep.name, exc),
+                    extra={"bus": self.name, "service": ep.name, "endpoint": ep.addr},
+                )
         self._unbind(ep)
 
     def _unbind(self, ep: Endpoint) -> None:
@@ -223,6 +241,12 @@ class CoreBus(abc.ABC):
                     log.info(
                         "%s: %r: local %d -> remote %d",
                         *(self.name, channel.name, channel.src, channel.dst),
+                        extra={
+                            "bus": self.name,
+                            "service": channel.name,
+                            "src": channel.src,
+                            "dst": channel.dst,
+                        },
                     )
                     self._wake_service_waiters()
                 case ProbeDriver(driver, channel):
@@ -236,11 +260,19 @@ class CoreBus(abc.ABC):
                         driver.remove(channel)
                     except Exception:
                         self._driver_errors += 1
-                        log.exception("%s: remove hook of %r raised", self.name, channel.name)
+                        log.exception(
+                            "%s: remove hook of %r raised",
+                            *(self.name, channel.name),
+                            extra={"bus": self.name, "service": channel.name},
+                        )
                 case Dropped(reason, detail):
-                    log.warning("%s: %s dropped (%s)", self.name, detail, reason)
+                    log.warning(
+                        "%s: %s dropped (%s)",
+                        *(self.name, detail, reason),
+                        extra={"bus": self.name, "reason": reason},
+                    )
                 case Notice(text):
-                    log.info("%s: %s", self.name, text)
+                    log.info("%s: %s", self.name, text, extra={"bus": self.name})
 
     async def _run_probe(self, driver: Driver, channel: Channel) -> None:
         try:
@@ -251,7 +283,11 @@ class CoreBus(abc.ABC):
             if channel.removed:
                 return  # the service went away under the driver: expected
             self._driver_errors += 1
-            log.exception("%s: driver for %r failed", self.name, channel.name)
+            log.exception(
+                "%s: driver for %r failed",
+                *(self.name, channel.name),
+                extra={"bus": self.name, "service": channel.name},
+            )
 
     # -- drivers and channels -------------------------------------------------------------------
     def register_driver(

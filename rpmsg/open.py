@@ -23,6 +23,7 @@ from transports.registry import open_transport, resolve_lazily
 from .core_bus import DEFAULT_SEND_TIMEOUT
 from .errors import RpmsgError
 from .protocol import Bus
+from .tap import Capture
 from .vring_bus import RpmsgBus
 
 #: The entry-point group naming bus factories by URL scheme.
@@ -31,7 +32,8 @@ GROUP = "aioamp.buses"
 
 class BusFactory(Protocol):
     """Opens the ``role`` end of the bus named by ``url``; the context manager yields it
-    running and closes it on exit."""
+    running and closes it on exit. The bus records its link into ``capture`` and the
+    process-wide captures (:mod:`rpmsg.tap`)."""
 
     def __call__(
         self,
@@ -41,6 +43,7 @@ class BusFactory(Protocol):
         name: str,
         send_timeout: float | None,
         ready_timeout: float | None,
+        capture: Capture | None,
     ) -> AbstractAsyncContextManager[Bus]: ...
 
 
@@ -80,6 +83,7 @@ async def open_bus(
     name: str | None = None,
     send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
     ready_timeout: float | None = None,
+    capture: Capture | None = None,
 ) -> AsyncIterator[Bus]:
     """``async with open_bus("shm://demo", role="host") as bus:`` the ``role`` end of the bus
     named by ``url``, running; closed (with its transport, if it opened one) on exit.
@@ -90,6 +94,8 @@ async def open_bus(
         role: ``"host"`` or ``"remote"``.
         name: a label for logs (default: ``rpmsg-<role>``).
         send_timeout, ready_timeout: as for :class:`~rpmsg.vring_bus.RpmsgBus`.
+        capture: record every message of the link there (:mod:`rpmsg.tap`), as well as in
+            the process-wide captures.
 
     Raises:
         TransportError: the URL names no transport or bus scheme, or opening it failed.
@@ -101,7 +107,12 @@ async def open_bus(
     factory = _bus_factory(scheme) if scheme else None
     if factory is not None:
         opened = factory(
-            url, role=role, name=label, send_timeout=send_timeout, ready_timeout=ready_timeout
+            url,
+            role=role,
+            name=label,
+            send_timeout=send_timeout,
+            ready_timeout=ready_timeout,
+            capture=capture,
         )
         async with opened as bus:
             yield bus
@@ -110,7 +121,11 @@ async def open_bus(
     async with (
         transport,
         RpmsgBus(
-            transport, name=label, send_timeout=send_timeout, ready_timeout=ready_timeout
+            transport,
+            name=label,
+            send_timeout=send_timeout,
+            ready_timeout=ready_timeout,
+            capture=capture,
         ) as vring_bus,
     ):
         yield vring_bus

@@ -15,6 +15,11 @@ hands it to ``Endpoint._deliver``, which wakes the endpoint's waiters, so ``park
 have nothing to do; a BLOCK stall stops reading that fd (the kernel's queue then holds the
 peer back) and ``resume`` starts it again.
 
+Recording (:mod:`rpmsg.tap`): a backend built on :class:`~rpmsg.core_bus.CoreBus` calls its
+``_open_tap(capture, role=..., transport=..., backend=...)`` while it is made, then, when
+``tap`` is not None, reports each message it writes (``tap.sent``) and reads (``tap.received``),
+and each name-service event it learns of without its message (``tap.ns``).
+
 A bus calls these members of an endpoint (rpmsg-internal): ``addr``, ``closed``, ``used``,
 the counters, ``_deliver(msg)`` with a received ``(src, dst, flags, payload)``, ``_close``
 and ``_closed_error``.

@@ -33,8 +33,9 @@ from transports.errors import TransportClosedError
 
 from .core import RpmsgCore
 from .rings import Poll, RawMessage, Rings
+from .tap import LinkTap
 
-log = logging.getLogger("rpmsg")
+log = logging.getLogger("aioamp.rpmsg")
 
 #: Messages handled per receive pass before yielding to other tasks.
 _RX_BATCH = 256
@@ -77,6 +78,8 @@ class RxPasses:
         #: Handler mode (asyncio): the loop that runs passes; else the task group that does.
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: anyio.abc.TaskGroup | None = None
+        #: The bus's tap: every message taken from the ring is reported to it.
+        self.tap: LinkTap | None = None
         self._stalled: RawMessage | None = None
         self._quiet = False  # the peer's notifications are off until the next pass ends
         self._processing = False
@@ -95,7 +98,12 @@ class RxPasses:
             try:
                 self._transport.set_notify_handler(None)
             except Exception:  # the transport may already be gone
-                log.debug("%s: detaching the notify handler failed", self._name, exc_info=True)
+                log.debug(
+                    "%s: detaching the notify handler failed",
+                    self._name,
+                    exc_info=True,
+                    extra={"bus": self._name},
+                )
 
     async def listen(self) -> None:
         """No handler mode: a task waits for each notification, then runs passes."""
@@ -114,7 +122,7 @@ class RxPasses:
         try:
             self.run_sync()
         except Exception as exc:  # a bug here must not leave the bus silently stalled
-            log.exception("%s: receive pass failed", self._name)
+            log.exception("%s: receive pass failed", self._name, extra={"bus": self._name})
             self._fail(exc)
 
     # -- passes ------------------------------------------------------------------------------------
@@ -194,6 +202,7 @@ class RxPasses:
         rings = self._rings
         next_rx = rings.next_rx
         route = self._core.route
+        tap = self.tap
         handled = 0
         quiet = self._quiet
         more = False
@@ -211,6 +220,8 @@ class RxPasses:
                     if not rings.rx_pending():
                         return False
                     continue
+                if tap is not None:
+                    tap.received(msg)
                 sink = route(msg[1])
                 if sink is not None and not sink._deliver(msg):
                     self._stalled = msg

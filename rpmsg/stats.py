@@ -39,6 +39,8 @@ class BusStatistics:
     endpoints: int
     channels: int
     last_ring_error: str | None
+    #: Records a capture's sink raised on (the messages went on: :mod:`rpmsg.tap`).
+    capture_errors: int = 0
 
 
 @attrs.frozen

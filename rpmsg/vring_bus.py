@@ -33,10 +33,11 @@ from .message import check_timeout
 from .receive import RxPasses
 from .rings import Poll, rings_for
 from .stats import DROP_REASONS, BusStatistics
+from .tap import Capture
 from .vring_port import VringPort
 from .wire import NS_ADDR
 
-log = logging.getLogger("rpmsg")
+log = logging.getLogger("aioamp.rpmsg")
 
 
 class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
@@ -48,7 +49,9 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             its layout says otherwise: MTU 496).
         send_timeout: default deadline of a blocking send, seconds (None: wait forever).
         ready_timeout: remote role: how long :meth:`start` waits for the host's DRIVER_OK.
-        name: a label for logs.
+        name: a label for logs and captures.
+        capture: record every message of the link there (:mod:`rpmsg.tap`), as well as in
+            the process-wide captures active now (:func:`rpmsg.tap.capturing`).
 
     Use ``async with RpmsgBus(transport) as bus:``; the transport is not closed by the bus. A
     transport end is driven by one bus: claimed here, released when the bus closes.
@@ -64,6 +67,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
         ready_timeout: float | None = None,
         name: str = "rpmsg",
+        capture: Capture | None = None,
     ) -> None:
         super().__init__(name, send_timeout)
         self.transport = transport
@@ -87,6 +91,14 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             fail=self.fail,
             name=name,
         )
+        url = getattr(transport, "url", None)
+        self._open_tap(
+            capture,
+            role=transport.role,
+            transport=url if url is not None else type(transport).__name__,
+            backend="vring",
+        )
+        self._port.tap = self._rx.tap = self.tap
         self._started = False
         # Made in start(), inside the loop.
         self._finished: anyio.Event | None = None
@@ -189,7 +201,11 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         elif state is Poll.RESET:
             # Remote: the host withdrew DRIVER_OK (virtio reset, e.g. it detached). Its
             # channels are gone; our own endpoints stay, announced again to the next host.
-            log.info("%s: the host reset the device; waiting for DRIVER_OK again", self.name)
+            log.info(
+                "%s: the host reset the device; waiting for DRIVER_OK again",
+                self.name,
+                extra={"bus": self.name},
+            )
             self._rx.reset()
             self._perform(self.core.reset())
         return state is Poll.STARTED
@@ -203,7 +219,13 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         if rings.resets and rings.ns_enabled:
             for src, msg in self.core.reannouncements():
                 if rings.try_send(src, NS_ADDR, msg) < 0:
-                    log.warning("%s: no buffer to re-announce endpoint %d", self.name, src)
+                    log.warning(
+                        "%s: no buffer to re-announce endpoint %d",
+                        *(self.name, src),
+                        extra={"bus": self.name, "endpoint": src, "reason": "no_buffer"},
+                    )
+                elif self.tap is not None:
+                    self.tap.sent(src, NS_ADDR, msg)
 
     def reset_peer(self) -> None:
         """Host role: virtio-reset the device before this bus goes away while the remote keeps
@@ -223,7 +245,11 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             return
         err = BusClosedError(f"{self.name}: {cause}")
         err.__cause__ = cause
-        log.warning("%s: bus closed: %s", self.name, cause)
+        # INFO, not WARNING: every user of the bus hears of it as BusClosedError, and whoever
+        # caused it (a crash, a lost peer) reports it; a warning here would say it twice.
+        log.info(
+            "%s: bus closed: %s", self.name, cause, extra={"bus": self.name, "reason": str(cause)}
+        )
         self._close_all(err, err)
 
     def _close_all(self, closed: BusClosedError, reason: BaseException | None) -> None:
@@ -298,4 +324,5 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             endpoints=core.endpoints,
             channels=len(core.channels),
             last_ring_error=rings.last_ring_error,
+            capture_errors=self._capture_errors,
         )

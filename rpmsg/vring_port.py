@@ -25,6 +25,7 @@ from .core import RpmsgCore
 from .errors import BusClosedError, NoBufferError, PayloadTooLargeError, RpmsgTimeoutError
 from .message import DEFAULT, Timeout
 from .rings import Rings
+from .tap import LinkTap
 from .wire import ADDR_ANY, as_payload
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from .endpoint import Endpoint
     from .vring_bus import RpmsgBus
 
-log = logging.getLogger("rpmsg")
+log = logging.getLogger("aioamp.rpmsg")
 
 
 class _TxTurn:
@@ -69,6 +70,8 @@ class VringPort:
         #: The bus's closed error, once it closed: every send raises it.
         self.closed: BusClosedError | None = None
         self.send_waits = self.send_timeouts = 0
+        #: The bus's tap: every message sent is reported to it.
+        self.tap: LinkTap | None = None
         self._waiting: deque[_TxTurn] = deque()  # senders waiting for a buffer, in order
 
     def send_now(self, ep: Endpoint, src: int, dst: int, data: Buffer) -> bool:
@@ -86,6 +89,9 @@ class VringPort:
             return False
         ep.tx_messages += 1
         ep.tx_bytes += n
+        tap = self.tap
+        if tap is not None:
+            tap.sent(src, dst, data)
         return True
 
     def check_sendable(self, ep: Endpoint | None) -> None:
@@ -106,17 +112,19 @@ class VringPort:
         self.check_sendable(ep)
         return src, dst, payload
 
-    def _sent(self, ep: Endpoint | None, n: int) -> None:
+    def _sent(self, ep: Endpoint | None, n: int, src: int, dst: int, payload: Buffer) -> None:
         if ep is not None:
             ep.tx_messages += 1
             ep.tx_bytes += n
+        if self.tap is not None:
+            self.tap.sent(src, dst, payload)
 
     def try_send(self, ep: Endpoint | None, src: int, dst: int, data: Buffer) -> None:
         src, dst, payload = self._check_send(ep, src, dst, data)
         n = self._rings.try_send(src, dst, payload)
         if n < 0:
             raise NoBufferError(f"{self._bus.name}: no free tx buffer")
-        self._sent(ep, n)
+        self._sent(ep, n, src, dst, payload)
 
     async def send(
         self, ep: Endpoint | None, src: int, dst: int, data: Buffer, timeout: Timeout
@@ -131,7 +139,7 @@ class VringPort:
         else:
             n = rings.try_send(src, dst, payload)
             if n >= 0:
-                self._sent(ep, n)
+                self._sent(ep, n, src, dst, payload)
                 return
         if timeout is DEFAULT:
             timeout = self._bus.send_timeout
@@ -147,7 +155,7 @@ class VringPort:
                     if waiting[0] is turn:
                         n = rings.try_send(src, dst, payload)
                         if n >= 0:
-                            self._sent(ep, n)
+                            self._sent(ep, n, src, dst, payload)
                             return
                     await turn.event.wait()
                     turn.event = anyio.Event()
@@ -173,4 +181,8 @@ class VringPort:
 
     def callback_failed(self, ep: Endpoint) -> None:
         self._core.count_drop("callback_error")
-        log.exception("%s: rx callback of endpoint %d raised", self._bus.name, ep.addr)
+        log.exception(
+            "%s: rx callback of endpoint %d raised",
+            *(self._bus.name, ep.addr),
+            extra={"bus": self._bus.name, "endpoint": ep.addr, "reason": "callback_error"},
+        )

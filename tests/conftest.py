@@ -1,5 +1,11 @@
-"""Shared test helpers: a connected loopback bus pair, a polling wait, the loop matrix, and the
-vring implementation matrix.
+"""Shared test helpers of every folder: the loop matrix, the vring implementation matrix, a
+connected loopback bus pair, a polling wait and loop turns, shared-memory names checked for
+leftovers, a remote processor's echo round trip and first transitions, and a core of the
+OMAP4 model with the platform that drives it.
+
+Test modules import the plain helpers (``from conftest import NO_DROPS``): ``tests/`` is on
+``sys.path`` and this file is the only top-level ``conftest`` module (the folders are packages,
+so their own conftest files are ``shell.conftest`` and so on).
 
 Async tests run under pytest-asyncio (``asyncio_mode = auto``). A test marked
 ``@pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])`` runs once per event loop; every
@@ -13,20 +19,27 @@ which the rpmsg rings then use; the accelerator run is skipped where it is not b
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import anyio
+import anyio.lowlevel
 import pytest
+from peers import Link
 
 import rpmsg.rings.host
 import rpmsg.rings.remote
-from platforms.uml import KernelNotFoundError, find_kernel
-from rpmsg import RpmsgBus
-from transports import LoopbackTransport, Region, SharedLayout, Transport, loopback_pair
+from platforms.pandaboard.driver import PandaBoardPlatform, PandaStatistics
+from platforms.pandaboard.model import CoreModel, OmapModel
+from platforms.runtime import Faults
+from remoteproc.firmware import FirmwareImage
+from remoteproc.lifecycle import Transition
+from remoteproc.rproc import RemoteProc
+from rpmsg import DROP_REASONS, RpmsgBus
+from rpmsg.samples import ClientResult
+from transports import LoopbackTransport, Region, Role, SharedLayout, Transport, loopback_pair
 from transports.virtio.vring import PyVringDevice, PyVringDriver
 
 try:
@@ -141,25 +154,111 @@ def bus_pair() -> Callable[..., AbstractAsyncContextManager[BusPair]]:
     return _bus_pair
 
 
-@pytest.fixture
-def kernel() -> Path:
-    """The User-Mode Linux kernel binary (``make kernel``); skips (or fails under
-    AIOAMP_REQUIRE_KERNEL=1) when it is missing, saying how to build it."""
-    try:
-        return find_kernel()
-    except KernelNotFoundError as exc:
-        if os.environ.get("AIOAMP_REQUIRE_KERNEL") == "1":
-            pytest.fail(f"AIOAMP_REQUIRE_KERNEL=1 but {exc}")
-        pytest.skip(str(exc))
+# -- rpmsg, polling, loop turns -----------------------------------------------------------------
+#: A bus's drop counters when nothing was dropped.
+NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
+ROLES: tuple[Role, Role] = ("host", "remote")
 
 
-async def _wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+def other(role: Role) -> Role:
+    return "remote" if role == "host" else "host"
+
+
+#: The type of the ``wait_until`` fixture.
+WaitUntil = Callable[..., Awaitable[None]]
+
+
+async def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     with anyio.fail_after(timeout):
         while not predicate():
             await anyio.sleep(0.001)
 
 
 @pytest.fixture
-def wait_until() -> Callable[..., Awaitable[None]]:
-    """``await wait_until(predicate, timeout=2.0)``: poll until true, fail after timeout."""
+def wait_until() -> WaitUntil:
+    """``await wait_until(predicate, timeout=10.0)``: poll until true; the deadline only stops
+    a hung test (nothing here is timed)."""
     return _wait_until
+
+
+async def loop_turns(count: int) -> None:
+    """Let the event loop run ``count`` times: what was ready runs, nothing timed."""
+    for _ in range(count):
+        await anyio.lowlevel.checkpoint()
+
+
+async def within_loop_turns(predicate: Callable[[], bool], turns: int = 20) -> None:
+    """Let the event loop run until ``predicate()`` holds, which must take at most ``turns``
+    turns: "promptly", measured without a clock (no timer or poll can be in between)."""
+    for _ in range(turns):
+        if predicate():
+            return
+        await anyio.lowlevel.checkpoint()
+    assert predicate(), f"not within {turns} event-loop turns"
+
+
+# -- shared-memory links -------------------------------------------------------------------------
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Link]:
+    """Unique shm object names and doorbell sockets for the test (:class:`peers.Link`), and the
+    peer processes it starts; afterwards no object, socket or ``SOCKET.lock`` may be left."""
+    lk = Link(tmp_path)
+    yield lk
+    assert lk.finish() == [], "shared-memory objects, sockets or lock files left behind"
+
+
+@pytest.fixture
+def link(env: Link) -> Link:
+    """``env`` by the name the shared-memory tests use (tests/conformance/ has its own ``link``,
+    a link over each backend, built on ``env``)."""
+    return env
+
+
+# -- remote processors ---------------------------------------------------------------------------
+async def echo_round_trip(rp: RemoteProc, payload: bytes = b"ping", timeout: float = 10.0) -> None:
+    """``payload`` through the processor's ``rpmsg-echo`` service and back, unchanged."""
+    channel = await rp.wait_for_service("rpmsg-echo", timeout=timeout)
+    await channel.send(payload)
+    assert (await channel.recv(timeout=timeout)).payload == payload
+
+
+async def boot_watching(rp: RemoteProc, count: int, timeout: float = 10.0) -> list[Transition]:
+    """Boot ``rp`` and return its first ``count`` state transitions from then on."""
+    seen: list[Transition] = []
+    async with rp.transitions() as stream:
+        await rp.boot()
+        with anyio.fail_after(timeout):
+            while len(seen) < count:
+                seen.append(await anext(stream))
+    return seen
+
+
+def labels(transitions: Iterable[Transition]) -> list[tuple[str, str]]:
+    """``(old, new)`` state labels of each transition."""
+    return [(t.old.label, t.new.label) for t in transitions]
+
+
+def omap_processor(
+    model: OmapModel, name: str, image: FirmwareImage, *, faults: Faults | None = None
+) -> tuple[CoreModel, PandaBoardPlatform]:
+    """The OMAP4 model's core ``name`` with ``image`` installed (and ``faults`` injected), and
+    the PandaBoard platform driving it, on a board of its own."""
+    core = model.core(name)
+    core.install(image, faults=faults)
+    return core, model.board().platform(name)
+
+
+async def client_sample_completes(
+    rp: RemoteProc, plat: PandaBoardPlatform, result: ClientResult
+) -> PandaStatistics:
+    """The core's ``rpmsg-client-sample`` is announced at 0x400 and runs its 100 exchanges
+    with the driver that fills ``result``; the platform counted every kick both ways and
+    nothing unknown. Returns the platform's statistics."""
+    channel = await rp.wait_for_service("rpmsg-client-sample", timeout=10)
+    assert channel.dst == 0x400
+    await _wait_until(lambda: result.finished)
+    assert result.replies == 100 and result.payloads_ok
+    assert "echoed 100 messages" in rp.trace(0)
+    stats = plat.statistics()
+    assert stats.kicks_sent >= 100 and stats.vq_interrupts >= 100 and stats.unknown == 0
+    return stats

@@ -17,7 +17,8 @@ inspects the shared memory meanwhile). Exit status 0 only if everything checked 
 
 Imported by the tests (the ``tests`` directory is on ``sys.path`` under pytest), it provides
 :class:`Peer` (such a process, read asynchronously), :class:`Link` (unique shm names and socket
-paths, checked for leftovers after each test) and the numbered-payload helpers.
+paths, checked for leftovers after each test by the ``env``/``link`` fixture of conftest.py),
+the ``shm://`` and ``openamp:`` URLs on them, and the numbered-payload helpers.
 """
 
 from __future__ import annotations
@@ -146,6 +147,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- test-side helpers ----------------------------------------------------------------------------
 _names = itertools.count()
+
+
+def _query(options: dict[str, object]) -> str:
+    return "".join(
+        f"&{key}={int(value) if isinstance(value, bool) else value}"
+        for key, value in options.items()
+        if value is not None
+    )
+
+
+def shm_url(name: str, sock: Path, **options: object) -> str:
+    """``shm://NAME?socket=SOCK`` with ``options`` (a bool as 0 or 1; None is left out)."""
+    return f"shm://{name}?socket={sock}{_query(options)}"
+
+
+def openamp_url(name: str, sock: Path, **options: object) -> str:
+    """``openamp:?shm=NAME&socket=SOCK`` with ``options``, as :func:`shm_url`."""
+    return f"openamp:?shm={name}&socket={sock}{_query(options)}"
 
 
 class Peer:

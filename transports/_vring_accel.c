@@ -6,7 +6,7 @@
  * constructor and method signatures, same return values, the same exception classes (taken
  * from transports.errors at import) with the same messages, head= and consumed= values, and
  * the same state changes before every raise. The Python classes are the specification; this
- * file mirrors them statement by statement, and tests/test_vring_accel.py drives both through
+ * file mirrors them statement by statement, and tests/unit/test_vring_accel.py drives both through
  * the same random operations and hostile memory writes and compares everything.
  *
  * One deliberate layering exception: the per-message rpmsg methods (VringDriver.add_message
@@ -1690,7 +1690,7 @@ static PyTypeObject DeviceType = {
  *
  * The pure classes have the same four methods (transports/virtio/messages.py), their
  * reference, and the rpmsg rings call one of them per message whichever implementation runs. Each equals a
- * sequence of pure-class calls plus the header glue (written out in tests/test_vring_accel.py,
+ * sequence of pure-class calls plus the header glue (written out in tests/unit/test_vring_accel.py,
  * which checks both implementations against it under hostile ring and pool contents); the
  * ring part of each is the very code of the method it fuses (get_used_core, take_core,
  * post_commit, give_taken).

@@ -33,10 +33,10 @@ class VringDriver:
     # A deliberate exception to the layering: these know the 16-byte rpmsg header (struct rpmsg_hdr,
     # "<IIIHH": src, dst, reserved, len, flags; rpmsg/wire.py) so that the rpmsg rings
     # (rpmsg/rings/) do one call per message per side. The pure classes' methods are their reference
-    # (transports/virtio/messages.py; the differential tests in tests/test_vring_accel.py hold them
-    # equal). mem is the buffer pool, its byte i at device address base_da + i. A payload is any
-    # C-contiguous buffer of any format and shape: its raw bytes are sent and its size is its byte
-    # count (the buffer's own, never len()); a strided one is a BufferError. Every argument is
+    # (transports/virtio/messages.py; the differential tests in tests/unit/test_vring_accel.py hold
+    # them equal). mem is the buffer pool, its byte i at device address base_da + i. A payload is
+    # any C-contiguous buffer of any format and shape: its raw bytes are sent and its size is its
+    # byte count (the buffer's own, never len()); a strided one is a BufferError. Every argument is
     # checked before anything changes: ints as struct's "<Q" (addr, base_da) / "<I" (post_len,
     # repost_len, src, dst) / "<H" (flags) formats (struct.error); a payload over 0xFFFF bytes, or a
     # message not fitting mem at off or (add_message) not fitting post_len, is a ValueError.

@@ -49,6 +49,9 @@ class Transport(abc.ABC):
     quirks: VirtioQuirks = LINUX_QUIRKS
     #: Bytes per rpmsg buffer this link was laid out for (the bus's default buffer size).
     buffer_size: int = 512
+    #: The URL this end was opened by (:func:`~transports.registry.open_transport`), if any:
+    #: what logs and captures name the link by.
+    url: str | None = None
 
     def __init__(
         self, *, role: Role, memory: DeviceMemory, vdev: VdevView, pool: Region | None

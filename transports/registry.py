@@ -119,6 +119,17 @@ def check_transport_url(url: str) -> SharedLayout | None:
         TransportURLError: the URL is malformed, its scheme unknown, or an option is unknown,
             given twice or invalid.
     """
+    config = transport_config(url)
+    return None if config is None else config.layout
+
+
+def transport_config(url: str) -> HasLayout | None:
+    """What a built-in scheme's ``url`` says (its layout, and per scheme more: ``shm://``'s
+    ``socket``, ...), validated without opening anything; None for a third party's scheme.
+
+    Raises:
+        TransportURLError: as :func:`check_transport_url`.
+    """
     parts, query = _split(url)
     _resolve(parts.scheme)  # an unknown scheme fails here
     target = _CONFIGS.get(parts.scheme)
@@ -126,10 +137,12 @@ def check_transport_url(url: str) -> SharedLayout | None:
         return None
     module_name, attr = target.split(":")
     config: HasLayout = getattr(importlib.import_module(module_name), attr)(parts, query)
-    return config.layout
+    return config
 
 
 async def open_transport(url: str, *, role: Role) -> Transport:
     """Open the ``role`` end of the transport named by ``url``."""
     parts, query = _split(url)
-    return await _resolve(parts.scheme)(parts, query, role)
+    transport = await _resolve(parts.scheme)(parts, query, role)
+    transport.url = url
+    return transport

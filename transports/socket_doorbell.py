@@ -41,7 +41,8 @@ import attrs
 from .doorbell import NotifyHandler, _running_asyncio_loop
 from .errors import TransportClosedError
 
-log = logging.getLogger("transports")
+#: Where a doorbell logs unless its user names its own (``aioamp.transport.shm``, ...).
+DEFAULT_LOGGER = logging.getLogger("aioamp.transport")
 
 #: Linux SIOCOUTQ (== TIOCOUTQ): unread bytes of a unix stream socket; 0 where unknown.
 _SIOCOUTQ = getattr(termios, "TIOCOUTQ", 0) if sys.platform == "linux" else 0
@@ -69,6 +70,7 @@ class SocketDoorbell:
         where: names the link in close reasons (``"shm:NAME: the peer closed the link"``).
         buffer_size: the most bytes one :meth:`read` takes.
         pending_limit: the most bytes :meth:`send` keeps waiting for room in the socket.
+        logger: where dropped frames are reported (the user's logger says whose link it is).
     """
 
     def __init__(
@@ -78,10 +80,12 @@ class SocketDoorbell:
         where: str,
         buffer_size: int = 4096,
         pending_limit: int = 1 << 20,
+        logger: logging.Logger = DEFAULT_LOGGER,
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.where = where
+        self.log = logger
         #: Where :meth:`read` puts what arrived (the first ``count`` bytes, until the next read).
         self.buffer = bytearray(buffer_size)
         self.pending_limit = pending_limit
@@ -340,7 +344,11 @@ class SocketDoorbell:
         self._remove_writer()
         if self._dropped > self._reported:  # while the socket was full
             dropped, self._reported = self._dropped - self._reported, self._dropped
-            log.warning("%s: %d frames dropped: the peer did not read", self.where, dropped)
+            self.log.warning(
+                "%s: %d frames dropped: the peer did not read",
+                *(self.where, dropped),
+                extra={"transport": self.where, "dropped": dropped, "reason": "peer_not_reading"},
+            )
 
     async def _flush_forever(self) -> None:
         while self._closed is None and self._send_error is None:

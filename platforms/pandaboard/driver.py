@@ -52,7 +52,7 @@ from remoteproc.platform import CrashKind, PlatformDriver, RprocEvents
 from .config import PANDABOARD, BoardConfig, ClockConfig, ProcessorConfig, ResetConfig
 from .mmu import MmuError, MmuProgrammer, TlbEntry, plan_entries
 
-log = logging.getLogger("platforms.pandaboard")
+log = logging.getLogger("aioamp.platform.pandaboard")
 
 PAGE = 0x1000
 _CONTROL = frozenset(int(m) for m in OmapMessage)
@@ -281,7 +281,11 @@ class PandaBoardPlatform(PlatformDriver):
             mailbox = board.mailbox
             stale = mailbox.flush(cfg.rx_fifo) + mailbox.flush(cfg.tx_fifo)  # both, always
             if stale:
-                log.info("%s: discarded stale mailbox messages", self.name)
+                log.info(
+                    "%s: discarded %d stale mailbox messages",
+                    *(self.name, len(stale)),
+                    extra={"processor": self.name, "dropped": len(stale)},
+                )
             mailbox.subscribe(cfg.rx_fifo, self._on_message)
             board.ensure_mailbox_served(events)
             self._echo_event = anyio.Event()
@@ -300,7 +304,11 @@ class PandaBoardPlatform(PlatformDriver):
         except BaseException:
             await self._power_down()
             raise
-        log.info("%s: released from reset (%d TLB entries)", self.name, len(entries))
+        log.info(
+            "%s: released from reset (%d TLB entries)",
+            *(self.name, len(entries)),
+            extra={"processor": self.name, "state": "running"},
+        )
 
     def _kick_writer(self, scope: anyio.CancelScope) -> Callable[[], Any]:
         async def run() -> None:
@@ -340,7 +348,7 @@ class PandaBoardPlatform(PlatformDriver):
 
     async def stop(self) -> None:
         await self._power_down()
-        log.info("%s: held in reset", self.name)
+        log.info("%s: held in reset", self.name, extra={"processor": self.name, "state": "reset"})
 
     def kick(self, notifyid: int) -> None:
         if not self._running:
@@ -387,7 +395,11 @@ class PandaBoardPlatform(PlatformDriver):
             stats.control[name] = stats.control.get(name, 0) + 1
         else:
             stats.unknown += 1
-            log.warning("%s: dropped unknown mailbox message %#x", self.name, value)
+            log.warning(
+                "%s: dropped unknown mailbox message %#x",
+                *(self.name, value),
+                extra={"processor": self.name, "reason": "unknown_message"},
+            )
 
     async def wait_echo_reply(self, timeout: float = 1.0) -> None:
         """Wait for the ECHO_REPLY to the ECHO_REQUEST queued by the last :meth:`start`."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import socket
 import sys
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from transports.virtio.memory import DeviceMemory, Region
 
 from .process import FrameReader, crash_frame, kick_frame, log_frame
 
-log = logging.getLogger("platforms.sim")
+log = logging.getLogger("aioamp.platform.sim")
 
 
 class ForwardHandler(logging.Handler):
@@ -76,6 +77,11 @@ async def _run(cfg: dict[str, Any], bell: SocketDoorbell, memory: DeviceMemory) 
     if program is None:
         send(crash_frame(CrashKind.FATAL_ERROR.value, f"unknown program {cfg['program']!r}"))
         return 2
+    log.info(
+        "%s: program %r runs in process %d",
+        *(ctx.name, cfg["program"], os.getpid()),
+        extra={"processor": ctx.name, "program": cfg["program"]},
+    )
     status = 0
     async with anyio.create_task_group() as tg:
 
@@ -90,7 +96,12 @@ async def _run(cfg: dict[str, Any], bell: SocketDoorbell, memory: DeviceMemory) 
             crash = await run_firmware(program, ctx)
             if crash is not None:
                 if crash.error is not None:  # one run per process: its traceback, once
-                    log.error("%s: firmware program raised", ctx.name, exc_info=crash.error)
+                    log.error(
+                        "%s: firmware program raised",
+                        ctx.name,
+                        exc_info=crash.error,
+                        extra={"processor": ctx.name, "reason": crash.detail},
+                    )
                 send(crash_frame(crash.kind.value, crash.detail))
                 status = 3
             tg.cancel_scope.cancel()

@@ -43,7 +43,7 @@ from transports.virtio.memory import DeviceMemory, Region
 
 from .process import FrameReader, forwarded_level, kick_frame
 
-log = logging.getLogger("platforms.sim")
+log = logging.getLogger("aioamp.platform.sim")
 
 DEFAULT_DDR_PA = 0x8000_0000
 DEFAULT_DDR_SIZE = 8 << 20
@@ -202,7 +202,11 @@ class SimPlatform(PlatformDriver):
         self._scope = anyio.CancelScope()
         self.starts += 1
         self.running = True
-        log.info("%s: released from reset at %#x, running %r", self.name, entry, image.program)
+        log.info(
+            "%s: released from reset at %#x, running %r",
+            *(self.name, entry, image.program),
+            extra={"processor": self.name, "program": image.program},
+        )
         scope, done = self._scope, self._done
 
         async def run() -> None:
@@ -256,17 +260,17 @@ class SimPlatform(PlatformDriver):
             or self.faults.hang_after_messages is not None
         ):
             self._consume_faults()  # the child got them; a recovery boots clean
-        bell = SocketDoorbell(parent, where=f"{self.name}: core", pending_limit=KICK_BACKLOG)
+        bell = SocketDoorbell(
+            parent, where=f"{self.name}: core", pending_limit=KICK_BACKLOG, logger=log
+        )
         self._proc, self._bell = proc, bell
         self._expected_exit = False
         self.starts += 1
         self.running = True
         log.info(
             "%s: core process %d released from reset at %#x, running %r",
-            self.name,
-            proc.pid,
-            entry,
-            program,
+            *(self.name, proc.pid, entry, program),
+            extra={"processor": self.name, "pid": proc.pid, "program": program},
         )
         self.events.spawn(lambda: self._doorbell(proc, bell), f"core process {proc.pid}")
 
@@ -319,9 +323,19 @@ class SimPlatform(PlatformDriver):
         if crash.error is None:
             return
         if crash.detail == self._last_program_error:
-            log.debug("%s: firmware program raised again", self.name, exc_info=crash.error)
+            log.debug(
+                "%s: firmware program raised again",
+                self.name,
+                exc_info=crash.error,
+                extra={"processor": self.name, "reason": crash.detail},
+            )
         else:
-            log.warning("%s: firmware program raised", self.name, exc_info=crash.error)
+            log.warning(
+                "%s: firmware program raised",
+                self.name,
+                exc_info=crash.error,
+                extra={"processor": self.name, "reason": crash.detail},
+            )
         self._last_program_error = crash.detail
 
     def _consume_faults(self) -> None:

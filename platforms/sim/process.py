@@ -17,7 +17,8 @@ Logging: the child has no handlers of its own. It forwards every record at or ab
 lowest level any logger of the host lets through (:func:`forwarded_level`, handed over at
 start) as a LOG frame, and the host re-emits it through the logger of the same name
 (:func:`emit_record`), so the host's handlers, levels and filters apply, as if the core ran
-in-process. The record keeps the child's pid in ``process``.
+in-process. The record keeps the child's pid in ``process`` and its ``extra`` fields (``bus``,
+``processor``, ``reason`` ...: str, int, float, bool or None values) under their names.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ _RECORD_FIELDS = (
     "taskName",
 )
 _TEXT_FIELDS = ("msg", "exc_text", "stack_info")
+#: What every LogRecord has: anything else on a record came from ``extra=``.
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def kick_frame(notifyid: int) -> bytes:
@@ -89,15 +93,34 @@ def log_frame(record: logging.LogRecord) -> bytes:
     if record.exc_info and not exc_text:
         exc_text = logging.Formatter().formatException(record.exc_info)
     doc["exc_text"], doc["stack_info"] = exc_text, record.stack_info
+    doc["extra"] = {
+        key: _cut(value) if isinstance(value, str) else value
+        for key, value in vars(record).items()
+        if key not in _RECORD_ATTRS and isinstance(value, _SCALARS)
+    }
     for key in _TEXT_FIELDS:
         if isinstance(doc[key], str):
             doc[key] = _cut(doc[key])
     body = json.dumps(doc, default=str).encode()
     if len(body) > MAX_LOG_BODY:  # escapes blew it up: keep the metadata, say so
         doc.update(msg=f"(a log record of {len(body)} bytes, too long to forward)")
-        doc.update(exc_text=None, stack_info=None)
+        doc.update(exc_text=None, stack_info=None, extra={})
         body = json.dumps(doc, default=str).encode()
     return FRAME.pack(LOG, len(body)) + body
+
+
+def _extra(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ``extra`` fields of a forwarded record, checked: plain names that shadow no
+    LogRecord attribute or method, scalar values (the child is not trusted to set more)."""
+    extra = doc.get("extra", {})
+    if not isinstance(extra, dict):
+        raise TypeError("extra is not an object")
+    for key, value in extra.items():
+        if not key.isidentifier() or key.startswith("_") or key in _RECORD_ATTRS:
+            raise ValueError(f"extra field {key!r} is not allowed")
+        if hasattr(logging.LogRecord, key) or not isinstance(value, _SCALARS):
+            raise TypeError(f"extra field {key!r} is not a plain value")
+    return extra
 
 
 def emit_record(doc: dict[str, Any]) -> None:
@@ -110,7 +133,7 @@ def emit_record(doc: dict[str, Any]) -> None:
             raise TypeError(f"{key} is not a string")
     if not isinstance(fields["name"], str) or not isinstance(fields["levelno"], int):
         raise TypeError("not a log record")
-    record = logging.makeLogRecord({**fields, "args": None, "exc_info": None})
+    record = logging.makeLogRecord({**_extra(doc), **fields, "args": None, "exc_info": None})
     logger = logging.getLogger(record.name)
     if logger.isEnabledFor(record.levelno):
         logger.handle(record)

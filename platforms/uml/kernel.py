@@ -38,7 +38,7 @@ from .errors import KernelExitedError, KernelTimeoutError, UmlArgumentError
 from .guest import VirtioDevice, check_word, find_kernel, init_script
 from .run import KernelRun, command_status
 
-log = logging.getLogger("aioamp.platforms.uml")
+log = logging.getLogger("aioamp.platform.uml")
 
 _MEM = re.compile(r"\d+[KMG]?")
 
@@ -70,7 +70,7 @@ async def _until_group_dead(pgid: int) -> None:
         while group_alive(pgid):
             await anyio.sleep(0.005)
         return
-    log.warning("processes of group %d survived SIGKILL for 5 s", pgid)
+    log.warning("processes of group %d survived SIGKILL for 5 s", pgid, extra={"pid": pgid})
 
 
 class UmlKernel:
@@ -179,7 +179,11 @@ class UmlKernel:
             cwd=tmp,
             start_new_session=True,
         )
-        log.info("booting %s (pid %d): %s", self.kernel, self._proc.pid, " ".join(self.args))
+        log.info(
+            "booting %s (pid %d): %s",
+            *(self.kernel, self._proc.pid, " ".join(self.args)),
+            extra={"pid": self._proc.pid, "kernel": str(self.kernel)},
+        )
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(self._pump, self._proc, name=f"uml-console-{self._proc.pid}")
@@ -217,12 +221,18 @@ class UmlKernel:
                 await proc.wait()
             if deadline.cancelled_caught:
                 self._timed_out = True
-                log.warning("kernel pid %d did not halt in %s s: killed", proc.pid, self.timeout)
+                log.warning(
+                    "kernel pid %d did not halt in %s s: killed",
+                    *(proc.pid, self.timeout),
+                    extra={"pid": proc.pid, "reason": "timeout"},
+                )
                 _killpg(proc.pid)
                 with anyio.move_on_after(5):
                     await self._read(proc.stdout)  # the tail, up to EOF
         except Exception:  # a broken pipe read: never leave the kernel running unobserved
-            log.exception("reading the console of kernel pid %d failed", proc.pid)
+            log.exception(
+                "reading the console of kernel pid %d failed", proc.pid, extra={"pid": proc.pid}
+            )
         finally:
             with anyio.CancelScope(shield=True):
                 _killpg(proc.pid)  # after a halt, only helpers that outlived the kernel

@@ -12,10 +12,11 @@ Adding a backend is one line in :data:`BACKENDS`::
     pytest.param(Backend("vhost-user", vhost_user_urls, host_close_resets=True), id="vhost-user"),
 
 where ``vhost_user_urls`` is a :class:`~.links.UrlFactory` (see links.py): given the test's
-:class:`peers.Link` (unique shm names and socket paths, checked for leftovers after the test),
-the layout the test asks for and which role serves the link, it returns the URL each role
-opens with :func:`transports.open_transport`. A backend whose two ends cannot live in
-different processes says ``cross_process=False`` (its process-peer tests are then skipped).
+:class:`peers.Link` (the ``env`` fixture of tests/conftest.py: unique shm names and socket
+paths, checked for leftovers after the test), the layout the test asks for and which role
+serves the link, it returns the URL each role opens with :func:`transports.open_transport`.
+A backend whose two ends cannot live in different processes says ``cross_process=False`` (its
+process-peer tests are then skipped).
 
 Usage (async context managers, not async fixtures, so the buses' task groups live in the
 test's own task)::
@@ -26,8 +27,6 @@ test's own task)::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,14 +42,6 @@ BACKENDS = [
     pytest.param(Backend("openamp", openamp_urls), id="openamp"),
     pytest.param(Backend("vhost-user", vhost_user_urls, host_close_resets=True), id="vhost-user"),
 ]
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Link]:
-    """Unique shm names and sockets for the test; none may be left behind."""
-    lk = Link(tmp_path)
-    yield lk
-    assert lk.finish() == [], "shared-memory objects or sockets left behind"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -14,6 +14,8 @@ import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from conftest import WrappedEnd
+
 from rpmsg import RpmsgBus
 from transports import Transport
 from transports.virtio import (
@@ -214,9 +216,10 @@ class RawHost:
     backend (whose frontend has no status byte to share) takes the kick after enabling both
     vrings as DRIVER_OK, and a remote that knows no pool derives its buffer window from that
     first buffer. Once the remote runs, :meth:`take_back_primer` empties vq 0 again; after that
-    the raw host posts whatever descriptors it likes on both rings."""
+    the raw host posts whatever descriptors it likes on both rings. ``primer=False``: nothing
+    is posted before DRIVER_OK (a host that leaves a pool-less remote no window)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, *, primer: bool = True) -> None:
         assert transport.pool is not None
         self.transport = transport
         self.pool = transport.pool
@@ -225,8 +228,9 @@ class RawHost:
         self.from_remote = RawRing(transport, 0)  # vq 0: remote -> host
         vdev = transport.vdev
         vdev.gfeatures = vdev.dfeatures & (1 << VIRTIO_RPMSG_F_NS)
-        self.from_remote.set_desc(0, self.buf(0), self.buffer_size, F_WRITE)
-        self.from_remote.post(0)
+        if primer:
+            self.from_remote.set_desc(0, self.buf(0), self.buffer_size, F_WRITE)
+            self.from_remote.post(0)
         vdev.status = (
             VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK
         )
@@ -265,10 +269,21 @@ async def hostile_remote(link: TransportLink) -> AsyncIterator[tuple[RpmsgBus, R
 
 
 @asynccontextmanager
-async def hostile_host(link: TransportLink) -> AsyncIterator[tuple[RpmsgBus, RawHost]]:
-    """A remote bus on one end of a fresh link, started by a :class:`RawHost` on the other."""
+async def hostile_host(
+    link: TransportLink, *, pool: bool = True, rx_first: bool = True
+) -> AsyncIterator[tuple[RpmsgBus, RawHost]]:
+    """A remote bus on one end of a fresh link, started by a :class:`RawHost` on the other.
+
+    The raw host posts pool buffer 0 on vq 0 before DRIVER_OK, as Linux posts its rx buffers,
+    unless ``rx_first`` is False. With ``pool`` (the default) it takes that buffer back once
+    the remote runs, so each test starts from empty rings. ``pool=False``: the remote's end
+    hides the buffer pool (as a firmware's transport knows none, like a vhost-user backend),
+    so the remote derives its buffer window from that first buffer, which stays posted.
+    """
     async with link.transports() as ends:
-        raw = RawHost(ends.host)
-        async with RpmsgBus(ends.remote, name="remote", ready_timeout=WAIT) as remote:
-            raw.take_back_primer()
+        raw = RawHost(ends.host, primer=rx_first)
+        end: Transport = ends.remote if pool else WrappedEnd(ends.remote, pool=None)
+        async with RpmsgBus(end, name="remote", ready_timeout=WAIT) as remote:
+            if pool and rx_first:
+                raw.take_back_primer()
             yield remote, raw

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
+from conftest import NO_DROPS as NO_DROPS
+from conftest import ROLES as ROLES
+from conftest import WaitUntil as WaitUntil
+from conftest import other as other
 from peers import payload
 
-from rpmsg import DROP_REASONS, Endpoint, Overflow, RpmsgBus
-from transports import Role, SharedLayout, Transport
+from rpmsg import Endpoint, Overflow, RpmsgBus
+from transports import SharedLayout, Transport
 
-ROLES: tuple[Role, Role] = ("host", "remote")
 #: What the tests ask for where a backend lets them choose: 8-entry rings, 4 buffers each way
 #: (small, so that filling every buffer is cheap). ``openamp:`` ignores it.
 LAYOUT = SharedLayout(num=8, buffer_count=8)
 #: Generous deadlines: nothing here is timed, these only stop a hung test.
 OPEN_TIMEOUT = 15.0
 WAIT = 10.0
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
 #: Bytes of one name-service message (struct rpmsg_ns_msg: char name[32]; le32 addr, flags).
 NS_MSG_SIZE = 40
-WaitUntil = Callable[..., Awaitable[None]]
-
-
-def other(role: Role) -> Role:
-    return "remote" if role == "host" else "host"
 
 
 def capacity(transport: Transport, layout: SharedLayout = LAYOUT) -> int:

@@ -35,6 +35,7 @@ async def test_echo_every_size_up_to_the_mtu_byte_for_byte(
         ep = channel.endpoint
         mtu = ep.mtu
         assert mtu == 496  # 512-byte buffers on every backend, less the 16-byte header
+        assert server.mtu == client.mtu == service.mtu == mtu
 
         for size in (0, 1, 16, mtu - 1, mtu):
             data = pattern(size)

@@ -5,12 +5,19 @@ name-service message is counted under its reason, the remote writes nothing but 
 ring, hands back what it can and still receives a valid message afterwards. On its send ring
 (vq 0): a buffer it may not write is refused (NoBufferError, counted) and handed back
 untouched, and a valid buffer offered next is used.
+
+A remote whose transport knows no buffer pool (a firmware's) derives its buffer window from the
+first buffer the host posted on vq 0 before DRIVER_OK, up to the end of that buffer's memory
+region, and must refuse the same buffers with it (``derived-window`` variants). The window may
+run past the pool (up to the end of the region): buffers straddling the pool's end are then
+inside it, so those cases only run with the pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio
 import pytest
 
 from rpmsg import NS_ADDR, NoBufferError, NsFlags
@@ -113,9 +120,18 @@ def assert_only_used_ring_written(raw: RawHost, before: list[tuple[int, bytes]])
     assert changed_outside(before, snapshot(raw.transport), [raw.to_remote.used_area]) == []
 
 
+#: Cases whose buffer lies inside a derived window (module doc): run with the pool only.
+WINDOW_ENDS_WITH_MEMORY = {"addr-straddles-pool-end", "writable-straddles-pool-end"}
+
+
 @pytest.mark.parametrize(
-    ("corrupt", "reason", "given_back", "rx_messages"),
-    [pytest.param(*case[1:], id=case[0]) for case in REMOTE_RX_CASES],
+    ("corrupt", "reason", "given_back", "rx_messages", "pool"),
+    [
+        pytest.param(*case[1:], pool, id=f"{case[0]}-{'pool' if pool else 'derived-window'}")
+        for pool in (True, False)
+        for case in REMOTE_RX_CASES
+        if pool or case[0] not in WINDOW_ENDS_WITH_MEMORY
+    ],
 )
 async def test_remote_survives_a_hostile_host_on_its_rx_ring(
     link: TransportLink,
@@ -124,8 +140,11 @@ async def test_remote_survives_a_hostile_host_on_its_rx_ring(
     reason: str,
     given_back: tuple[int, int] | None,
     rx_messages: int,
+    pool: bool,
 ) -> None:
-    async with hostile_host(link) as (remote, raw):
+    """Without a pool too (regression: the remote then took any buffer inside shared memory,
+    the vrings and the resource table included)."""
+    async with hostile_host(link, pool=pool) as (remote, raw):
         ep = remote.create_endpoint()
         ring = raw.to_remote
         corrupt(raw)
@@ -164,6 +183,8 @@ async def test_remote_survives_an_avail_index_jump(
         before = snapshot(raw.transport)
         raw.kick()
         await wait_until(lambda: remote.statistics().drops["ring_error"] == 1, timeout=WAIT)
+        await anyio.sleep(0.02)  # no spinning, no recount without a new notification
+        assert remote.statistics().drops == {**NO_DROPS, "ring_error": 1}
         assert_only_used_ring_written(raw, before)
         assert ring.used_idx == 0
 
@@ -245,3 +266,61 @@ async def test_remote_tx_ring_index_corruption(
         assert ring.used_idx == 0
         assert remote.statistics().drops == {**NO_DROPS, "ring_error": 1}
         assert not remote.closed
+
+
+WINDOW_CASES = [
+    case
+    for case in REMOTE_TX_CASES
+    if case[4] == "ring_error" and case[0] not in WINDOW_ENDS_WITH_MEMORY
+]
+
+
+@pytest.mark.parametrize(
+    ("addr", "length", "flags", "reason"),
+    [pytest.param(*case[1:], id=case[0]) for case in WINDOW_CASES],
+)
+async def test_a_remote_without_a_pool_sends_only_into_its_derived_window(
+    link: TransportLink, addr: Place, length: int, flags: int, reason: str
+) -> None:
+    """The window runs from the first buffer the host posted on vq 0 before DRIVER_OK to the
+    end of its memory region: buffers there are used (the pool's last one too), anything else
+    is a counted ring error and is handed back untouched."""
+    async with hostile_host(link, pool=False) as (remote, raw):
+        ring = raw.from_remote
+        ep = remote.create_endpoint()
+        ep.try_send_to(0x400, b"first")  # into the buffer posted before DRIVER_OK
+        assert (ring.used_idx, ring.used_elem(0)) == (1, (0, HDR.size + 5))
+        assert raw.transport.memory.view(raw.buf(0) + HDR.size, 5).tobytes() == b"first"
+        ring.set_desc(1, addr(raw), length or raw.buffer_size, flags)
+        ring.post(1)
+        before = snapshot(raw.transport)
+        with pytest.raises(NoBufferError):
+            ep.try_send_to(0x400, b"7bytes!")
+        assert changed_outside(before, snapshot(raw.transport), [ring.used_area]) == []
+        assert (ring.used_idx, ring.used_elem(1)) == (2, (1, 0))
+        assert remote.statistics().drops == {**NO_DROPS, reason: 1}
+        last = raw.buf(raw.pool.size // raw.buffer_size - 1)  # inside the window
+        ring.set_desc(2, last, raw.buffer_size, F_WRITE)
+        ring.post(2)
+        ep.try_send_to(0x400, b"last")
+        assert (ring.used_idx, ring.used_elem(2)) == (3, (2, HDR.size + 4))
+        assert remote.statistics().tx_messages == 2
+
+
+async def test_a_remote_without_a_pool_whose_host_posted_nothing_has_no_window(
+    link: TransportLink, wait_until: WaitUntil
+) -> None:
+    """A host that set DRIVER_OK before posting any buffer on vq 0 leaves no window to derive:
+    every buffer it offers, either way, is then a counted ring error, never used."""
+    async with hostile_host(link, pool=False, rx_first=False) as (remote, raw):
+        last_error = remote.statistics().last_ring_error
+        assert last_error is not None and "no buffer window" in last_error
+        ep = remote.create_endpoint()
+        raw.from_remote.set_desc(0, raw.buf(0), raw.buffer_size, F_WRITE)
+        raw.from_remote.post(0)
+        with pytest.raises(NoBufferError):
+            ep.try_send_to(0x400, b"x")
+        raw.post_msg(1, ep.addr, b"not taken")
+        raw.kick()
+        await wait_until(lambda: remote.statistics().drops["ring_error"] == 2, timeout=WAIT)
+        assert ep.try_recv() is None and remote.statistics().rx_messages == 0

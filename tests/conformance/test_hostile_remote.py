@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio
 import pytest
 
 from rpmsg import NS_ADDR, NsFlags
@@ -123,6 +124,8 @@ async def test_host_survives_a_used_index_jump(
         raw.ring.used_idx = raw.used + jump(raw.ring.num)
         raw.kick()
         await wait_until(lambda: host.statistics().drops["ring_error"] == 1, timeout=WAIT)
+        await anyio.sleep(0.02)  # no spinning, no recount without a new notification
+        assert host.statistics().drops == {**NO_DROPS, "ring_error": 1}
 
         raw.ring.used_idx = raw.used
         raw.send(ep.addr, b"still serving")

@@ -41,6 +41,7 @@ async def test_a_driver_is_probed_whether_it_registers_before_or_after_the_annou
         if driver_first:
             driver = probing.register_driver("svc", probe)
         service = await announcing.create_service("svc")
+        assert service.announced
         if not driver_first:
             await probing.wait_for_service("svc", timeout=WAIT)  # the channel exists first
             assert channels == []
@@ -58,7 +59,8 @@ async def test_a_driver_is_probed_whether_it_registers_before_or_after_the_annou
             [b"welcome"],
         )
         assert driver.channels == [channel] and channel.driver is driver
-        assert probing.statistics().driver_errors == 0
+        stats = probing.statistics()
+        assert (stats.channels, stats.driver_errors) == (1, 0)
 
 
 @ANNOUNCER
@@ -80,9 +82,11 @@ async def test_wait_for_service_before_and_after_the_announcement_and_its_deadli
             service = await announcing.create_service("svc")
         late = await waiting.wait_for_service("svc", timeout=0)  # announced: no waiting
         assert (late.name, late.dst) == ("svc", service.addr)
-        assert early == [late, late]
+        assert early[0] is early[1] is late  # one channel, whoever asks and when
+        start = anyio.current_time()
         with pytest.raises(RpmsgTimeoutError):
             await waiting.wait_for_service("nobody", timeout=0.05)
+        assert anyio.current_time() - start >= 0.04  # not early (a busy machine is only later)
 
 
 @ANNOUNCER
@@ -113,8 +117,11 @@ async def test_ns_destroy_ends_the_drivers_iteration(
         assert removed == [channel] and channel.removed and driver.channels == []
         stats = probing.statistics()
         assert (stats.channels, stats.endpoints, stats.driver_errors) == (0, endpoints - 1, 0)
+        assert channel.endpoint.closed
         with pytest.raises(EndpointClosedError):
             await channel.send(b"gone")
+        with pytest.raises(RpmsgTimeoutError):  # the channel is gone, not merely closed
+            await probing.wait_for_service("svc", timeout=0)
         assert probing.statistics().drops == NO_DROPS
 
 

@@ -12,7 +12,9 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import anyio
+import anyio.abc
 import pytest
+from conftest import within_loop_turns
 from peers import Link, payload
 
 from rpmsg import BusClosedError, Endpoint, EndpointClosedError, Overflow, RpmsgBus
@@ -32,11 +34,14 @@ async def pending_ops_fail(
     end_peer: Callable[[], Awaitable[None]],
     wait_until: WaitUntil,
     channel_error: type[EndpointClosedError] = BusClosedError,
+    *,
+    turns: int | None = None,
 ) -> None:
     """With a receive pending on ``service`` and a send to the peer's never-read ``sink``
     (1-message queue, on a channel) waiting for a buffer (``in_flight`` of them filled),
     ``end_peer()`` fails both, and later operations: the channel's with ``channel_error``,
-    everything else with BusClosedError."""
+    everything else with BusClosedError; given ``turns``, both fail within that many
+    event-loop turns after ``end_peer()`` returns (no timer or poll in between)."""
     full = in_flight + 2  # the ring's buffers, the queued and the held message
     sent = 0
     waits_when_full: list[int] = []
@@ -68,6 +73,8 @@ async def pending_ops_fail(
             )
             assert errors == {} and sent == full
             await end_peer()
+            if turns is not None:
+                await within_loop_turns(lambda: len(errors) == 2, turns)
     assert set(errors) == {"recv", "send"}
     for key, exc in errors.items():
         expected = channel_error if key == "send" else BusClosedError
@@ -88,10 +95,12 @@ async def pending_ops_fail(
         bus.create_endpoint()
 
 
+@pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])
 @SURVIVOR
 async def test_the_peer_end_closed_fails_pending_operations(
     link: TransportLink, survivor: Role, wait_until: WaitUntil
 ) -> None:
+    """Promptly: within 20 event-loop turns of the close, on asyncio and on uvloop."""
     async with link.buses() as buses:
         bus, peer = buses[survivor], buses[other(survivor)]
         await peer.create_service("sink", maxsize=1, overflow=Overflow.BLOCK)
@@ -100,7 +109,46 @@ async def test_the_peer_end_closed_fails_pending_operations(
         n = capacity(buses.host.transport)
         reset = survivor == "remote" and link.backend.host_close_resets
         error = EndpointClosedError if reset else BusClosedError
-        await pending_ops_fail(bus, n, service, sink, peer.transport.aclose, wait_until, error)
+        await pending_ops_fail(
+            bus, n, service, sink, peer.transport.aclose, wait_until, error, turns=20
+        )
+
+
+#: Found while moving a loopback-only test here: ShmTransport._close (shm:// and openamp:)
+#: unsets the bus's notification handler before it closes the doorbell, so the doorbell's
+#: close never reaches the bus (asyncio handler mode), which stays open, its receives waiting.
+#: Without those two lines the test passes. Strict: it fails once fixed; remove the marker.
+OWN_CLOSE_UNNOTICED = pytest.mark.xfail(
+    strict=True, reason="shm/openamp: a bus is not told that its own transport was closed"
+)
+
+
+@pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])
+@pytest.mark.parametrize("closer", ROLES, ids=lambda r: f"{r}-closes")
+async def test_closing_its_own_transport_closes_the_bus_promptly(
+    link: TransportLink, closer: Role, request: pytest.FixtureRequest
+) -> None:
+    """A bus whose own transport is closed under it (``transport.aclose()`` while it runs)
+    closes too, within 20 event-loop turns: its pending receive fails with BusClosedError."""
+    if link.backend.name != "loop":
+        request.applymarker(OWN_CLOSE_UNNOTICED)
+    async with link.buses() as buses:
+        bus = buses[closer]
+        ep = bus.create_endpoint()
+        errors: list[BaseException] = []
+
+        async def reader(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            task_status.started()
+            try:
+                await ep.recv(timeout=WAIT)
+            except Exception as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(reader)
+            await bus.transport.aclose()
+            await within_loop_turns(lambda: bool(errors))
+        assert isinstance(errors[0], BusClosedError) and bus.closed
 
 
 SERVICE = "conformance-echo"

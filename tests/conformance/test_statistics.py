@@ -72,4 +72,6 @@ async def test_counters_each_way_count_messages_and_bytes(link: TransportLink) -
             )
         assert h.drops == r.drops == NO_DROPS
         assert h.send_timeouts == r.send_timeouts == 0
+        # The name service and the channel's endpoint; the service: one channel, on the host.
+        assert (h.endpoints, r.endpoints, h.channels, r.channels) == (2, 2, 1, 0)
         assert h.last_ring_error is None and r.last_ring_error is None

@@ -11,7 +11,7 @@ exception of :mod:`transports.virtio` (nothing else here knows rpmsg):
 The mixins below are the reference implementation; :class:`~transports.virtio.vring.PyVringDriver`
 and :class:`~transports.virtio.vring.PyVringDevice` inherit them, and the C twin
 (``transports._vring_accel``) has the same methods, results, errors and state changes
-(tests/test_vring_accel.py compares them). ``mem`` is the buffer pool, its byte i at device
+(tests/unit/test_vring_accel.py compares them). ``mem`` is the buffer pool, its byte i at device
 address ``base_da + i``. Every argument is checked before anything changes: ints as struct
 converts them (struct.error), a payload or pool that is no C-contiguous buffer (TypeError,
 BufferError), a payload over 0xFFFF bytes or a message that does not fit (ValueError). A

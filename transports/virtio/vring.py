@@ -31,11 +31,11 @@ implementation. Their per-call cost (about a microsecond for each post, take, gi
 dominated the rpmsg message path, so the optional C extension ``transports._vring_accel`` (built by
 ``pip install`` when a compiler is available) provides drop-in equivalents: same signatures, return
 values, exceptions, messages and state changes, per-message methods included, checked against these
-classes by tests/test_vring_accel.py. The public names :data:`VringDriver` and :data:`VringDevice`
-are the C classes when the extension imports and the pure classes otherwise; :data:`ACCELERATED`
-says which. Set the environment variable ``AIOAMP_PURE_PYTHON`` to a non-empty value other than
-``0`` (before this module is first imported) to force the pure classes: the extension then refuses
-to import.
+classes by tests/unit/test_vring_accel.py. The public names :data:`VringDriver` and
+:data:`VringDevice` are the C classes when the extension imports and the pure classes otherwise;
+:data:`ACCELERATED` says which. Set the environment variable ``AIOAMP_PURE_PYTHON`` to a non-empty
+value other than ``0`` (before this module is first imported) to force the pure classes: the
+extension then refuses to import.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ ACCELERATED: bool = _accel is not None
 
 if TYPE_CHECKING:
     # Statically the public names are the pure classes: the C classes have the very same
-    # interface (transports/_vring_accel.pyi; tests/test_vring_accel.py compares signatures).
+    # interface (transports/_vring_accel.pyi; tests/unit/test_vring_accel.py compares them).
     VringDriver = PyVringDriver
     VringDevice = PyVringDevice
 elif _accel is not None:

@@ -32,7 +32,7 @@ from .bus import ModelBus
 from .mailbox import MailboxModel
 from .mmu import MmuModel
 
-log = logging.getLogger("platforms.pandaboard.model")
+log = logging.getLogger("aioamp.platform.pandaboard.model")
 
 
 class CoreModel:
@@ -105,6 +105,7 @@ class CoreModel:
                 "%s: released at boot address %s: not the image's entry",
                 self.name,
                 None if boot_address is None else hex(boot_address),
+                extra={"processor": self.name, "reason": "wrong_boot_address"},
             )
             self.halted = True  # executing garbage: no mailbox service, no program
             return
@@ -195,7 +196,11 @@ class CoreModel:
     async def _firmware(self) -> None:
         image = self.image
         if image is None or image.program is None:
-            log.warning("%s: released from reset with no firmware installed: idling", self.name)
+            log.warning(
+                "%s: released from reset with no firmware installed: idling",
+                self.name,
+                extra={"processor": self.name, "reason": "no_firmware"},
+            )
             await anyio.sleep_forever()
             return
         program = get_program(image.program)
@@ -215,7 +220,11 @@ class CoreModel:
         self.context = ctx
         crash = await run_firmware(program, ctx)  # injected faults, FirmwareCrash, a bug
         if crash is not None:  # the exception handler reports it
-            log.info("%s: firmware crashed: %s: %s", self.name, crash.kind.value, crash.detail)
+            log.info(
+                "%s: firmware crashed: %s: %s",
+                *(self.name, crash.kind.value, crash.detail),
+                extra={"processor": self.name, "reason": f"{crash.kind.value}: {crash.detail}"},
+            )
             if self.faults.one_shot:
                 self.faults = Faults()
             self.crash()

@@ -34,6 +34,7 @@ code above, since the peer is another process and may be buggy.
 from __future__ import annotations
 
 import contextlib
+import logging
 import mmap
 import os
 import socket
@@ -82,6 +83,7 @@ class ShmTransport(Transport):
         lock: ServerLock | None = None,
         quirks: VirtioQuirks = LINUX_QUIRKS,
         hello_checked: bool = True,
+        logger: logging.Logger | None = None,
     ) -> None:
         mem = memoryview(mapping)
         region = Region(layout.base_da, mem[: layout.total_size], name)
@@ -97,7 +99,8 @@ class ShmTransport(Transport):
         self.layout = layout
         self.name = name
         self.buffer_size = layout.buffer_size
-        self.doorbell = SocketDoorbell(sock, where=name)
+        self.log = logger or logging.getLogger("aioamp.transport.shm")
+        self.doorbell = SocketDoorbell(sock, where=name, logger=self.log)
         self._kick = self.doorbell.kick
         self._received = self.doorbell.buffer
         self._mapping = mapping
@@ -243,6 +246,7 @@ async def open_shm(
     accept_timeout: float | None = None,
     quirks: VirtioQuirks = LINUX_QUIRKS,
     handshake: bool = True,
+    scheme: str = "shm",
 ) -> ShmTransport:
     """Open one end of the shared-memory link ``name``.
 
@@ -259,6 +263,7 @@ async def open_shm(
         handshake: True: the peer is aioamp and must say hello (with its role) within
             ``connect_timeout``; False: it may be OpenAMP's C code, which never does, so its
             hello is checked only if its first bytes are one.
+        scheme: the URL scheme the link was opened by; it logs as ``aioamp.transport.SCHEME``.
 
     Raises:
         RoleClashError: the peer opened the link in our role.
@@ -272,6 +277,8 @@ async def open_shm(
     path = shm_path(name)
     sock_path = Path(socket_path) if socket_path is not None else Path(f"/tmp/aioamp-{name}.sock")
     where = f"shm:{name}"
+    log = logging.getLogger(f"aioamp.transport.{scheme}")
+    extra = {"transport": where, "socket": str(sock_path), "role": role}
     size = layout.total_size
     lock: ServerLock | None = None
     sock: socket.socket | None = None
@@ -291,9 +298,11 @@ async def open_shm(
             mapping = create_object(path, size)
             table = layout.table()
             mapping[: len(table)] = table
+            log.info("%s: serving %s, waiting for the peer", where, sock_path, extra=extra)
             sock = await serve(sock_path, lock, accept_timeout)
             owned = (path, sock_path)  # ours from now on (serve refuses a file in the way)
         elif sock is None:
+            log.info("%s: connecting to %s", where, sock_path, extra=extra)
             sock = await connect(sock_path, connect_timeout)
         if mapping is None:
             mapping = open_object(path, size)
@@ -307,6 +316,7 @@ async def open_shm(
             quirks=quirks,
             lock=lock,
             hello_checked=handshake,
+            logger=log,
         )
     except BaseException as exc:
         _release_link(sock, owned, lock)
@@ -320,4 +330,5 @@ async def open_shm(
     except BaseException:
         transport.abort()
         raise
+    log.info("%s: connected as %s", where, role, extra=extra)
     return transport

@@ -48,6 +48,8 @@ class ShmConfig:
     #: Whether the peer must say hello (see :func:`~transports.backends.shm.open_shm`): only where
     #: both ends are aioamp; OpenAMP's C code sends no hello.
     handshake: bool
+    #: ``shm`` or ``openamp``: the link logs as ``aioamp.transport.SCHEME``.
+    scheme: str
 
 
 def _config(
@@ -62,6 +64,7 @@ def _config(
         timeout=seconds_option(query, "timeout", 10.0),
         quirks=OPENAMP_QUIRKS if openamp else LINUX_QUIRKS,
         handshake=not openamp,
+        scheme="openamp" if openamp else "shm",
     )
 
 
@@ -94,6 +97,7 @@ async def _open(config: ShmConfig, role: Role) -> Transport:
         connect_timeout=config.timeout,
         quirks=config.quirks,
         handshake=config.handshake,
+        scheme=config.scheme,
     )
 
 

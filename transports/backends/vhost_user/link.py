@@ -33,7 +33,7 @@ from ...virtio.memory import DeviceMemory, Region
 from ...virtio.vdev import VdevView
 from .protocol import U64, MemoryRegion, VhostUserProtocolError
 
-log = logging.getLogger("aioamp.transports.vhost_user")
+log = logging.getLogger("aioamp.transport.vhost_user")
 
 _ONE = U64.pack(1)
 
