@@ -204,8 +204,8 @@ class ShmTransport(Transport):
         if not self._closed:
             self._closed = True
             self._close_reason = reason
-            self._handler = None
-            self.doorbell.set_handler(None)
+            # The doorbell's close tells the bus's handler (handler(0, reason)): a bus whose
+            # own transport is closed under it closes too, as it would at the peer's EOF.
             if goodbye:
                 self.doorbell.send(bytes([GOODBYE]))  # lost when the peer is gone or stalled
             self.doorbell.close(reason)
