@@ -47,11 +47,13 @@ def add_demo_parser(sub: Any) -> None:
     p.add_argument("--count", type=integer(1), default=DEFAULT_COUNT, help="messages to exchange")
     p.add_argument(
         "--platform",
-        choices=["sim", "pandaboard-model", "pandaboard-emu"],
+        choices=["sim", "pandaboard-model", "pandaboard-emu", "uml"],
         default="sim",
         help="sim: the simulated processor (default); pandaboard-model: the PandaBoard driver "
         "against a register-level OMAP4 model (mailbox, PRCM, IPU MMU, UIO); pandaboard-emu: "
-        "the same with an emulated Cortex-M3 executing a firmware ELF (needs the emu extra)",
+        "the same with an emulated Cortex-M3 executing a firmware ELF (needs the emu extra); "
+        "uml: the Linux kernel (User-Mode Linux, `make kernel`) as the host of an aioamp "
+        "remote, running its own rpmsg_client_sample",
     )
     p.add_argument(
         "--firmware",
@@ -95,6 +97,10 @@ def demo_main(args: argparse.Namespace) -> int:
             source = str(args.firmware or project_firmware("omap4"))
             image = load_for_command(source)
         ok = run(pandaboard_model_demo, args.count, quiet, image, source)
+    elif args.platform == "uml":
+        from .demo_uml import uml_demo
+
+        ok = run(uml_demo, args.count, quiet)
     else:
         ok = run(_sim_demo, args.count, quiet, not args.in_process)
     return 0 if ok else 1
