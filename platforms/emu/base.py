@@ -195,7 +195,7 @@ class CoreBase:
             self._halt(kind, pc, address=address, access=access, detail=detail)
             return None
         if target != SVCALL:  # an SVC that was taken is no fault
-            self._record(kind, pc, address, access, target, forced, detail)
+            self._notify(self._snapshot(kind, pc, address, access, target, forced, detail))
         self.pcs.append(pc)
         self._prepare_entry()
         with self._cv:
@@ -213,20 +213,6 @@ class CoreBase:
 
     def _resolve(self, da: int) -> bool:
         raise NotImplementedError  # CoreHooks
-
-    def _record(
-        self,
-        kind: FaultKind,
-        pc: int,
-        address: int | None = None,
-        access: str = "",
-        handler: int = 0,
-        forced: bool = False,
-        detail: str = "",
-    ) -> CoreFault:
-        fault = self._snapshot(kind, pc, address, access, handler, forced, detail)
-        self._notify(fault)
-        return fault
 
     def _snapshot(
         self,
@@ -261,7 +247,8 @@ class CoreBase:
         access: str = "",
         detail: str = "",
     ) -> None:
-        fault = self._record(kind, pc, address, access, detail=detail)
+        fault = self._snapshot(kind, pc, address, access, detail=detail)
+        self._notify(fault)
         self.halted = fault
         with self._cv:
             self._alive = False

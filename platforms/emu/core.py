@@ -245,7 +245,10 @@ class CortexM(CoreHooks, Ticker):
         if not self._alive:
             if self._stall is not None:  # the board reset the core for it: keep the record
                 stall, self._stall = self._stall, None
-                self._record(FaultKind.STALL, pc, stall.address, stall.access, detail=str(stall))
+                fault = self._snapshot(
+                    FaultKind.STALL, pc, stall.address, stall.access, detail=str(stall)
+                )
+                self._notify(fault)
             return None
         if self._watchdog_stage == 2:
             self._halt(FaultKind.WATCHDOG, pc, detail="still running after the watchdog NMI")

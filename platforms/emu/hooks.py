@@ -81,40 +81,36 @@ class CoreHooks(CoreBase):
         return result
 
     def _mmio_read(self, uc: Uc, offset: int, size: int, where: object) -> int:
-        window, base = _where(where)
-        off = base + offset
-        address = window.da + off
-        with self.bus.lock:
-            if size != 4 or off & 3:
-                self._device_error("read", address, f"{size}-byte register access")
-                return 0
-            device = window.device
-            assert device is not None
-            try:
-                return self._access(False, address, 0, lambda: device.read32(off) & 0xFFFF_FFFF)
-            except Exception as exc:
-                self._device_error("read", address, str(exc))
-                return 0
+        return self._register(False, where, offset, size, 0)
 
     def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, where: object) -> None:
+        self._register(True, where, offset, size, value)
+
+    def _register(self, write: bool, where: object, offset: int, size: int, value: int) -> int:
+        """A register window's access (``where``: see :func:`_where`); a device that refuses
+        it, or a size other than an aligned word, is a precise bus fault."""
         window, base = _where(where)
         off = base + offset
         address = window.da + off
+        access = "write" if write else "read"
         with self.bus.lock:
             if size != 4 or off & 3:
-                self._device_error("write", address, f"{size}-byte register access")
-                return
+                self._device_error(access, address, f"{size}-byte register access")
+                return 0
             device = window.device
             assert device is not None
 
             def perform() -> int:
-                device.write32(off, value & 0xFFFF_FFFF)
-                return 0
+                if write:
+                    device.write32(off, value & 0xFFFF_FFFF)
+                    return 0
+                return int(device.read32(off)) & 0xFFFF_FFFF
 
             try:
-                self._access(True, address, value, perform)
+                return self._access(write, address, value, perform)
             except Exception as exc:
-                self._device_error("write", address, str(exc))
+                self._device_error(access, address, str(exc))
+                return 0
 
     def _device_error(self, access: str, address: int, detail: str) -> None:
         self._bus_fault = (access, address, detail)
