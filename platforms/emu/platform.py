@@ -48,6 +48,7 @@ class EmuStatistics:
     kicks_sent: int = 0  # host -> core notifications queued
     kicks_dropped: int = 0  # the core was not running
     notifications: int = 0  # core -> host, delivered as vq interrupts
+    notifications_by_id: dict[int, int] = attrs.field(factory=dict)  # the same, by notify id
     ignored_after_crash: int = 0
     crashes: int = 0
     uart_lines: int = 0
@@ -161,7 +162,7 @@ class EmuPlatform(PlatformDriver):
         return False  # always booted from reset
 
     def statistics(self) -> EmuStatistics:
-        stats = attrs.evolve(self._stats)
+        stats = attrs.evolve(self._stats, notifications_by_id=dict(self._stats.notifications_by_id))
         if self.core is not None:
             stats.core = self.core.statistics()
         return stats
@@ -207,6 +208,8 @@ class EmuPlatform(PlatformDriver):
         if kind == "kick":
             assert isinstance(value, int)
             self._stats.notifications += 1
+            by_id = self._stats.notifications_by_id
+            by_id[value] = by_id.get(value, 0) + 1
             events.vq_interrupt(value)
             return
         self._crashed = True

@@ -91,3 +91,25 @@ def test_the_registry_makes_emu_platforms() -> None:
     plat = create_platform("emu", name="m4", model="cortex-m4")
     assert isinstance(plat, EmuPlatform) and (plat.name, plat.model) == ("m4", "cortex-m4")
     assert "emu" in platform_kinds()
+
+
+async def test_the_firmware_honours_the_hosts_notification_suppression() -> None:
+    """The host asks for no interrupt on its tx ring (VRING_AVAIL_F_NO_INTERRUPT on vring 1)
+    while no sender waits for a buffer: the firmware returns those buffers without a kick,
+    and kicks vring 0 for its replies, whose interrupts the host wants when it is idle."""
+    plat = platform()
+    async with RemoteprocManager() as mgr:
+        rp = await boot(mgr, plat)
+        assert rp.loaded is not None
+        view = rp.loaded.vdevs[0].view
+        assert view is not None
+        rx_id, tx_id = view.vring(0).notifyid, view.vring(1).notifyid
+        channel = await rp.wait_for_service("rpmsg-echo", timeout=10)
+        before = plat.statistics().notifications_by_id
+        for i in range(200):
+            await channel.send(i.to_bytes(2, "little"))
+            assert (await channel.recv(timeout=10)).payload == i.to_bytes(2, "little")
+        after = plat.statistics().notifications_by_id
+        assert after.get(tx_id, 0) == before.get(tx_id, 0)  # 200 buffers returned, no kick
+        assert after.get(rx_id, 0) > before.get(rx_id, 0)
+        await rp.shutdown()
