@@ -182,6 +182,10 @@ class Rings(abc.ABC):
         """Whether the receive ring has entries waiting (a re-check after a wake-up)."""
 
     @abc.abstractmethod
+    def tx_available(self) -> bool:
+        """Whether a send would find a tx buffer now (what a busy-polling sender watches)."""
+
+    @abc.abstractmethod
     def set_rx_notifications(self, enabled: bool) -> None:
         """Suppress (or re-enable) the peer's notifications for our receive ring while we are
         busy draining it anyway."""

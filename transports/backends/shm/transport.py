@@ -79,6 +79,8 @@ class ShmTransport(Transport):
         doorbell: the socket carrying the kicks (its :meth:`~SocketDoorbell.statistics`).
     """
 
+    pollable = True  # the peer is another process on another CPU
+
     def __init__(
         self,
         *,
