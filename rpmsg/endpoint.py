@@ -195,8 +195,13 @@ class Endpoint:
             if self._closed is not None:
                 raise self._closed_error()
             # A notification arriving while we sleep wakes us directly; we then run the
-            # bus's receive pass ourselves (see Doorbell.park).
+            # bus's receive pass ourselves (see Doorbell.park). A busy-polling bus may run
+            # the pass while we park: what it delivered (a message, or a close: an NS DESTROY)
+            # is then seen without a sleep; nothing would wake one.
             port.park(waker)
+            if queue or self._closed is not None:
+                port.unpark(waker, run=True)
+                continue
             future = waker.arm()
             try:
                 if future is None:

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 import anyio
 
 from transports.base import Transport
+from transports.doorbell import Wakeup
 
 from .addresses import check_address
+from .busy_poll import BusyPoll
 from .core import RpmsgCore
 from .errors import BusClosedError, NoBufferError, PayloadTooLargeError, RpmsgTimeoutError
 from .message import DEFAULT, Timeout
@@ -65,14 +67,29 @@ class VringPort:
         self.resume = resume
         # A receiver about to sleep lets the transport's next notification wake it directly
         # (Transport.park): the transport's own methods, no frame of ours in between.
-        self.park = transport.park
+        self._park = self.park = transport.park
         self.unpark = transport.unpark
+        #: Busy polling (set by the bus when on): the receive passes' look before sleeping.
+        self.poll: BusyPoll | None = None
+        self.look: Callable[[], bool] = lambda: False
         #: The bus's closed error, once it closed: every send raises it.
         self.closed: BusClosedError | None = None
         self.send_waits = self.send_timeouts = 0
         #: The bus's tap: every message sent is reported to it.
         self.tap: LinkTap | None = None
         self._waiting: deque[_TxTurn] = deque()  # senders waiting for a buffer, in order
+
+    def busy_poll(self, poll: BusyPoll, look: Callable[[], bool]) -> None:
+        """Turn busy polling on: receivers look (``look``, the receive passes') before they
+        sleep, and senders waiting for a buffer watch for one for a window of ``poll``."""
+        self.poll, self.look = poll, look
+        self.park = self._look_then_park
+
+    def _look_then_park(self, wakeup: Wakeup) -> None:
+        """Busy polling: watch the ring before the receiver sleeps; when that found messages
+        the receiver checks its queue again instead of sleeping (nothing to park)."""
+        if not self.look():
+            self._park(wakeup)
 
     def send_now(self, ep: Endpoint, src: int, dst: int, data: Buffer) -> bool:
         if (
@@ -154,6 +171,8 @@ class VringPort:
                 while True:
                     if waiting[0] is turn:
                         n = rings.try_send(src, dst, payload)
+                        if n < 0 and self.poll is not None and self.poll.spin(rings.tx_available):
+                            n = rings.try_send(src, dst, payload)  # one look per wait
                         if n >= 0:
                             self._sent(ep, n, src, dst, payload)
                             return
