@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -24,7 +24,13 @@ from transports.doorbell import Wakeup
 from .addresses import check_address
 from .busy_poll import BusyPoll
 from .core import RpmsgCore
-from .errors import BusClosedError, NoBufferError, PayloadTooLargeError, RpmsgTimeoutError
+from .errors import (
+    BusClosedError,
+    InvalidPayloadError,
+    NoBufferError,
+    PayloadTooLargeError,
+    RpmsgTimeoutError,
+)
 from .message import DEFAULT, Timeout
 from .rings import Rings
 from .tap import LinkTap
@@ -142,6 +148,66 @@ class VringPort:
         if n < 0:
             raise NoBufferError(f"{self._bus.name}: no free tx buffer")
         self._sent(ep, n, src, dst, payload)
+
+    def _check_many(
+        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]
+    ) -> tuple[int, int, list[bytes | memoryview]]:
+        """:meth:`_check_send` for a batch: every payload is checked before any is sent."""
+        if isinstance(payloads, bytes | bytearray | memoryview | str):
+            raise InvalidPayloadError("a batch is an iterable of payloads, not one payload")
+        try:
+            items = iter(payloads)
+        except TypeError:
+            raise InvalidPayloadError(
+                f"a batch must be an iterable of payloads, not {type(payloads).__name__}"
+            ) from None
+        flat = [as_payload(p) for p in items]
+        mtu = self._rings.mtu
+        for i, p in enumerate(flat):
+            if len(p) > mtu:
+                raise PayloadTooLargeError(
+                    f"payload {i} of the batch: {len(p)} bytes exceed the MTU of {mtu}"
+                )
+        src = check_address(src, "source")
+        dst = check_address(dst, "destination")
+        self.check_sendable(ep)
+        return src, dst, flat
+
+    def _send_batch(
+        self, ep: Endpoint, src: int, dst: int, flat: list[bytes | memoryview], start: int
+    ) -> int:
+        """Send ``flat[start:]`` in order while buffers are free, one kick for all: how many
+        were sent."""
+        rings = self._rings
+        i, end = start, len(flat)
+        rings.hold_kicks()
+        try:
+            while i < end:
+                n = rings.try_send(src, dst, flat[i])
+                if n < 0:
+                    break
+                self._sent(ep, n, src, dst, flat[i])
+                i += 1
+        finally:
+            rings.release_kicks()
+        return i - start
+
+    def try_send_many(self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]) -> int:
+        src, dst, flat = self._check_many(ep, src, dst, payloads)
+        return self._send_batch(ep, src, dst, flat, 0)
+
+    async def send_many(
+        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer], timeout: Timeout
+    ) -> None:
+        src, dst, flat = self._check_many(ep, src, dst, payloads)
+        i = 0
+        while True:
+            if not self._waiting:  # senders already waiting go first
+                i += self._send_batch(ep, src, dst, flat, i)
+            if i == len(flat):
+                return
+            await self.send(ep, src, dst, flat[i], timeout)  # wait for a buffer, in turn
+            i += 1
 
     async def send(
         self, ep: Endpoint | None, src: int, dst: int, data: Buffer, timeout: Timeout
