@@ -26,7 +26,6 @@ from .busy_poll import BusyPoll
 from .core import RpmsgCore
 from .errors import (
     BusClosedError,
-    InvalidPayloadError,
     NoBufferError,
     PayloadTooLargeError,
     RpmsgTimeoutError,
@@ -34,7 +33,7 @@ from .errors import (
 from .message import DEFAULT, Timeout
 from .rings import Rings
 from .tap import LinkTap
-from .wire import ADDR_ANY, as_payload
+from .wire import ADDR_ANY, as_batch, as_payload
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -153,15 +152,7 @@ class VringPort:
         self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]
     ) -> tuple[int, int, list[bytes | memoryview]]:
         """:meth:`_check_send` for a batch: every payload is checked before any is sent."""
-        if isinstance(payloads, bytes | bytearray | memoryview | str):
-            raise InvalidPayloadError("a batch is an iterable of payloads, not one payload")
-        try:
-            items = iter(payloads)
-        except TypeError:
-            raise InvalidPayloadError(
-                f"a batch must be an iterable of payloads, not {type(payloads).__name__}"
-            ) from None
-        flat = [as_payload(p) for p in items]
+        flat = as_batch(payloads)
         mtu = self._rings.mtu
         for i, p in enumerate(flat):
             if len(p) > mtu:
