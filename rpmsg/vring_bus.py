@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import weakref
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -105,7 +104,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             name=name,
         )
         if budget and transport.pollable:
-            self._rx.poll = poll = BusyPoll(budget, relax=os.sched_yield)
+            self._rx.poll = poll = BusyPoll(budget)
             self._port.busy_poll(poll, self._rx.look)
         url = getattr(transport, "url", None)
         self._open_tap(
