@@ -11,7 +11,7 @@ since our notifications stay suppressed while we look, without a kick either.
 microseconds, 0: never). The current *window* adapts to what the looks found, like haltpoll
 (Linux ``drivers/cpuidle/governors/haltpoll.c``):
 
-* a look that found a message keeps its window;
+* a look that found a message keeps its window (unless it lost the CPU: below);
 * after a look that found nothing we sleep; the notification that ends the sleep tells how
   long a look would have had to be. Within one budget: a longer look would have caught it,
   the window doubles (from :data:`MIN_WINDOW_NS`), up to the budget. Later: looking was
@@ -21,9 +21,11 @@ microseconds, 0: never). The current *window* adapts to what the looks found, li
 
 Each look is one synchronous spin of at most ``window`` ns: the event loop is never blocked
 longer than the budget by one look, and the caller yields to the loop between looks. The spin
-does not give the CPU away (no ``sched_yield``): on a loaded machine that handed the rest of a
-scheduler timeslice (milliseconds) to other processes, so a 50 us look blocked the loop for
-4-7 ms. Pure: only ``time.perf_counter_ns``.
+never gives the CPU away: ``sched_yield`` between looks let a peer sharing our CPU run, but on
+a loaded machine it handed whole timeslices (4-7 ms, traced) to other processes, blocking the
+loop far beyond the budget. A look that still lasted over twice its window (preempted) sets it
+to 0 (no look) until quick wake-ups grow it again: polling steps aside while CPUs are
+contended, where it cannot help. Pure: only ``time.perf_counter_ns``.
 """
 
 from __future__ import annotations
@@ -67,13 +69,22 @@ class BusyPoll:
         relax: called between two looks at the ring (tests: a fake clock's tick).
     """
 
-    __slots__ = ("_relax", "_slept_at", "budget_ns", "hits", "misses", "spent_ns", "window_ns")
+    __slots__ = (
+        "_relax",
+        "_slept_at",
+        "budget_ns",
+        "hits",
+        "misses",
+        "overruns",
+        "spent_ns",
+        "window_ns",
+    )
 
     def __init__(self, budget_us: float, relax: Callable[[], object] = lambda: None) -> None:
         self._relax = relax
         self.budget_ns = round(budget_us * 1000)
         self.window_ns = self.budget_ns
-        self.hits = self.misses = self.spent_ns = 0
+        self.hits = self.misses = self.overruns = self.spent_ns = 0
         self._slept_at = 0  # when the last look gave up (0: none since the last wake-up)
 
     @property
@@ -91,18 +102,27 @@ class BusyPoll:
         relax = self._relax
         while True:
             if pending():
-                now = _now()
                 self.hits += 1
-                self.spent_ns += now - start
+                self._spent(start, window)
                 return True
             relax()
             now = _now()
             if now >= deadline:
                 break
         self.misses += 1
-        self.spent_ns += now - start
-        self._slept_at = now
+        self._slept_at = self._spent(start, window)
         return False
+
+    def _spent(self, start: int, window: int) -> int:
+        """Account for a look; one that lasted over twice its window lost the CPU (preempted):
+        on a loaded machine a look blocks the loop for whole timeslices and the peer may need
+        our CPU, so looks stop until quick wake-ups grow the window again."""
+        now = _now()
+        self.spent_ns += now - start
+        if now - start > 2 * window:
+            self.window_ns = 0
+            self.overruns += 1
+        return now
 
     def woke(self) -> None:
         """A notification arrived: had we looked a little longer, would we have caught it?"""

@@ -119,3 +119,30 @@ def test_budget_accepted(value: float) -> None:
 def test_budget_refused(value: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="busy_poll"):
         check_budget(value)  # type: ignore[arg-type]
+
+
+def test_a_look_that_lost_the_cpu_stops_the_looks_until_wake_ups_come_quickly(
+    clock: Clock,
+) -> None:
+    """The CPU went elsewhere for a timeslice (4 ms: sched_yield on a loaded machine, or a
+    preemption) during a look: the window drops to 0, whether the look then found a message
+    or not; quick wake-ups grow it again from the smallest window."""
+
+    def preempted() -> None:
+        clock.ns += 4_000_000
+
+    def late_message() -> bool:
+        preempted()
+        return True
+
+    for relax, pending, found in [
+        (preempted, lambda: False, False),
+        (clock.tick, late_message, True),
+    ]:
+        poll = BusyPoll(50, relax=relax)
+        assert poll.spin(pending) is found
+        assert (poll.window_ns, poll.overruns) == (0, 1)
+        assert not poll.spin(lambda: pytest.fail("looked"))  # no look at all now
+        clock.ns += 1000
+        poll.woke()
+        assert poll.window_ns == MIN_WINDOW_NS
