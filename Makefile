@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PKGS   := transports rpmsg remoteproc platforms aioamp
 
-.PHONY: demo test test-slow lint typecheck clean kernel
+.PHONY: demo test test-asyncio test-trio test-slow lint typecheck docs clean kernel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[fast,test,omap4,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[fast,test,omap4,bench,docs]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
@@ -29,8 +29,20 @@ lint: $(VENV)/.test-installed
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy --strict $(PKGS) $(wildcard benchmarks)
 
-test: lint typecheck
+test: lint typecheck test-asyncio test-trio
+
+test-asyncio: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The modules marked `trio` again, on anyio's trio backend: pytest-asyncio off, anyio's plugin
+# drives every async test (tests/conftest.py says how).
+test-trio: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -q -m "trio and not asyncio_only and not slow" -p no:asyncio \
+		-o anyio_mode=auto -W "ignore:Unknown config option:pytest.PytestConfigWarning"
+
+# The documentation site, built strictly (a broken reference or link fails): site/.
+docs: $(VENV)/.test-installed
+	$(BIN)/mkdocs build --strict
 
 # The soak tests (marked slow): 100k messages per direction, in-process and between processes.
 test-slow: $(VENV)/.test-installed
@@ -42,4 +54,4 @@ kernel:
 	kernel/build.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -28,6 +28,8 @@ from remoteproc.errors import (
 from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 ECHO = build_sample_image("rpmsg-echo")
 
 

@@ -23,6 +23,8 @@ from transports.backends.shm.session import PeerHello, ServerLock
 from transports.base import Role, Transport
 from transports.virtio.layout import SharedLayout
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 SERVICE = "rpmsg-openamp-demo-channel"
 
 

@@ -15,6 +15,7 @@ from platforms.sim import FirmwareContext, SimPlatform, build_sample_image, regi
 from remoteproc import BootError, CrashedError, RemoteprocManager
 
 pytestmark = [
+    pytest.mark.trio,
     pytest.mark.usefixtures("isolated_registry"),
     pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shm"),
 ]
