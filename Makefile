@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PKGS   := transports rpmsg remoteproc platforms aioamp
+PKGS   := transports rpmsg remoteproc platforms aioamp examples docs/hooks.py
 
 .PHONY: demo test test-asyncio test-trio test-slow lint typecheck docs clean kernel
 

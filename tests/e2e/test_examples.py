@@ -1,0 +1,105 @@
+"""The newcomer's path runs as written: every program of ``examples/`` and every code block of
+the README, each as its own process, from an empty directory.
+
+A README shell block either runs (``.venv/bin/`` becomes this interpreter's bin folder, and
+``shm://demo`` a name of this test's, so parallel runs do not meet) or names, in
+:data:`NOT_RUN`, why it cannot run here and which test covers it instead; a new block that does
+neither fails :func:`test_every_readme_block_is_run_or_explained`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+BIN = Path(sys.executable).parent
+BLOCK = re.compile(r"^```(?P<lang>\w+)\n(?P<code>.*?)^```$", re.MULTILINE | re.DOTALL)
+
+# What each example prints, in part: a program that ran but did nothing useful fails.
+EXPECTED = {
+    "loopback_echo.py": "echoed b'pong' from 0x400",
+    "boot_sim.py": "reply: b'hello world!'",
+    "sim_process_firmware.py": "reply: b'HELLO FROM THE HOST'",
+    "shm_two_processes.py": "aioamp echo exited with 0",
+    "capture_to_pcapng.py": "records=6, bytes=804, dropped=0",
+}
+# Modules the examples import, not programs.
+MODULES = {"my_firmware.py"}
+
+# README shell blocks that cannot run here, by their first line: why, and what tests it.
+NOT_RUN = {
+    "make demo": "the Makefile's set-up; `aioamp demo` itself runs in tests/e2e/test_cli_*.py",
+    "# aioamp as host": "needs OpenAMP's C demo apps; the openamp: layout is tested byte for "
+    "byte in tests/shell/test_openamp.py",
+    ".venv/bin/aioamp echo --transport vhost-user": "needs the UML kernel (make kernel); "
+    "tests/e2e/test_kernel_rpmsg.py runs it",
+}
+
+
+def run(argv: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(cwd), "PYTHONPATH": ""}
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"{argv} exited {result.returncode}:\n{result.stderr}"
+    return result
+
+
+def readme_blocks(lang: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [m["code"] for m in BLOCK.finditer(text) if m["lang"] == lang]
+
+
+def programs() -> list[str]:
+    return sorted(p.name for p in EXAMPLES.glob("*.py") if p.name not in MODULES)
+
+
+def test_every_example_has_its_expected_output() -> None:
+    assert set(programs()) == set(EXPECTED), "add the new example's output to EXPECTED"
+
+
+@pytest.mark.parametrize("name", programs())
+def test_example_runs(name: str, tmp_path: Path) -> None:
+    result = run([sys.executable, str(EXAMPLES / name)], tmp_path)
+    assert EXPECTED[name] in result.stdout
+
+
+@pytest.mark.parametrize("index", range(len(readme_blocks("python"))))
+def test_readme_python_block_runs(index: int, tmp_path: Path) -> None:
+    script = tmp_path / "block.py"
+    script.write_text(readme_blocks("python")[index])
+    result = run([sys.executable, str(script)], tmp_path)
+    assert result.stdout.strip(), "a README example that prints nothing shows nothing"
+
+
+def shell_blocks() -> list[str]:
+    return [b for b in readme_blocks("sh") if not b.startswith(tuple(NOT_RUN))]
+
+
+def test_every_readme_block_is_run_or_explained() -> None:
+    blocks = readme_blocks("sh")
+    skipped = [b for b in blocks if b.startswith(tuple(NOT_RUN))]
+    assert len(skipped) == len(NOT_RUN), "a NOT_RUN entry matches no README block any more"
+    assert blocks and len(shell_blocks()) + len(skipped) == len(blocks)
+    assert readme_blocks("python"), "the README's Python examples were not found"
+
+
+@pytest.mark.parametrize("index", range(len(shell_blocks())))
+def test_readme_shell_block_runs(index: int, tmp_path: Path) -> None:
+    script = shell_blocks()[index].replace(".venv/bin/", f"{BIN}/")
+    script = script.replace("shm://demo", f"shm://readme-{os.getpid()}")
+    script = re.sub(r"^wireshark ", "tshark -r ", script, flags=re.MULTILINE)  # no GUI here
+    if "tshark" in script and not (BIN / "tshark").exists() and not _on_path("tshark"):
+        script = "\n".join(line for line in script.splitlines() if "tshark" not in line)
+    run(["bash", "-euo", "pipefail", "-c", script + "\nwait"], tmp_path, timeout=120)
+
+
+def _on_path(tool: str) -> bool:
+    return any((Path(d) / tool).exists() for d in os.environ.get("PATH", "").split(os.pathsep))
