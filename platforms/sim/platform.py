@@ -63,7 +63,8 @@ class SimPlatform(PlatformDriver):
 
     Args:
         name: processor name.
-        ddr_pa, ddr_size: the simulated physical memory carveouts come from.
+        ddr_pa: where the simulated memory that carveouts come from starts (physical).
+        ddr_size: its size in bytes.
         internal: ``(da, size)`` internal memories (TCM/SRAM) at fixed device addresses.
         devmem_allowlist: ``(pa, size)`` windows DEVMEM entries may map.
         faults: failures to inject into the next run (see :class:`Faults`).
