@@ -1,5 +1,6 @@
-"""The newcomer's path runs as written: every program of ``examples/`` and every code block of
-the README, each as its own process, from an empty directory.
+"""The newcomer's path runs as written: every program of ``examples/``, every code block of
+the README and every Python block of the docs pages, each as its own process, from an empty
+directory.
 
 A README shell block either runs (``.venv/bin/`` becomes this interpreter's bin folder, and
 ``shm://demo`` a name of this test's, so parallel runs do not meet) or names, in
@@ -9,10 +10,12 @@ neither fails :func:`test_every_readme_block_is_run_or_explained`.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -43,8 +46,10 @@ NOT_RUN = {
 }
 
 
-def run(argv: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOME": str(cwd), "PYTHONPATH": ""}
+def run(
+    argv: list[str], cwd: Path, timeout: float = 60, pythonpath: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(cwd), "PYTHONPATH": pythonpath}
     result = subprocess.run(
         argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -52,9 +57,15 @@ def run(argv: list[str], cwd: Path, timeout: float = 60) -> subprocess.Completed
     return result
 
 
-def readme_blocks(lang: str) -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    return [m["code"] for m in BLOCK.finditer(text) if m["lang"] == lang]
+def readme_blocks(lang: str, page: Path = ROOT / "README.md") -> list[str]:
+    return [m["code"] for m in BLOCK.finditer(page.read_text()) if m["lang"] == lang]
+
+
+DOC_BLOCKS = [
+    pytest.param(code, id=f"{page.stem}-{i}")
+    for page in sorted((ROOT / "docs").glob("*.md"))
+    for i, code in enumerate(readme_blocks("python", page))
+]
 
 
 def programs() -> list[str]:
@@ -77,6 +88,25 @@ def test_readme_python_block_runs(index: int, tmp_path: Path) -> None:
     script.write_text(readme_blocks("python")[index])
     result = run([sys.executable, str(script)], tmp_path)
     assert result.stdout.strip(), "a README example that prints nothing shows nothing"
+
+
+@pytest.mark.parametrize("code", DOC_BLOCKS)
+def test_docs_python_block_runs(code: str, tmp_path: Path) -> None:
+    """The docs pages' own examples (the README's arrive as snippets, tested above). A
+    complete program (it calls ``anyio.run``) runs, and may import the modules of
+    ``examples/``; a fragment (the body of an async function, often for hardware or the UML
+    kernel) must compile as one, and its imports must import: renamed APIs fail here."""
+    script = tmp_path / "block.py"
+    if "anyio.run(" in code:
+        script.write_text(code)
+        result = run([sys.executable, str(script)], tmp_path, pythonpath=str(EXAMPLES))
+        assert result.stdout.strip()
+        return
+    body = ast.parse("async def fragment():\n" + textwrap.indent(code, "    "))
+    imports = [n for n in ast.walk(body) if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert imports, "a fragment that imports nothing checks nothing: make it a program"
+    script.write_text("\n".join(ast.unparse(node) for node in imports))
+    run([sys.executable, str(script)], tmp_path)
 
 
 def shell_blocks() -> list[str]:
