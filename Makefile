@@ -44,7 +44,8 @@ test-trio: $(VENV)/.test-installed
 docs: $(VENV)/.test-installed
 	$(BIN)/mkdocs build --strict
 
-# The soak tests (marked slow): 100k messages per direction, in-process and between processes.
+# The tests marked slow: the soaks (100k messages per direction, in-process and between
+# processes) and the packaging test (sdist and wheel built, the wheel run from a fresh venv).
 test-slow: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -m slow
 
