@@ -29,6 +29,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from transports.base import Transport
+from transports.doorbell import loop_callback
 from transports.errors import TransportClosedError
 
 from .core import RpmsgCore
@@ -84,12 +85,13 @@ class RxPasses:
         self._quiet = False  # the peer's notifications are off until the next pass ends
         self._processing = False
         self._again = False
+        self._run_sync_callback = loop_callback(self.run_sync)
 
     # -- notifications ---------------------------------------------------------------------------
     def attach(self) -> None:
         """Handler mode where the transport and the loop offer it (asyncio): notifications then
         run passes straight from the event loop, with no listener task to wake."""
-        if self._transport.set_notify_handler(self._on_notify):
+        if self._transport.set_notify_handler(loop_callback(self._on_notify)):
             self.loop = asyncio.get_running_loop()
 
     def detach(self) -> None:
@@ -145,7 +147,7 @@ class RxPasses:
         if self.closed:
             return
         if self.loop is not None:
-            self.loop.call_soon(self.run_sync)
+            self.loop.call_soon(self._run_sync_callback)
         elif self.tasks is not None:
             self.tasks.start_soon(self.run)
 
@@ -157,7 +159,7 @@ class RxPasses:
     def run_sync(self) -> None:
         """Receive passes from an event-loop callback: a full batch reschedules itself."""
         if self._passes() and self.loop is not None and not self.closed:
-            self.loop.call_soon(self.run_sync)
+            self.loop.call_soon(self._run_sync_callback)
 
     def _passes(self) -> bool:
         """Run passes until the rings are idle. True if one stopped at the batch limit (the

@@ -427,6 +427,32 @@ async def test_duplicate_create_is_ignored(bus_pair, wait_until) -> None:
 
 
 @BOTH_LOOPS
+async def test_loop_callbacks_can_use_anyio_where_sniffio_is_installed(bus_pair) -> None:
+    """On asyncio the bus runs passes from loop callbacks (handler mode), outside any task.
+    Where sniffio is installed (trio brings it; anyio then asks it which library runs),
+    anyio found no backend there: probing a driver (``start_soon``) and anyio calls in an rx
+    callback raised NoEventLoopError, and the driver was never probed."""
+    pytest.importorskip("sniffio")
+    async with bus_pair() as (host, remote, _ht, _rt):
+        probed = anyio.Event()
+        events: list[anyio.Event] = []
+
+        async def probe(channel: Channel) -> None:
+            probed.set()
+
+        host.register_driver("svc", probe)
+        svc = await remote.create_service("svc")
+        with anyio.fail_after(5):
+            await probed.wait()
+        got = host.create_endpoint(callback=lambda ep, msg: events.append(anyio.Event()))
+        await svc.send_to(got.addr, b"from the loop")
+        with anyio.fail_after(5):
+            while not events:
+                await anyio.sleep(0)
+        assert host.statistics().drops == NO_DROPS
+
+
+@BOTH_LOOPS
 @pytest.mark.parametrize("service_role", ["remote", "host"])
 async def test_client_sample_100_exchanges(bus_pair, wait_until, service_role) -> None:
     async with bus_pair() as (host, remote, _ht, _rt):
