@@ -111,7 +111,7 @@ def pytest_asyncio_loop_factories(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin("asyncio"):  # the trio run: keep its marks valid
+    if in_trio_run(config):  # keep pytest-asyncio's marks valid
         config.addinivalue_line("markers", "asyncio: pytest-asyncio's mark (off in this run)")
 
 
@@ -198,6 +198,17 @@ def wait_until() -> WaitUntil:
     """``await wait_until(predicate, timeout=10.0)``: poll until true; the deadline only stops
     a hung test (nothing here is timed)."""
     return _wait_until
+
+
+def in_trio_run(config: pytest.Config) -> bool:
+    """Whether this is the trio run (``make test-trio``): pytest-asyncio is off."""
+    return not config.pluginmanager.has_plugin("asyncio")
+
+
+def running_tasks() -> set[int]:
+    """The ids of the tasks of the running event loop, on asyncio and trio alike: what a test
+    compares to find a task left behind."""
+    return {task.id for task in anyio.get_running_tasks()}
 
 
 def on_asyncio() -> bool:

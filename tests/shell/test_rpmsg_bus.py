@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import anyio
 import pytest
 import sniffio
-from conftest import NO_DROPS, WrappedEnd, loop_turns
+from conftest import NO_DROPS, WrappedEnd, in_trio_run, loop_turns
 
 from rpmsg import (
     ADDR_ANY,
@@ -72,7 +72,7 @@ async def test_loop_matrix_runs_the_named_loop(request: pytest.FixtureRequest) -
 async def test_the_trio_run_drives_the_tests_on_trio(request: pytest.FixtureRequest) -> None:
     """``make test-trio`` (pytest-asyncio off, anyio's plugin) really runs this module on trio,
     and the default run on asyncio: a mistake in either set-up would pass unnoticed."""
-    expected = "asyncio" if request.config.pluginmanager.has_plugin("asyncio") else "trio"
+    expected = "trio" if in_trio_run(request.config) else "asyncio"
     assert sniffio.current_async_library() == expected
 
 
