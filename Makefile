@@ -3,9 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PKGS   := transports rpmsg remoteproc platforms aioamp examples docs/hooks.py
+PKGS   := transports rpmsg remoteproc platforms aioamp docs/hooks.py
 
-.PHONY: demo test test-asyncio test-trio test-slow lint typecheck docs clean kernel
+.PHONY: demo demo-kernel test test-asyncio test-trio test-slow lint typecheck docs clean kernel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,16 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo-installed
 	$(BIN)/aioamp demo
 
+# The Linux kernel (User-Mode Linux, `make kernel` first) as the host of an aioamp remote.
+demo-kernel: $(VENV)/.demo-installed
+	$(BIN)/aioamp demo --platform uml
+
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check $(PKGS) tests $(wildcard benchmarks)
-	$(BIN)/ruff format --check $(PKGS) tests $(wildcard benchmarks)
+	$(BIN)/ruff check $(PKGS) tests $(wildcard benchmarks examples)
+	$(BIN)/ruff format --check $(PKGS) tests $(wildcard benchmarks examples)
 
 typecheck: $(VENV)/.test-installed
-	$(BIN)/mypy --strict $(PKGS) $(wildcard benchmarks)
+	$(BIN)/mypy --strict $(PKGS) $(wildcard benchmarks examples)
 
 test: lint typecheck test-asyncio test-trio
 

@@ -49,6 +49,12 @@ def add_bench_parser(sub: Any) -> None:
         help="loops to run (default: every one installed)",
     )
     p.add_argument("--no-ipc", action="store_true", help="skip the two-process figures")
+    p.add_argument(
+        "--no-kernel",
+        action="store_true",
+        help="skip the round trip through the Linux kernel (User-Mode Linux, `make kernel`; "
+        "skipped anyway when it is not built)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=bench_main)
 

@@ -22,6 +22,7 @@ from .ipc import add_ipc_parsers
 from .logs import add_logging_options, logging_configured
 from .loop import leaf_exceptions
 from .output import set_quiet, stdout_gone
+from .rproc_cli import add_rproc_parser
 from .version import VersionAction
 
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
     add_capture_parser(sub)
     add_doctor_parser(sub)
+    add_rproc_parser(sub)
     _frame(parser)
     return parser
 

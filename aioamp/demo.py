@@ -42,10 +42,12 @@ def add_demo_parser(sub: Any) -> None:
     p.add_argument("--count", type=integer(1), default=DEFAULT_COUNT, help="messages to exchange")
     p.add_argument(
         "--platform",
-        choices=["sim", "pandaboard-model"],
+        choices=["sim", "pandaboard-model", "uml"],
         default="sim",
         help="sim: the simulated processor (default); pandaboard-model: the PandaBoard driver "
-        "against a register-level OMAP4 model (mailbox, PRCM, IPU MMU, UIO)",
+        "against a register-level OMAP4 model (mailbox, PRCM, IPU MMU, UIO); uml: the Linux "
+        "kernel (User-Mode Linux, `make kernel`) as the host of an aioamp remote, running its "
+        "own rpmsg_client_sample",
     )
     p.add_argument(
         "--in-process",
@@ -68,6 +70,10 @@ def demo_main(args: argparse.Namespace) -> int:
         from .demo_pandaboard import pandaboard_model_demo
 
         ok = run(pandaboard_model_demo, args.count, quiet)
+    elif args.platform == "uml":
+        from .demo_uml import uml_demo
+
+        ok = run(uml_demo, args.count, quiet)
     else:
         ok = run(_sim_demo, args.count, quiet, not args.in_process)
     return 0 if ok else 1

@@ -1,22 +1,46 @@
 """``aioamp echo`` and ``aioamp ping``: rpmsg over any transport URL, e.g. between two
 processes (``shm://NAME``), with OpenAMP's Linux demo apps (``openamp:``) or a Linux kernel
-(``vhost-user:PATH``)."""
+(``vhost-user:PATH``), or over a bus URL: the Linux kernel's own rpmsg bus (``linux:``, where
+the kernel is the host and aioamp one of its users).
+
+On a bus whose messages carry no source address (``linux:``: the kernel hides it), echo
+answers through the peer's channel of the same service name, and ends when the peer destroys
+it. ping sends and receives through the channel of its service in every case (on the vring
+bus that is its own announced endpoint, bound to the peer's)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
+import anyio.abc
 
-from rpmsg import HDR_SIZE, BusClosedError, Endpoint, EndpointClosedError, RpmsgBus, RpmsgError
+from platforms.linux.url import linux_config
+from rpmsg import (
+    ADDR_ANY,
+    HDR_SIZE,
+    Bus,
+    BusClosedError,
+    Channel,
+    Endpoint,
+    EndpointClosedError,
+    Message,
+    RpmsgBus,
+    RpmsgError,
+    open_bus,
+)
+from rpmsg.open import is_bus_scheme
 from rpmsg.wire import DEFAULT_BUFFER_SIZE
-from transports import Transport, open_transport
+from transports import TransportError, open_transport
 from transports.base import Role
 from transports.registry import check_transport_url, transport_config
 
@@ -34,9 +58,10 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--transport",
         required=True,
         metavar="URL",
-        type=transport_url,
-        help="e.g. shm://demo, openamp:, vhost-user:/tmp/rpmsg.sock (unknown or invalid URL "
-        "options are refused)",
+        type=bus_or_transport_url,
+        help="e.g. shm://demo, openamp:, vhost-user:/tmp/rpmsg.sock, linux: (the kernel's "
+        "rpmsg bus; linux:/dev/rpmsg_ctrl1 for another); unknown or invalid URL options are "
+        "refused",
     )
     p.add_argument(
         "--role",
@@ -93,26 +118,71 @@ def add_ipc_parsers(sub: Any) -> None:
 
 
 def _where(url: str) -> str:
-    """The URL, and the socket it meets its peer on when the scheme has one."""
+    """The URL, and the socket it meets its peer on when the scheme has one (a bus scheme's
+    URL names its device itself)."""
+    if is_bus_scheme(urlsplit(url).scheme):
+        return url
     socket = getattr(transport_config(url), "socket", None)
     return f"{url} (socket {socket})" if socket else url
 
 
-async def _open(url: str, role: Role, timeout: float) -> tuple[Transport, RpmsgBus]:
-    """The transport (waiting at most ``timeout`` s for the peer: a socket server would
-    otherwise wait forever) and a bus using the transport's buffer size."""
+def bus_or_transport_url(text: str) -> str:
+    """A transport URL (checked as :func:`~.options.transport_url` does) or a bus URL: the
+    ``linux:`` ones are parsed, a third party's bus scheme is left to its factory."""
+    scheme = urlsplit(text).scheme
+    if scheme and is_bus_scheme(scheme):
+        if scheme == "linux":
+            try:
+                linux_config(text)
+            except TransportError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return transport_url(text)
+
+
+class Session:
+    """An open bus, and whether its peer closed the link in order (a transport's goodbye)."""
+
+    def __init__(self, bus: Bus, peer_closed: Callable[[], bool]) -> None:
+        self.bus = bus
+        self.peer_closed = peer_closed
+
+
+@asynccontextmanager
+async def _open(url: str, role: Role, timeout: float) -> AsyncIterator[Session]:
+    """A bus for ``url``: a bus scheme's (waiting up to ``timeout`` s for it to be ready), or
+    the vring bus over the URL's transport (waiting at most ``timeout`` s for the peer: a
+    socket server would otherwise wait forever), with the transport's buffer size."""
     status(f"waiting for a peer on {_where(url)}, up to {timeout:g} s ...")
+    if is_bus_scheme(urlsplit(url).scheme):
+        from platforms.linux.bus import LinuxRpmsgBus  # not loaded for transport URLs
+
+        async with open_bus(url, role=role, name=f"aioamp-{role}", ready_timeout=timeout) as bus:
+            # The kernel's bus ends when its device is removed: the remote side stopped (or
+            # left) as a whole; it cannot tell an orderly stop from a crash.
+            yield Session(bus, lambda: isinstance(bus, LinuxRpmsgBus) and bus.device_removed)
+        return
+    transport = None
     with anyio.move_on_after(timeout):
         transport = await open_transport(url, role=role)
-        buffer_size = getattr(transport, "buffer_size", DEFAULT_BUFFER_SIZE)
+    if transport is None:
+        raise PeerGoneError(f"{url}: no peer within {timeout:g} s")
+    buffer_size = getattr(transport, "buffer_size", DEFAULT_BUFFER_SIZE)
+    async with transport:
         bus = RpmsgBus(transport, buffer_size=buffer_size, name=f"aioamp-{role}")
         bus.ready_timeout = timeout
-        return transport, bus
-    raise PeerGoneError(f"{url}: no peer within {timeout:g} s")
+        async with bus:
+            yield Session(bus, lambda: transport.peer_closed)
+
+
+def _check_role(url: str, role: str) -> None:
+    if urlsplit(url).scheme == "linux" and role != "host":
+        raise UsageError("linux: the kernel is always the rpmsg host: use --role host")
 
 
 # -- echo ---------------------------------------------------------------------------------------
 def echo_main(args: argparse.Namespace) -> int:
+    _check_role(args.transport, args.role)
     echoed, peer_closed = run(
         _echo, args.transport, args.role, args.service, args.count, args.timeout
     )
@@ -123,23 +193,60 @@ def echo_main(args: argparse.Namespace) -> int:
 async def _echo(url: str, role: Role, service: str, count: int, timeout: float) -> tuple[int, bool]:
     """Echo until ``count`` messages, the peer's NS DESTROY or its orderly close of the link
     (an end, not an error: ``(echoed, True)``); a peer that vanished raises."""
-    transport, bus = await _open(url, role, timeout)
-    echoed = 0
-    async with transport, bus:
+    async with _open(url, role, timeout) as session:
+        bus = session.bus
         ep = await bus.create_service(service)
         say(f"{service}: endpoint 0x{ep.addr:x} announced, echoing")
-        try:
-            async for msg in ep:
-                await ep.send_to(msg.src, msg.payload)
-                echoed += 1
-                if count and echoed >= count:
-                    break
-        except EndpointClosedError:
-            if not transport.peer_closed:
-                raise
-            return echoed, True
+        replies = _Replies(bus, ep, service, timeout)
+        async with anyio.create_task_group() as tg:
+            replies.ended = tg.cancel_scope.cancel
+            try:
+                async for msg in ep:
+                    await replies.send(msg, tg)
+                    if count and replies.echoed >= count:
+                        break
+            except EndpointClosedError:
+                if not session.peer_closed():
+                    raise
+                tg.cancel_scope.cancel()
+                return replies.echoed, True
+            tg.cancel_scope.cancel()
         await ep.aclose()
-    return echoed, False
+    return replies.echoed, False
+
+
+class _Replies:
+    """Answers each message to its source; where the bus does not say the source (the
+    kernel's), through the peer's channel of the service, whose removal ends the session."""
+
+    def __init__(self, bus: Bus, ep: Endpoint, service: str, timeout: float) -> None:
+        self.bus, self.ep, self.service, self.timeout = bus, ep, service, timeout
+        self.channel: Channel | None = None
+        self.echoed = 0
+        self.ended: Callable[[], None] = lambda: None
+
+    async def send(self, msg: Message, tg: anyio.abc.TaskGroup) -> None:
+        if msg.src != ADDR_ANY:
+            await self.ep.send_to(msg.src, msg.payload)
+        else:
+            if self.channel is None:
+                self.channel = await self.bus.wait_for_service(self.service, self.timeout)
+                tg.start_soon(self._until_removed, self.channel)
+            try:
+                await self.channel.send(msg.payload)
+            except EndpointClosedError:
+                if not self.channel.removed:
+                    raise
+                return
+        self.echoed += 1
+
+    async def _until_removed(self, channel: Channel) -> None:
+        # Nothing is sent to it: it ends when the peer withdraws it, or with the bus (whose
+        # end the echo loop reports).
+        with contextlib.suppress(EndpointClosedError):
+            async for _ in channel:
+                pass
+        self.ended()
 
 
 # -- ping ---------------------------------------------------------------------------------------
@@ -157,19 +264,24 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
 def _check_sizes(url: str, sizes: Sequence[int]) -> None:
     """Refuse a size over the MTU the URL implies before connecting to anyone (a scheme of a
     third party has no known layout: the bus checks once it is up)."""
-    layout = check_transport_url(url)
-    if layout is None:
+    scheme = urlsplit(url).scheme
+    if scheme == "linux":
+        mtu, why = linux_config(url).mtu, "the linux: URL's mtu (the kernel does not say)"
+    elif is_bus_scheme(scheme):
         return
-    mtu = layout.buffer_size - HDR_SIZE
+    else:
+        layout = check_transport_url(url)
+        if layout is None:
+            return
+        mtu = layout.buffer_size - HDR_SIZE
+        why = f"buffer size {layout.buffer_size} less the {HDR_SIZE}-byte rpmsg header"
     for size in sizes:
         if size > mtu:
-            raise UsageError(
-                f"--size {size} exceeds the MTU of {mtu} (buffer size {layout.buffer_size} "
-                f"less the {HDR_SIZE}-byte rpmsg header)"
-            )
+            raise UsageError(f"--size {size} exceeds the MTU of {mtu} ({why})")
 
 
 def ping_main(args: argparse.Namespace) -> int:
+    _check_role(args.transport, args.role)
     _check_sizes(args.transport, args.size)
     report = run(
         _ping, args.transport, args.role, args.service, args.count, args.size, args.timeout
@@ -190,9 +302,9 @@ def ping_main(args: argparse.Namespace) -> int:
 async def _ping(
     url: str, role: Role, service: str, count: int, sizes: list[int], timeout: float
 ) -> dict[str, Any]:
-    transport, bus = await _open(url, role, timeout)
     results = []
-    async with transport, bus:
+    async with _open(url, role, timeout) as session:
+        bus = session.bus
         for size in sizes:
             # Before announcing anything: a refused size must not leave a half-run session.
             if size > bus.mtu:
@@ -201,17 +313,15 @@ async def _ping(
         if bus.find_channel(service) is None:
             status(f"waiting for the peer to announce {service!r}, up to {timeout:g} s ...")
         channel = await bus.wait_for_service(service, timeout=timeout)
-        dst = channel.dst
         for size in sizes:
-            results.append(await _ping_size(ep, dst, count, size, timeout))
+            results.append(await _ping_size(channel.endpoint, count, size, timeout))
         await ep.aclose()  # NS DESTROY: tells the echo side we are done
     ok = all(r["matched"] == r["count"] for r in results)
     return {"transport": url, "role": role, "service": service, "results": results, "ok": ok}
 
 
-async def _ping_size(
-    ep: Endpoint, dst: int, count: int, size: int, timeout: float
-) -> dict[str, Any]:
+async def _ping_size(ep: Endpoint, count: int, size: int, timeout: float) -> dict[str, Any]:
+    """``count`` round trips through ``ep`` (the service's channel: its peer is the echo)."""
     rtts: list[float] = []
     matched = 0
     with progress(count, f"ping {size} B") as bar:
@@ -220,7 +330,7 @@ async def _ping_size(
             payload = _payload(seq, size)
             t0 = time.perf_counter()
             try:
-                await ep.send_to(dst, payload)
+                await ep.send(payload)
                 msg = await ep.recv(timeout)
             except EndpointClosedError as exc:
                 if isinstance(exc, BusClosedError):  # the link itself went: it says how

@@ -27,6 +27,8 @@ class Counts:
     boots: int
     elf: int
     allocs: int
+    #: Round trips per size through the UML kernel (benchmarks.kernel), one boot per round.
+    kernel: int
     #: Rounds per figure: each round measures every path once, so a ratio pairs figures taken
     #: moments apart; a figure is the median of its rounds, with their min and max.
     repeats: int = 1
@@ -35,13 +37,29 @@ class Counts:
     def for_mode(cls, mode: str) -> Counts:
         if mode == "full":
             return cls(
-                rtt=3000, throughput=30000, endpoints=20000, boots=5, elf=10, allocs=2000, repeats=5
+                rtt=3000,
+                throughput=30000,
+                endpoints=20000,
+                boots=5,
+                elf=10,
+                allocs=2000,
+                kernel=2000,
+                repeats=5,
             )
         if mode == "quick":
             return cls(
-                rtt=300, throughput=4000, endpoints=5000, boots=2, elf=3, allocs=500, repeats=3
+                rtt=300,
+                throughput=4000,
+                endpoints=5000,
+                boots=2,
+                elf=3,
+                allocs=500,
+                kernel=300,
+                repeats=3,
             )
-        return cls(rtt=20, throughput=100, endpoints=200, boots=1, elf=1, allocs=50, repeats=2)
+        return cls(
+            rtt=20, throughput=100, endpoints=200, boots=1, elf=1, allocs=50, kernel=20, repeats=2
+        )
 
 
 #: Messages a one-way run sends before its clock starts: two rings' worth (256 buffers each

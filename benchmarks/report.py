@@ -186,6 +186,7 @@ def markdown(results: Result) -> str:
             f"| {loop} | {_with_spread(a, 'blocks_per_msg')} | {_with_spread(a, 'extra_per_msg')} "
             f"| {_with_spread(b['in_process'], 'ms')} | {_with_spread(b['own_process'], 'ms')} |"
         )
+    lines += kernel_rows(results)
     elf = results["elf_load_1mib"]
     lines += [
         "",
@@ -208,6 +209,38 @@ def markdown(results: Result) -> str:
     if notes:
         lines += ["", "Indicative verdicts: " + "; ".join(notes) + "."]
     return "\n".join(lines) + "\n"
+
+
+_KERNEL_PATHS = (
+    ("/dev/rpmsgN -> aioamp remote -> back", "rpmsg"),
+    ("guest pipe ping-pong (two guest processes)", "pipe"),
+)
+
+
+def kernel_rows(results: Result) -> list[str]:
+    """The round trips through the UML kernel (benchmarks.kernel), or why they were skipped."""
+    runs = {loop: per["kernel"] for loop, per in results["loops"].items() if "kernel" in per}
+    if not runs:
+        return []
+    lines = [
+        "",
+        "| loop | size | round trip in the UML guest | median us | p99 us | vs guest pipe "
+        "(same boot) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for loop, run in runs.items():
+        if "skipped" in run:
+            lines.append(f"| {loop} | - | skipped: {run['skipped']} | - | - | - |")
+            continue
+        for size, paths in run["sizes"].items():
+            for name, key in _KERNEL_PATHS:
+                r = paths[key]
+                ratio = _ratio_text(_ratios(r, paths["pipe"], "median_us"))
+                lines.append(
+                    f"| {loop} | {size} | {name} | {_with_spread(r, 'median_us')} | "
+                    f"{_with_spread(r, 'p99_us')} | {ratio} |"
+                )
+    return lines
 
 
 def plot(results: Result, out: Path) -> list[Path]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aioamp.output import progress
 
-from . import boot, inproc, ipc
+from . import boot, inproc, ipc, kernel
 from .common import Counts, loops_available, run_on, summarize
 from .report import evaluate_goals, markdown, plot
 
@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--loops", nargs="+", choices=["asyncio", "uvloop"], help="loops to run")
     parser.add_argument("--no-ipc", action="store_true", help="skip the two-process figures")
+    parser.add_argument(
+        "--no-kernel", action="store_true", help="skip the round trip through the UML kernel"
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
@@ -129,15 +132,21 @@ async def _boots(c: Counts, step: Step) -> dict[str, Any]:
     }
 
 
-def steps_of(mode: str, loops: list[str], ipc_too: bool) -> int:
-    """How many times :func:`run` calls its ``step``: the progress bar's total."""
+def steps_of(mode: str, loops: list[str], ipc_too: bool, kernel_too: bool = True) -> int:
+    """How many times :func:`run` calls its ``step``: the progress bar's total (a skipped
+    kernel row takes one step instead of one per round)."""
     c = Counts.for_mode(mode)
     per_loop = c.repeats * (len(_INPROC) + 1) + 1 + (c.repeats * len(ipc.KINDS) if ipc_too else 0)
-    return len(loops) * per_loop
+    kernel_steps = (c.repeats if kernel.available() else 1) if kernel_too else 0
+    return len(loops) * (per_loop + kernel_steps)
 
 
 def run(
-    mode: str, loops: list[str], ipc_too: bool, step: Step = lambda _stage: None
+    mode: str,
+    loops: list[str],
+    ipc_too: bool,
+    step: Step = lambda _stage: None,
+    kernel_too: bool = True,
 ) -> dict[str, Any]:
     """Measure everything; ``step(stage)`` is called as each stage starts."""
     c = Counts.for_mode(mode)
@@ -158,6 +167,8 @@ def run(
         if ipc_too:
             per["ipc"] = _ipc(loop, c, loop_step)
         per["boot"] = run_on(loop, _boots, c, loop_step)
+        if kernel_too:
+            per["kernel"] = kernel.kernel_figure(loop, SIZES, c.kernel, c.repeats, loop_step)
         results["loops"][loop] = per
     results["elf_load_1mib"] = summarize(boot.elf_load_time(c.elf))
     results["goals"] = evaluate_goals(results)
@@ -174,13 +185,15 @@ def main(argv: list[str] | None = None) -> int:
 def run_args(args: argparse.Namespace) -> int:
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     loops = args.loops or loops_available()
-    with progress(steps_of(mode, loops, not args.no_ipc), "bench", unit="step") as bar:
+    kernel_too = not args.no_kernel
+    steps = steps_of(mode, loops, not args.no_ipc, kernel_too)
+    with progress(steps, "bench", unit="step") as bar:
 
         def step(stage: str) -> None:
             bar.set_description_str(stage, refresh=False)
             bar.update()
 
-        results = run(mode, loops, not args.no_ipc, step)
+        results = run(mode, loops, not args.no_ipc, step, kernel_too)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

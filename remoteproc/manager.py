@@ -21,8 +21,9 @@ from typing import Self
 import anyio
 import anyio.abc
 
+from transports._tasks import raise_one
+
 from . import arguments, crash
-from ._tasks import raise_one
 from .crash_plan import plan_crash
 from .errors import CrashReport, ProcessorNotFoundError, RegistrationError, RemoteprocError
 from .platform import PlatformDriver

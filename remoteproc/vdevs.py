@@ -25,11 +25,10 @@ import attrs
 from rpmsg.channel import Channel, Probe, Remove
 from rpmsg.errors import BusClosedError
 from rpmsg.vring_bus import RpmsgBus
+from transports._tasks import first_of
 from transports.base import DoorbellTransport
 from transports.virtio.memory import DeviceMemory, Region
 from transports.virtio.vdev import VdevView
-
-from ._tasks import first_of
 
 if TYPE_CHECKING:
     from .loader import LoadedImage

@@ -37,6 +37,7 @@ __getattr__, __all__ = lazy_exports(
             "RpmsgError",
             "RpmsgTimeoutError",
             "TransportInUseError",
+            "UnsupportedOperationError",
             "VdevSetupError",
         ),
         ".message": (
@@ -99,6 +100,7 @@ if TYPE_CHECKING:
     from .errors import RpmsgError as RpmsgError
     from .errors import RpmsgTimeoutError as RpmsgTimeoutError
     from .errors import TransportInUseError as TransportInUseError
+    from .errors import UnsupportedOperationError as UnsupportedOperationError
     from .errors import VdevSetupError as VdevSetupError
     from .message import DEFAULT as DEFAULT
     from .message import EndpointOptions as EndpointOptions

@@ -13,10 +13,13 @@ binds; ``bus.wait_for_service`` waits for one by name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 import attrs
+
+from .errors import ArgumentTypeError, DriverError
+from .wire import encode_name
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -73,3 +76,32 @@ class Driver:
 
     def matches(self, name: str) -> bool:
         return name in self.names
+
+
+def new_driver(
+    names: str | Iterable[str], probe: Probe, remove: Remove | None, others: Iterable[Driver]
+) -> Driver:
+    """A driver for the service ``names``, checked against the bus's ``others``.
+
+    Raises:
+        ArgumentTypeError: ``names`` is neither a name nor an iterable of names.
+        InvalidServiceNameError: a name no announcement can carry.
+        DriverError: no name, or a name another driver has.
+    """
+    if isinstance(names, str):
+        ids = frozenset([names])
+    elif isinstance(names, Iterable) and not isinstance(names, bytes | bytearray):
+        ids = frozenset(names)
+    else:
+        raise ArgumentTypeError(
+            f"names must be a service name (a str) or an iterable of them, "
+            f"not {type(names).__name__}"
+        )
+    if not ids:
+        raise DriverError("a driver needs at least one service name")
+    for name in ids:
+        encode_name(name)  # a name no announcement can carry would never match
+    for other in others:
+        if other.names & ids:
+            raise DriverError(f"a driver for {sorted(other.names & ids)} already exists")
+    return Driver(names=ids, probe=probe, remove=remove)

@@ -32,10 +32,9 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .addresses import AddressAllocator
-from .channel import Channel, Driver, Probe, Remove
-from .errors import ArgumentTypeError, DriverError
+from .channel import Channel, Driver, Probe, Remove, new_driver
 from .message import EndpointOptions
-from .wire import ADDR_ANY, NsFlags, encode_name, pack_ns, unpack_ns
+from .wire import ADDR_ANY, NsFlags, pack_ns, unpack_ns
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -356,23 +355,7 @@ class RpmsgCore:
             InvalidServiceNameError: a name no announcement can carry.
             DriverError: no name, or a name another driver has.
         """
-        if isinstance(names, str):
-            ids = frozenset([names])
-        elif isinstance(names, Iterable) and not isinstance(names, bytes | bytearray):
-            ids = frozenset(names)
-        else:
-            raise ArgumentTypeError(
-                f"names must be a service name (a str) or an iterable of them, "
-                f"not {type(names).__name__}"
-            )
-        if not ids:
-            raise DriverError("a driver needs at least one service name")
-        for name in ids:
-            encode_name(name)  # a name no announcement can carry would never match
-        for other in self._drivers:
-            if other.names & ids:
-                raise DriverError(f"a driver for {sorted(other.names & ids)} already exists")
-        driver = Driver(names=ids, probe=probe, remove=remove)
+        driver = new_driver(names, probe, remove, self._drivers)
         self._drivers.append(driver)
         events: list[Event] = [
             self._attach(driver, channel)

@@ -90,5 +90,11 @@ class BusClosedError(EndpointClosedError):
     """The bus is closed (the transport closed, the peer died, or the processor crashed)."""
 
 
+class UnsupportedOperationError(RpmsgError, NotImplementedError):
+    """The bus cannot do this at all, whatever the arguments' values: the Linux kernel's char
+    devices hide raw addressing (an endpoint sends only to the destination it was created
+    with, never from another source address). Each bus documents what it refuses."""
+
+
 class DriverError(RpmsgError, ValueError):
     """Registering a driver failed (a name registered twice, an empty id table)."""

@@ -47,8 +47,8 @@ class BusFactory(Protocol):
     ) -> AbstractAsyncContextManager[Bus]: ...
 
 
-# scheme -> "module:attr", resolved lazily (the Linux kernel bus comes here next).
-_BUILTIN: dict[str, str] = {}
+# scheme -> "module:attr", resolved lazily (a string: rpmsg imports no platform).
+_BUILTIN: dict[str, str] = {"linux": "platforms.linux.open:open_linux_bus"}
 _FACTORIES: dict[str, BusFactory] = {}
 
 
@@ -57,13 +57,19 @@ def register_bus(scheme: str, factory: BusFactory) -> None:
     _FACTORIES[scheme] = factory
 
 
+def is_bus_scheme(scheme: str) -> bool:
+    """Whether ``scheme:`` URLs name a bus (registered, built in, or an entry point) rather
+    than a transport."""
+    return (
+        scheme in _FACTORIES
+        or scheme in _BUILTIN
+        or any(ep.name == scheme for ep in entry_points(group=GROUP))
+    )
+
+
 def _bus_factory(scheme: str) -> BusFactory | None:
     """The factory of a scheme registered as a bus, or None (a transport scheme)."""
-    if (
-        scheme not in _FACTORIES
-        and scheme not in _BUILTIN
-        and all(ep.name != scheme for ep in entry_points(group=GROUP))
-    ):
+    if not is_bus_scheme(scheme):
         return None
     return resolve_lazily(
         scheme,

@@ -82,6 +82,13 @@ class Bus(Protocol):
     async def wait_for_service(self, name: str, timeout: float | None = None) -> Channel:
         """The channel the peer announced under ``name``, waiting up to ``timeout`` s."""
 
+    @property
+    def channels(self) -> list[Channel]:
+        """The peer's services known now, one channel each."""
+
+    def find_channel(self, name: str) -> Channel | None:
+        """The channel announced under ``name``, if there is one now (never waits)."""
+
     def register_driver(
         self, names: str | Iterable[str], probe: Probe, *, remove: Remove | None = None
     ) -> Driver:

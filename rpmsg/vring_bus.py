@@ -23,6 +23,7 @@ import anyio
 import anyio.abc
 
 import transports.errors
+from transports._tasks import raise_one
 from transports.base import Transport
 from transports.errors import TransportClosedError
 
@@ -126,19 +127,26 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncGenerator[Self]:
         failed: BaseException | None = None
-        async with anyio.create_task_group() as tg:
-            try:
-                await self.start(tg)
-            except BaseException as exc:
-                # Not handed to the task group, which would raise it wrapped in an
-                # ExceptionGroup: public APIs never raise one.
-                failed = exc
-                tg.cancel_scope.cancel()
-            else:
+        body: BaseException | None = None
+        try:
+            async with anyio.create_task_group() as tg:
                 try:
-                    yield self
-                finally:
-                    await self.aclose()
+                    await self.start(tg)
+                except BaseException as exc:
+                    # Not handed to the task group, which would raise it wrapped in an
+                    # ExceptionGroup: public APIs never raise one.
+                    failed = exc
+                    tg.cancel_scope.cancel()
+                else:
+                    try:
+                        yield self
+                    except BaseException as exc:
+                        body = exc  # the task group wraps it: it comes out alone below
+                        raise
+                    finally:
+                        await self.aclose()
+        except BaseExceptionGroup as group:
+            raise_one(group, keep=body)
         if failed is not None:
             raise failed
 

@@ -211,15 +211,6 @@ def running_tasks() -> set[int]:
     return {task.id for task in anyio.get_running_tasks()}
 
 
-def on_asyncio() -> bool:
-    """Whether the running test runs on asyncio (else trio: the trio run)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 async def loop_turns(count: int) -> None:
     """Let the event loop run ``count`` times: what was ready runs, nothing timed."""
     for _ in range(count):

@@ -41,6 +41,7 @@ import anyio
 
 from rpmsg import Endpoint, RpmsgBus, RpmsgError
 from transports import TransportError, open_transport
+from transports.unix_server import remove_stale_socket
 
 PEERS_PY = Path(__file__).resolve()
 SHM_DIR = Path("/dev/shm")
@@ -177,6 +178,8 @@ class Peer:
         os.set_blocking(self._fd, False)
         self._buf = b""
         self.events: list[dict[str, Any]] = []
+        #: The files it held a flock on when it was killed (the lock files of what it served).
+        self.held_locks: set[tuple[int, int, int]] = set()
 
     @classmethod
     def spawn(cls, url: str, role: str, mode: str, *options: str) -> Peer:
@@ -227,6 +230,7 @@ class Peer:
     def kill(self) -> None:
         """SIGKILL, if it still runs (only this process, by its pid)."""
         if self.proc.poll() is None:
+            self.held_locks = flocks_of(self.pid)
             os.kill(self.pid, signal.SIGKILL)
             self.proc.wait()
 
@@ -237,12 +241,36 @@ class Peer:
             self.proc.stdout.close()
 
 
+def flocks_of(pid: int) -> set[tuple[int, int, int]]:
+    """``(major, minor, inode)`` of every file process ``pid`` holds a flock on, from
+    ``/proc/locks`` (proc(5): ``1: FLOCK ADVISORY WRITE PID MAJOR:MINOR:INODE 0 EOF``)."""
+    held = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[4] == str(pid):
+            major, minor, inode = fields[5].split(":")
+            held.add((int(major, 16), int(minor, 16), int(inode)))
+    return held
+
+
+def _file_id(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return os.major(st.st_dev), os.minor(st.st_dev), st.st_ino
+
+
 class Link:
     """Unique shm object names and doorbell sockets for one test, and the processes it started.
 
     :meth:`finish` (run by each test module's fixture) kills leftover processes, then checks
     that no shared-memory object, socket or ``SOCKET.lock`` of the test is left behind, and
-    removes any that are (so a failing test does not leak them).
+    removes any that are (so a failing test does not leak them). A server the test killed
+    cannot clean up: its socket and lock file stay, stale, until the next server for the path
+    replaces them (transports.unix_server). Those are cleaned up the library's way
+    (``remove_stale_socket``, which refuses a live server's) and not counted; every other
+    leftover is.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -272,6 +300,12 @@ class Link:
         self.peers.append(peer)
         return peer
 
+    def _remove_stale_sockets(self) -> None:
+        killed_servers = set().union(*(peer.held_locks for peer in self.peers))
+        for sock in self.sockets:
+            if _file_id(Path(f"{sock}.lock")) in killed_servers:
+                remove_stale_socket(sock)
+
     def leftovers(self) -> list[str]:
         left = [str(SHM_DIR / n) for n in self.names if (SHM_DIR / n).exists()]
         files = [f for s in self.sockets for f in (s, Path(f"{s}.lock"))]
@@ -280,6 +314,7 @@ class Link:
     def finish(self) -> list[str]:
         for peer in self.peers:
             peer.close()
+        self._remove_stale_sockets()
         left = self.leftovers()
         for path in left:
             with contextlib.suppress(FileNotFoundError):

@@ -19,6 +19,7 @@ from .guest import (
     init_script,
     insmod_command,
     python_command,
+    wait_for_log_command,
 )
 from .kernel import UmlKernel
 from .run import EXPECTED_WARNINGS, KernelRun, command_status, kernel_faults
@@ -44,4 +45,5 @@ __all__ = [
     "insmod_command",
     "kernel_faults",
     "python_command",
+    "wait_for_log_command",
 ]

@@ -81,6 +81,20 @@ def insmod_command(module: str | os.PathLike[str], *params: str) -> str:
     return shlex.join(["insmod", os.fspath(module), *params])
 
 
+def wait_for_log_command(text: str, timeout: float = 20.0) -> str:
+    """A guest shell line that waits (polling ``dmesg`` every 10 ms, at most ``timeout``
+    seconds) until the kernel log holds ``text`` (a fixed string), then exits 0; else prints
+    ``guest: timed out waiting for ...`` and exits 1."""
+    if not timeout > 0:
+        raise UmlArgumentError(f"timeout {timeout!r} is not a positive number of seconds")
+    tries = max(1, round(timeout * 100))
+    quoted = shlex.quote(text)
+    return (
+        f"for i in $(seq {tries}); do dmesg | grep -qF -- {quoted} && exit 0; sleep 0.01; "
+        f"done; echo guest: timed out waiting for {quoted}; exit 1"
+    )
+
+
 def python_command(code: str, *args: str) -> list[str]:
     """argv running ``code`` with this interpreter (the project's virtualenv Python, which the
     guest sees read-only through hostfs)."""

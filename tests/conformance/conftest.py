@@ -7,9 +7,9 @@ public rpmsg API, and for the hostile-peer tests the transport's ``memory``, ``v
 ``buffer_size`` and ``kick``. Sizes (ring entries, buffers, MTU) are read from the transports,
 never assumed, because ``openamp:`` has OpenAMP's fixed layout.
 
-Adding a backend (vhost-user next) is one line in :data:`BACKENDS`::
+Adding a backend is one line in :data:`BACKENDS`::
 
-    pytest.param(Backend("vhost-user", vhost_user_urls), id="vhost-user"),
+    pytest.param(Backend("vhost-user", vhost_user_urls, host_close_resets=True), id="vhost-user"),
 
 where ``vhost_user_urls`` is a :class:`~.links.UrlFactory` (see links.py): given the test's
 :class:`peers.Link` (the ``env`` fixture of tests/conftest.py: unique shm names and socket
@@ -33,12 +33,14 @@ import pytest
 from peers import Link
 
 from .links import Backend, TransportLink, loop_urls, openamp_urls, shm_urls
+from .vhost_user_link import vhost_user_urls
 
 #: Every backend the suite runs on. One line per backend.
 BACKENDS = [
     pytest.param(Backend("loop", loop_urls, cross_process=False), id="loop"),
     pytest.param(Backend("shm", shm_urls), id="shm"),
     pytest.param(Backend("openamp", openamp_urls), id="openamp"),
+    pytest.param(Backend("vhost-user", vhost_user_urls, host_close_resets=True), id="vhost-user"),
 ]
 
 

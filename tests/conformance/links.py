@@ -42,6 +42,10 @@ class Backend:
     urls: UrlFactory
     #: Whether one end may live in another OS process (tests/peers.py).
     cross_process: bool = True
+    #: Whether closing the host's end resets the device before the link goes (vhost-user:
+    #: the frontend disables its vrings, as Linux does at halt), so that the remote removes
+    #: the host's channels first.
+    host_close_resets: bool = False
 
 
 def _layout_query(layout: SharedLayout) -> str:

@@ -209,10 +209,17 @@ class RawRemote:
 
 
 class RawHost:
-    """The host's side by hand, against a remote bus: it negotiates in the vdev entry (so the
-    remote starts), then posts whatever descriptors it likes on both rings."""
+    """The host's side by hand, against a remote bus. It starts the remote as a real driver
+    does (Linux's rpmsg_probe): negotiates in the vdev entry, posts a receive buffer on vq 0
+    (pool buffer 0, where a host's buffers start), sets DRIVER_OK and kicks vq 0. That is what
+    every backend's remote starts on: a shared vdev entry shows the status, a vhost-user
+    backend (whose frontend has no status byte to share) takes the kick after enabling both
+    vrings as DRIVER_OK, and a remote that knows no pool derives its buffer window from that
+    first buffer. Once the remote runs, :meth:`take_back_primer` empties vq 0 again; after that
+    the raw host posts whatever descriptors it likes on both rings. ``primer=False``: nothing
+    is posted before DRIVER_OK (a host that leaves a pool-less remote no window)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, *, primer: bool = True) -> None:
         assert transport.pool is not None
         self.transport = transport
         self.pool = transport.pool
@@ -221,9 +228,22 @@ class RawHost:
         self.from_remote = RawRing(transport, 0)  # vq 0: remote -> host
         vdev = transport.vdev
         vdev.gfeatures = vdev.dfeatures & (1 << VIRTIO_RPMSG_F_NS)
+        if primer:
+            self.from_remote.set_desc(0, self.buf(0), self.buffer_size, F_WRITE)
+            self.from_remote.post(0)
         vdev.status = (
             VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK
         )
+        transport.kick(0)
+
+    def take_back_primer(self) -> None:
+        """Withdraw the receive buffer the remote started on (it has not used it: it sent
+        nothing), so vq 0 is as new."""
+        ring = self.from_remote
+        assert ring.used_idx == 0, "the remote used the primer"
+        ring.avail_idx = 0
+        ring.set_avail_entry(0, 0)
+        ring.set_desc(0, 0, 0)
 
     def buf(self, i: int) -> int:
         """Device address of the pool's ``i``-th buffer."""
@@ -254,18 +274,16 @@ async def hostile_host(
 ) -> AsyncIterator[tuple[RpmsgBus, RawHost]]:
     """A remote bus on one end of a fresh link, started by a :class:`RawHost` on the other.
 
-    ``pool=False``: the remote's end hides the buffer pool (as a firmware's transport knows
-    none), so the remote derives its buffer window from the first buffer posted on vq 0; the
-    raw host posts pool buffer 0 there, writable, before the remote starts, as Linux posts its
-    rx buffers before DRIVER_OK, unless ``rx_first`` is False.
+    The raw host posts pool buffer 0 on vq 0 before DRIVER_OK, as Linux posts its rx buffers,
+    unless ``rx_first`` is False. With ``pool`` (the default) it takes that buffer back once
+    the remote runs, so each test starts from empty rings. ``pool=False``: the remote's end
+    hides the buffer pool (as a firmware's transport knows none, like a vhost-user backend),
+    so the remote derives its buffer window from that first buffer, which stays posted.
     """
     async with link.transports() as ends:
-        raw = RawHost(ends.host)
-        end: Transport = ends.remote
-        if not pool:
-            end = WrappedEnd(ends.remote, pool=None)
-            if rx_first:
-                raw.from_remote.set_desc(0, raw.buf(0), raw.buffer_size, F_WRITE)
-                raw.from_remote.post(0)
+        raw = RawHost(ends.host, primer=rx_first)
+        end: Transport = ends.remote if pool else WrappedEnd(ends.remote, pool=None)
         async with RpmsgBus(end, name="remote", ready_timeout=WAIT) as remote:
+            if pool and rx_first:
+                raw.take_back_primer()
             yield remote, raw

@@ -21,14 +21,16 @@ WAIT = 10.0
 NS_MSG_SIZE = 40
 
 
-def capacity(transport: Transport) -> int:
-    """Messages one side can have in flight towards the other, from an end that knows the
-    host's buffer pool (the host's end; loop, shm and openamp give it to both): the host carves
+def capacity(transport: Transport, layout: SharedLayout = LAYOUT) -> int:
+    """Messages one side can have in flight towards the other: the host carves
     ``min(512, 2 x num)`` buffers from its pool (drivers/rpmsg/virtio_rpmsg_bus.c), half for
-    receiving and half for sending, at most ``num`` on one ring."""
+    receiving and half for sending, at most ``num`` on one ring. The pool is the transport's
+    where it knows it (the host's end always; loop, shm and openamp tell both ends), else the
+    host's side of the link: the ``layout`` the test gave it (a vhost-user backend learns no
+    pool; its frontend lays its memory out as its URL says)."""
     num = transport.vdev.vring(0).num
-    assert transport.pool is not None
-    count = min(512, 2 * num, transport.pool.size // transport.buffer_size)
+    pool_size = layout.pool_size if transport.pool is None else transport.pool.size
+    count = min(512, 2 * num, pool_size // transport.buffer_size)
     return min(count // 2, num)
 
 

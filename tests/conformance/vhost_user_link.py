@@ -4,10 +4,8 @@ backend (the remote) as a pair, no kernel needed.
 :func:`vhost_user_urls` is the suite's :class:`~.links.UrlFactory`: the backend always
 listens on the socket and the frontend connects to it, whichever role "serves"; the frontend
 lays the memory out as the test asks (a memfd, sent with the vrings' eventfds by SCM_RIGHTS),
-the backend takes that layout from it. To run the suite on it, one line in conftest.py's
-BACKENDS::
-
-    pytest.param(Backend("vhost-user", vhost_user_urls), id="vhost-user"),
+the backend takes that layout from it (the region the frontend sends ends with its pool, so
+the backend's buffer window is the pool). It is the suite's ``vhost-user`` backend (conftest.py).
 
 :func:`vhost_user_link` gives the same pair without URLs, for tests of the transport itself.
 """

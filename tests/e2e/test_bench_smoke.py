@@ -26,5 +26,22 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         for sp in figure["spread"].values():
             assert sp["min"] <= sp["median"] <= sp["max"] and sp["n"] == report["repeats"]
     assert all(g["indicative"] for g in report["goals"])  # smoke verdicts are never final
+    kernel = loop["kernel"]  # the round trip through the UML kernel, or why it was skipped
+    if "skipped" not in kernel:
+        assert set(kernel["sizes"]) == {"16", "64", "496"}
+        assert len(kernel["sizes"]["16"]["rpmsg"]["runs"]) == report["repeats"]  # one boot each
     assert (tmp_path / "results.md").read_text().count("| asyncio |") > 10
     assert (tmp_path / "bench-asyncio.png").stat().st_size > 0
+
+
+async def test_without_a_kernel_the_kernel_row_is_skipped_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.kernel import kernel_rtt
+    from benchmarks.report import kernel_rows
+
+    monkeypatch.setenv("AIOAMP_UML_KERNEL", str(tmp_path / "linux"))
+    figure = await kernel_rtt([16], 10)
+    assert set(figure) == {"skipped"} and "`make kernel`" in figure["skipped"]
+    rows = kernel_rows({"loops": {"asyncio": {"kernel": figure}}})
+    assert f"| asyncio | - | skipped: {figure['skipped']} | - | - | - |" in rows

@@ -90,7 +90,7 @@ def test_ping_q_shows_no_progress_even_on_a_terminal(link: Link) -> None:
 
 
 def test_bench_shows_its_stages_on_a_terminal_and_nothing_when_piped(tmp_path: Path) -> None:
-    argv = ["bench", "--smoke", "--no-ipc", "--no-plots", "--loops", "asyncio"]
+    argv = ["bench", "--smoke", "--no-ipc", "--no-kernel", "--no-plots", "--loops", "asyncio"]
     argv += ["--out", str(tmp_path)]
     status, out, screen = _run(argv, terminal=True)
     assert status == 0, screen

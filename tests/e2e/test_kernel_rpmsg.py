@@ -9,81 +9,27 @@ an aioamp remote bus on the backend. Marked ``kernel``: skipped, saying how to b
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
-from conftest import VringImpl
 
-from platforms.uml import UmlKernel, find_module, insmod_command
-from rpmsg import BusClosedError, Endpoint, RpmsgBus
+from platforms.uml import UmlKernel, wait_for_log_command
+from rpmsg import Endpoint, RpmsgBus
 from transports.backends.vhost_user.server import VhostUserBackend, listen_vhost_user
 
-pytestmark = pytest.mark.kernel
+from .kernel_support import BOOT_DEADLINE, echo, kernel_remote, sample_then
+
+pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("vring_impl")]
 
 SAMPLE = "rpmsg-client-sample"
 #: The sample's device: channel rpmsg-client-sample, its endpoint 1024 ("-1": no source).
 SAMPLE_DEV = r"rpmsg_client_sample virtio0\.rpmsg-client-sample\.-1\.1024: "
 
 
-def wait_for_console(pattern: str) -> str:
-    """A guest shell line: wait (up to 20 s) until the kernel log holds ``pattern``."""
-    return (
-        f"for i in $(seq 2000); do dmesg | grep -q {pattern!r} && exit 0; sleep 0.01; done; "
-        "echo 'guest: timed out'; exit 1"
-    )
-
-
-async def echo(ep: Endpoint, *, hold_after: int | None = None) -> int:
-    """Echo every message to its sender until the bus closes; with ``hold_after``, stop
-    answering after that many (the kernel's next message then waits, unanswered)."""
-    echoed = 0
-    try:
-        async for msg in ep:
-            if hold_after is not None and echoed >= hold_after:
-                continue
-            await ep.send_to(msg.src, msg.payload)
-            echoed += 1
-    except BusClosedError:
-        pass
-    return echoed
-
-
-@asynccontextmanager
-async def kernel_remote(
-    kernel: Path, tmp_path: Path, guest: str
-) -> AsyncIterator[tuple[VhostUserBackend, UmlKernel, RpmsgBus]]:
-    """An aioamp remote bus on a vhost-user backend, and a kernel booted against it running
-    ``guest`` after loading the client sample (at most a minute in all)."""
-    sock = tmp_path / "rpmsg.sock"
-    module = find_module("rpmsg_client_sample", kernel)
-    backend = listen_vhost_user(sock)
-    with anyio.fail_after(60):
-        async with (
-            backend,
-            UmlKernel(
-                f"{insmod_command(module)} && {guest}", kernel=kernel, devices=[sock], timeout=50
-            ) as uml,
-            RpmsgBus(backend, name="remote", ready_timeout=30) as bus,
-        ):
-            yield backend, uml, bus
-
-
-@pytest.mark.usefixtures("vring_impl")
-async def test_the_kernels_client_sample_talks_to_an_aioamp_remote(
-    kernel: Path, tmp_path: Path, vring_impl: VringImpl
-) -> None:
-    """aioamp announces rpmsg-client-sample; the kernel creates the channel, the sample module
-    probes it and exchanges its 100 messages with aioamp's echo, then the kernel halts."""
-    async with kernel_remote(kernel, tmp_path, wait_for_console("goodbye!")) as (backend, uml, bus):
-        ep = await bus.create_service(SAMPLE)
-        echoed = await echo(ep)
-        stats = bus.statistics()
-        run = await uml.wait()
-    run.check()
-    lines = run.lines
+def check_sample_console(lines: tuple[str, ...] | list[str]) -> None:
+    """The kernel created the channel aioamp announced, the sample probed it and exchanged
+    its 100 messages with aioamp's echo, in order."""
     console = "\n".join(lines)
     assert "virtio_rpmsg_bus virtio0: rpmsg host is online" in console
     assert f"virtio_rpmsg_bus virtio0: creating channel {SAMPLE} addr 0x400" in console
@@ -91,6 +37,21 @@ async def test_the_kernels_client_sample_talks_to_an_aioamp_remote(
     incoming = [int(m.group(1)) for m in re.finditer(SAMPLE_DEV + r"incoming msg (\d+)", console)]
     assert incoming == list(range(1, 101))
     assert re.search(SAMPLE_DEV + r"goodbye!", console)
+
+
+async def test_the_kernels_client_sample_talks_to_an_aioamp_remote(
+    kernel: Path, tmp_path: Path
+) -> None:
+    """aioamp announces rpmsg-client-sample; the kernel creates the channel, the sample module
+    probes it and exchanges its 100 messages with aioamp's echo, then the kernel halts."""
+    guest = sample_then(wait_for_log_command("goodbye!"), kernel)
+    async with kernel_remote(kernel, tmp_path, guest) as (backend, uml, bus):
+        ep = await bus.create_service(SAMPLE)
+        echoed = await echo(ep)
+        stats = bus.statistics()
+        run = await uml.wait()
+    run.check()
+    check_sample_console(run.lines)
     # aioamp: 100 messages in, 100 echoes + the announcement out, nothing dropped.
     assert echoed == 100
     assert (stats.rx_messages, stats.tx_messages) == (100, 101)
@@ -110,8 +71,8 @@ async def test_the_kernel_going_away_mid_traffic_ends_the_bus(
     """aioamp answers 10 of the sample's messages and holds the 11th: the kernel goes away
     (halts, or is killed) with a message unanswered. The bus ends, saying the frontend
     disconnected; nothing hangs. A halt is orderly (peer_closed), a kill is not."""
-    wait = wait_for_console("incoming msg 10 ") if end == "halt" else "sleep 30"
-    async with kernel_remote(kernel, tmp_path, wait) as (backend, uml, bus):
+    wait = wait_for_log_command("incoming msg 10 ") if end == "halt" else "sleep 30"
+    async with kernel_remote(kernel, tmp_path, sample_then(wait, kernel)) as (backend, uml, bus):
         ep = await bus.create_service(SAMPLE)
         async with anyio.create_task_group() as tg:
             if end == "kill":
@@ -130,3 +91,43 @@ async def test_the_kernel_going_away_mid_traffic_ends_the_bus(
     assert backend.close_reason.endswith("the frontend disconnected")
     assert bus.closed
     assert backend.peer_closed == (end == "halt")
+
+
+async def test_with_reconnect_a_second_kernel_boots_against_the_same_remote(
+    kernel: Path, tmp_path: Path
+) -> None:
+    """With ``reconnect`` the backend outlives a kernel: when the first halts, the remote bus
+    sees a virtio reset, not a closed link; a second kernel boots against the same socket, is
+    announced aioamp's service again and runs its client sample through as the first did."""
+    sock = tmp_path / "rpmsg.sock"
+    guest = sample_then(wait_for_log_command("goodbye!"), kernel)
+    backend = listen_vhost_user(sock, reconnect=True)
+    runs = []
+    echoed: list[int] = []
+    with anyio.fail_after(2 * BOOT_DEADLINE + 10):
+        async with backend, anyio.create_task_group() as tg:
+            bus = RpmsgBus(backend, name="remote", ready_timeout=30)
+            for boot in range(2):
+                async with UmlKernel(
+                    guest, kernel=kernel, devices=[sock], timeout=BOOT_DEADLINE
+                ) as uml:
+                    if boot == 0:
+                        await bus.start(tg)  # up at the first kernel's DRIVER_OK
+                        ep = await bus.create_service(SAMPLE)
+
+                        async def serve(ep: Endpoint) -> None:
+                            echoed.append(await echo(ep))
+
+                        tg.start_soon(serve, ep)
+                    runs.append(await uml.wait())
+                assert not bus.closed and not backend.closed  # waiting for the next kernel
+            stats = bus.statistics()
+            await bus.aclose()
+    for run in runs:
+        run.check()
+        check_sample_console(run.lines)
+    assert echoed == [200]
+    assert (stats.rx_messages, stats.tx_messages) == (200, 202)  # announced to each kernel
+    assert sum(stats.drops.values()) == 0
+    served = backend.statistics()
+    assert (served.frontends, served.turned_away, served.protocol_errors) == (2, 0, 0)

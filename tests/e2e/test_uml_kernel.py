@@ -313,3 +313,21 @@ async def test_waiting_for_a_line_the_kernel_never_prints(kernel: Path) -> None:
         with pytest.raises(KernelExitedError, match="never printed"):
             await uml.wait_for_line("^never printed$")
         assert (await uml.wait()).check().command_status == 0
+
+
+# -- the guest's rpmsg char device helpers (platforms.uml.guest_rpmsg; no kernel needed) --------
+def test_rpmsg_ioctl_numbers_follow_the_uapi_header() -> None:
+    """include/uapi/linux/rpmsg.h: _IOW(0xb5, n, struct rpmsg_endpoint_info) with the 40-byte
+    struct, _IO(0xb5, 0x2); the values Linux's headers give on x86."""
+    from platforms.uml import guest_rpmsg as g
+
+    assert g.ENDPOINT_INFO.size == 40
+    assert g.RPMSG_CREATE_EPT_IOCTL == 0x4028B501
+    assert g.RPMSG_DESTROY_EPT_IOCTL == 0xB502
+    assert g.RPMSG_CREATE_DEV_IOCTL == 0x4028B503
+    assert g.RPMSG_RELEASE_DEV_IOCTL == 0x4028B504
+    info = g.endpoint_info("rpmsg-raw", 0x500)
+    assert info == b"rpmsg-raw" + bytes(23) + (0x500).to_bytes(4, sys.byteorder) + bytes([0xFF]) * 4
+    for name in ("", "x" * 32, "naïve"):
+        with pytest.raises(ValueError):
+            g.endpoint_info(name)

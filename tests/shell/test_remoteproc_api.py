@@ -15,7 +15,6 @@ from conftest import echo_round_trip
 
 from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
-from remoteproc._tasks import first_of
 from remoteproc.errors import (
     ArgumentTypeError,
     FirmwareError,
@@ -27,6 +26,7 @@ from remoteproc.errors import (
 )
 from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
+from transports._tasks import first_of
 
 pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
 

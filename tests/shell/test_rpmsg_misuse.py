@@ -108,6 +108,27 @@ async def test_a_bus_whose_start_failed_frees_its_end() -> None:
     RpmsgBus(remote_t)
 
 
+class BodyError(Exception):
+    """Raised by the body of ``async with`` in the tests below."""
+
+
+async def test_the_bodys_own_exception_comes_out_alone() -> None:
+    """Regression (found by the Linux backend's work): an exception raised by the body of
+    ``async with RpmsgBus(...)`` came out wrapped in an ExceptionGroup by the bus's task
+    group. It must come out as itself, with the bus closed, in either role."""
+    host_t, remote_t = loopback_pair()
+    async with RpmsgBus(host_t, name="host") as host:
+        with pytest.raises(BodyError) as info:
+            async with RpmsgBus(remote_t, name="remote") as remote:
+                raise BodyError("the remote's body")
+        assert type(info.value) is BodyError and remote.closed
+    with pytest.raises(BodyError) as info:
+        async with RpmsgBus(loopback_pair()[0], name="host") as host:
+            raise BodyError("the host's body")
+    assert type(info.value) is BodyError and host.closed
+    assert not isinstance(info.value.__context__, BaseExceptionGroup)
+
+
 async def test_destroy_endpoint_refuses_another_buss_endpoint(bus_pair) -> None:
     """Regression: host.destroy_endpoint(remote's endpoint) closed it (still bound there)."""
     async with bus_pair() as (host, remote, _ht, _rt):

@@ -17,10 +17,12 @@ import pytest
 from peers import SHM_DIR, Link, openamp_url, shm_url
 
 import transports.backends.shm.session
+import transports.unix_server
 from rpmsg import BusClosedError, RpmsgBus
 from transports import RoleClashError, TransportError, open_transport
-from transports.backends.shm.session import PeerHello, ServerLock
+from transports.backends.shm.session import PeerHello
 from transports.base import Role, Transport
+from transports.unix_server import ServerLock, remove_stale_socket
 from transports.virtio.layout import SharedLayout
 
 pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
@@ -231,7 +233,7 @@ def test_lock_taken_while_the_holder_leaves_is_retaken(
             a.release()  # A leaves between B's open and B's flock
         real_flock(fd, op)
 
-    monkeypatch.setattr(transports.backends.shm.session.fcntl, "flock", flock_after_a_leaves)
+    monkeypatch.setattr(transports.unix_server.fcntl, "flock", flock_after_a_leaves)
     b = ServerLock.take(sock)
     monkeypatch.undo()
     assert b is not None and len(calls) == 2  # the first lock was on the removed file: retried
@@ -255,3 +257,59 @@ def test_peer_hello_is_found_in_any_split_and_kicks_pass() -> None:
     scan = PeerHello("remote", "x")
     with pytest.raises(RoleClashError, match="also opened the link as remote"):
         scan.take(remote_hello, len(remote_hello))
+
+
+# -- what is at the socket's path (transports.unix_server) ---------------------------------------
+async def test_a_file_in_the_way_of_the_socket_is_refused_and_kept(link: Link) -> None:
+    """Only a stale socket is replaced: a server used to delete whatever was at the path (and
+    again when its open failed)."""
+    name, sock = link.new()
+    sock.write_text("precious")
+    with anyio.fail_after(10), pytest.raises(TransportError, match="exists and is not a socket"):
+        await open_transport(f"shm://{name}?socket={sock}&listen=1&timeout=5", role="host")
+    assert sock.read_text() == "precious"
+    assert not Path(f"{sock}.lock").exists() and not (SHM_DIR / name).exists()
+    sock.unlink()
+
+
+def stale_socket(sock: Path) -> None:
+    """What a server killed with SIGKILL leaves: its socket and its lock file, no flock held."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(str(sock))
+    Path(f"{sock}.lock").touch()
+
+
+async def test_a_stale_socket_is_replaced_by_the_next_server(link: Link) -> None:
+    name, sock = link.new()
+    stale_socket(sock)
+    url = f"shm://{name}?socket={sock}&timeout=5"
+    async with anyio.create_task_group() as tg:
+        ends: list[Transport] = []
+
+        async def open_end(listen: int, role: Role) -> None:
+            ends.append(await open_transport(f"{url}&listen={listen}", role=role))
+
+        tg.start_soon(open_end, 1, "host")
+        tg.start_soon(open_end, 0, "remote")
+    for end in ends:
+        await end.aclose()
+    assert not sock.exists() and not Path(f"{sock}.lock").exists()
+
+
+def test_remove_stale_socket_leaves_a_live_server_and_other_files_alone(tmp_path: Path) -> None:
+    sock = tmp_path / "s.sock"
+    stale_socket(sock)
+    assert remove_stale_socket(sock) is True
+    assert not sock.exists() and not Path(f"{sock}.lock").exists()
+    live = ServerLock.take(sock)
+    assert live is not None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(sock))
+        assert remove_stale_socket(sock) is False  # its server holds the lock
+        assert sock.exists()
+    live.release()
+    assert remove_stale_socket(sock) is True and not sock.exists()
+    sock.write_text("precious")
+    with pytest.raises(TransportError, match="not a socket"):
+        remove_stale_socket(sock)
+    assert sock.read_text() == "precious" and not Path(f"{sock}.lock").exists()

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -116,3 +118,37 @@ async def test_cancelling_the_open_removes_the_socket(sock_path: Path) -> None:
     with anyio.move_on_after(0.1):
         await open_transport(f"vhost-user:{sock_path}", role="remote")
     assert not sock_path.exists() and not Path(f"{sock_path}.lock").exists()
+
+
+async def test_a_killed_backends_socket_is_replaced_by_the_next_backend(sock_path: Path) -> None:
+    """A backend killed with SIGKILL leaves its socket and lock file behind, stale (its flock
+    died with it; transports.unix_server): a frontend finds no server there, and the next
+    backend on the path replaces them and removes both when it closes."""
+    code = (
+        "import sys, time\n"
+        "from transports.backends.vhost_user.server import listen_vhost_user\n"
+        "listen_vhost_user(sys.argv[1]); print('listening', flush=True); time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(sock_path)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"listening\n"
+        with pytest.raises(TransportError, match="another aioamp process already serves"):
+            await open_transport(f"vhost-user:{sock_path}", role="remote")
+    finally:
+        proc.kill()
+        proc.communicate()
+    lock = Path(f"{sock_path}.lock")
+    assert sock_path.exists() and lock.exists()
+    with pytest.raises(TransportError, match="could not connect"):
+        await open_transport(f"vhost-user:{sock_path}?timeout=0.1", role="host")
+    async with anyio.create_task_group() as tg:
+        ends: list[Transport] = []
+
+        async def open_end(role: str) -> None:
+            ends.append(await open_transport(f"vhost-user:{sock_path}", role=role))  # type: ignore[arg-type]
+
+        tg.start_soon(open_end, "remote")
+        tg.start_soon(open_end, "host")
+    for end in ends:
+        await end.aclose()
+    assert not sock_path.exists() and not lock.exists()

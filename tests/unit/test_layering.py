@@ -32,6 +32,7 @@ TRANSPORTS_ABSTRACT = {
     "transports.registry",
     "transports.url",
     "transports._lazy",
+    "transports._tasks",
 }
 #: Pure cores: stdlib without I/O, attrs, and each other.
 PURE = {
@@ -82,6 +83,15 @@ PURE = {
     "remoteproc.recovery",
     "remoteproc.states",
     "remoteproc.errors",
+    "platforms.linux",  # lazy re-exports only
+    "platforms.linux.uapi",
+    "platforms.linux.sysfs_text",
+    "platforms.linux.errors",
+    "platforms.linux.url",
+    "platforms.linux.uevent_source",
+    "platforms.linux.bus_state",
+    "platforms.linux.channels",
+    "platforms.linux.rproc_sysfs",
 }
 IO_MODULES = {
     "os",
@@ -278,3 +288,18 @@ def test_pure_cores_load_no_io_or_shell_in_a_fresh_interpreter(name: str) -> Non
     shell = sorted(ours - PURE - PACKAGE_INITS)
     assert not io, f"importing {name} loads {io}"
     assert not shell, f"importing {name} loads shell modules {shell}"
+
+
+def _backend(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["transports", "backends"] and len(parts) > 2 else None
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _backend(n)))
+def test_no_sideways_imports_between_transport_backends(name: str) -> None:
+    """transports/backends/<x> never imports backends/<y>: what two backends share (the unix
+    socket server of shm:// and vhost-user:) lives in a neutral module under transports/."""
+    mine = _backend(name)
+    for imported in _imports(name, MODULES[name]):
+        other = _backend(imported)
+        assert other in (None, mine), f"{name} imports {imported}: {mine} may not use {other}"

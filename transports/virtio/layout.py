@@ -103,6 +103,13 @@ class SharedLayout:
         return self.buffer_count * self.buffer_size
 
     @property
+    def used_size(self) -> int:
+        """Bytes up to the end of the last area (the table, a vring or the pool), without the
+        padding that rounds :attr:`total_size`."""
+        ends = [o + self.vring_layout.size for o in self.vring_offsets]
+        return max(self.table_size, *ends, self.pool_offset + self.pool_size)
+
+    @property
     def total_size(self) -> int:
         if self.size is not None:
             return self.size

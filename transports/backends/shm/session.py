@@ -1,11 +1,8 @@
 """The doorbell socket of the shared-memory transport: who serves, connecting, hello, goodbye.
 
 Theory of operation: the two ends of ``shm://NAME`` meet on a unix stream socket. Whoever
-serves holds ``SOCKET.lock`` (``flock``) for the whole session, so a second server for the same
-socket is refused instead of destroying a live session; the holder removes the lock file while
-it still holds the lock, and a taker checks after locking that the file it locked is still the
-one at the path (else it raced with a holder leaving, and retries), so no lock file is left
-behind and no two servers can both win.
+serves holds ``SOCKET.lock`` for the whole session (:mod:`transports.unix_server`: who serves a
+path, and what a killed server leaves behind).
 
 Bytes on the socket (no C structure: OpenAMP's Linux port only sends ``char dummy = 1`` and
 reads whatever arrives as one notification):
@@ -23,8 +20,6 @@ The hello and the goodbye read as spurious notifications to OpenAMP's C code, wh
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import socket
 import time
 from pathlib import Path
@@ -34,6 +29,7 @@ import anyio
 from ...base import Role
 from ...errors import RoleClashError, TransportClosedError, TransportError
 from ...socket_doorbell import SocketDoorbell
+from ...unix_server import ServerLock, bind_server
 
 KICK = b"\x01"
 GOODBYE = 0x04
@@ -118,60 +114,11 @@ class PeerHello:
         return take
 
 
-class ServerLock:
-    """``SOCKET.lock``, held with ``flock`` by the side that serves ``SOCKET``."""
-
-    def __init__(self, path: str, fd: int) -> None:
-        self.path = path
-        self._fd: int | None = fd
-
-    @classmethod
-    def take(cls, sock_path: Path) -> ServerLock | None:
-        """The lock, or None if another process holds it."""
-        path = f"{sock_path}.lock"
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if _same_file(fd, path):
-                    return cls(path, fd)
-            except BlockingIOError:
-                os.close(fd)
-                return None
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)  # the holder removed it between our open and our flock: retry
-
-    def release(self) -> None:
-        """Remove the file while still holding the lock, then let go (idempotent)."""
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        if _same_file(fd, self.path):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-        os.close(fd)
-
-
-def _same_file(fd: int, path: str) -> bool:
+async def serve(sock_path: Path, lock: ServerLock, accept_timeout: float | None) -> socket.socket:
+    """Listen on ``sock_path``, whose ``lock`` we hold (a stale socket is replaced, any other
+    file refused), and accept one peer; the socket file is removed again if none came."""
+    server = bind_server(sock_path, lock, 1)
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    fst = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
-
-
-async def serve(sock_path: Path, accept_timeout: float | None) -> socket.socket:
-    """Listen on ``sock_path`` (replacing a stale socket) and accept one peer."""
-    with contextlib.suppress(FileNotFoundError):
-        sock_path.unlink()  # stale socket from an earlier run
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        server.bind(str(sock_path))
-        server.listen(1)
-        server.setblocking(False)
         deadline = None if accept_timeout is None else time.monotonic() + accept_timeout
         while True:
             try:
@@ -193,30 +140,3 @@ async def serve(sock_path: Path, accept_timeout: float | None) -> socket.socket:
         server.close()
     conn.setblocking(False)
     return conn
-
-
-def try_connect(sock_path: Path) -> socket.socket | None:
-    """A connection to a server listening on ``sock_path`` now, or None."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(sock_path))
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        return None
-    except BaseException:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
-
-
-async def connect(sock_path: Path, connect_timeout: float) -> socket.socket:
-    """Connect to ``sock_path``, retrying until ``connect_timeout``."""
-    deadline = time.monotonic() + connect_timeout
-    while True:
-        sock = try_connect(sock_path)
-        if sock is not None:
-            return sock
-        if time.monotonic() >= deadline:
-            raise TransportError(f"could not connect to {sock_path} within {connect_timeout} s")
-        await anyio.sleep(0.02)

@@ -17,7 +17,8 @@ never trusted), then listens; it removes both on close. The *client* connects (r
 side is server is independent of the host / remote role. By default the side that starts first
 serves: a process connects if a server already listens, else it takes the lock file
 ``SOCKET.lock`` and serves; a second aioamp server for the same socket is refused instead of
-destroying a live session (see :mod:`.session`).
+destroying a live session (see :mod:`transports.unix_server`, also for a killed server's
+leftovers).
 
 Both ends say hello with their role right after connecting: two hosts or two remotes on one
 name fail at once with :class:`RoleClashError`. With ``openamp:`` the peer may be OpenAMP's C
@@ -44,20 +45,11 @@ from ...doorbell import NotifyHandler
 from ...errors import TransportClosedError, TransportError, TransportURLError
 from ...shm_object import SHM_DIR, create_object, open_object
 from ...socket_doorbell import SocketDoorbell
+from ...unix_server import ServerLock, connect, try_connect
 from ...virtio.layout import SharedLayout
 from ...virtio.memory import DeviceMemory, Region
 from ...virtio.vdev import LINUX_QUIRKS, VirtioQuirks, single_vdev_view
-from .session import (
-    GOODBYE,
-    KICK,
-    PeerHello,
-    ServerLock,
-    connect,
-    read_hello,
-    send_hello,
-    serve,
-    try_connect,
-)
+from .session import GOODBYE, KICK, PeerHello, read_hello, send_hello, serve
 
 _NAME_MAX = 255
 
@@ -212,8 +204,8 @@ class ShmTransport(Transport):
         if not self._closed:
             self._closed = True
             self._close_reason = reason
-            self._handler = None
-            self.doorbell.set_handler(None)
+            # The doorbell's close tells the bus's handler (handler(0, reason)): a bus whose
+            # own transport is closed under it closes too, as it would at the peer's EOF.
             if goodbye:
                 self.doorbell.send(bytes([GOODBYE]))  # lost when the peer is gone or stalled
             self.doorbell.close(reason)
@@ -302,12 +294,13 @@ async def open_shm(
     mapping: mmap.mmap | None = None
     try:
         if lock is not None:
-            owned = (path, sock_path)
+            owned = (path,)
             mapping = create_object(path, size)
             table = layout.table()
             mapping[: len(table)] = table
             log.info("%s: serving %s, waiting for the peer", where, sock_path, extra=extra)
-            sock = await serve(sock_path, accept_timeout)
+            sock = await serve(sock_path, lock, accept_timeout)
+            owned = (path, sock_path)  # ours from now on (serve refuses a file in the way)
         elif sock is None:
             log.info("%s: connecting to %s", where, sock_path, extra=extra)
             sock = await connect(sock_path, connect_timeout)

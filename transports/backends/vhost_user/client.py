@@ -4,9 +4,12 @@ Theory of operation: :func:`connect_vhost_user` does what Linux's ``virtio_uml``
 probes a device: it connects to the backend's socket, negotiates (SET_OWNER, GET_FEATURES, the
 protocol features, SET_FEATURES), creates the shared memory as a memfd laid out by a
 :class:`~transports.virtio.layout.SharedLayout` (the two vrings and the buffer pool) and sends
-it as a one-region memory table, then sets up each vring (size, base 0, addresses, a call and a
-kick eventfd) and enables it. Every request after REPLY_ACK is negotiated waits for its ack, so
-a backend that refuses anything fails the open with its reason.
+it as a one-region memory table, then sets up each vring (size, base 0, addresses, a call and
+a kick eventfd) and enables it. The region ends where the pool ends, without the layout's
+padding: a backend that knows no pool and derives its buffer window from the first receive
+buffer to the end of the region (aioamp's does, see rpmsg.rings.remote) gets exactly the pool.
+Every request after REPLY_ACK is negotiated waits for its ack, so a backend that refuses
+anything fails the open with its reason.
 
 The rpmsg host bus then runs over the memfd like over any shared memory: its vdev entry is a
 private copy (a backend never sees or writes it; vhost-user has no status byte), its kicks are
@@ -34,10 +37,10 @@ import anyio
 import attrs
 
 from ...errors import TransportError
+from ...unix_server import connect
 from ...virtio.layout import SharedLayout
 from ...virtio.memory import DeviceMemory, Region
 from ...virtio.vdev import build_single_vdev_table, single_vdev_view
-from ..shm.session import connect
 from .backend import DEVICE_FEATURES, DEVICE_TYPE_FEATURES, NUM_VRINGS
 from .link import VhostUserTransport, close_fds, drain_fd, log, release_mappings, signal_fd
 from .protocol import (
@@ -78,7 +81,7 @@ class VhostUserFrontend(VhostUserTransport):
         dfeatures: int,
     ) -> None:
         mem = memoryview(mapping)
-        memory = DeviceMemory([Region(layout.base_da, mem[: layout.total_size], "vhost-user")])
+        memory = DeviceMemory([Region(layout.base_da, mem[: layout.used_size], "vhost-user")])
         table = bytearray(build_single_vdev_table(layout.vrings(), dfeatures=dfeatures))
         pool = Region(
             layout.base_da + layout.pool_offset,
@@ -255,7 +258,7 @@ async def connect_vhost_user(
         await hs.send(SetU64(Code.SET_FEATURES, accepted))
         memfd, mapping = _memfd(layout.total_size)
         try:
-            region = MemoryRegion(GUEST_BASE, layout.total_size, USER_BASE, 0, memfd)
+            region = MemoryRegion(GUEST_BASE, layout.used_size, USER_BASE, 0, memfd)
             await hs.send(MemTable((region,)))
         finally:
             os.close(memfd)  # the mapping stays

@@ -236,10 +236,8 @@ class VhostUserTransport(Transport):
 
     async def aclose(self) -> None:
         if not self._closed:
-            self._closed = True
-            self._close_reason = f"{self.name}: transport closed"
             self._goodbye()
-            self._shutdown()
+            self._fail(f"{self.name}: transport closed", peer_closed=False)
 
     def _goodbye(self) -> None:
         """An orderly close's last words to the peer (nothing by default)."""

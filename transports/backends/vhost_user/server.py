@@ -26,14 +26,13 @@ import contextlib
 import mmap
 import os
 import socket
-import stat
 from pathlib import Path
 
 import attrs
 
 from ...errors import TransportError
+from ...unix_server import ServerLock, bind_server
 from ...virtio.memory import DeviceMemory
-from ..shm.session import ServerLock
 from .backend import (
     Action,
     BackendCore,
@@ -349,8 +348,9 @@ def _fds_of(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
 def listen_vhost_user(path: str | os.PathLike[str], *, reconnect: bool = False) -> VhostUserBackend:
     """Listen on the unix socket ``path`` as a vhost-user backend (the rpmsg remote).
 
-    A stale socket at ``path`` is replaced; a live aioamp server on it, or a file that is not
-    a socket, is refused. The socket and its lock file go when the transport closes.
+    A stale socket at ``path`` (its server was killed) is replaced; a live aioamp server on it,
+    or a file that is not a socket, is refused. The socket and its lock file go when the
+    transport closes (:mod:`transports.unix_server`).
 
     Raises:
         TransportError: another aioamp backend serves ``path``, or it cannot be bound.
@@ -359,20 +359,10 @@ def listen_vhost_user(path: str | os.PathLike[str], *, reconnect: bool = False) 
     lock = ServerLock.take(sock_path)
     if lock is None:
         raise TransportError(f"another aioamp process already serves {sock_path}")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        with contextlib.suppress(FileNotFoundError):
-            if not stat.S_ISSOCK(sock_path.lstat().st_mode):
-                raise TransportError(f"{sock_path} exists and is not a socket: not replaced")
-            sock_path.unlink()  # stale: its server is gone (it held the lock)
-        listener.bind(str(sock_path))
-        listener.listen(4)
-        listener.setblocking(False)
-    except BaseException as exc:
-        listener.close()
+        listener = bind_server(sock_path, lock, 4)
+    except BaseException:
         lock.release()
-        if isinstance(exc, OSError):
-            raise TransportError(f"cannot listen on {sock_path}: {exc}") from exc
         raise
     log.info("vhost-user:%s: listening (reconnect=%s)", sock_path, reconnect)
     return VhostUserBackend(sock_path, listener, lock, reconnect=reconnect)

@@ -17,7 +17,9 @@ from typing import NoReturn
 
 import anyio
 
-log = logging.getLogger("aioamp.remoteproc")
+#: Shared by every package's task groups (rpmsg buses, remoteproc, platforms); the records
+#: name the exceptions, which say where they come from.
+log = logging.getLogger("aioamp.transport")
 
 
 def _leaves(exc: BaseException, keep: BaseException | None) -> list[BaseException]:
