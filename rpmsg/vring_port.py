@@ -159,6 +159,10 @@ class VringPort:
                             return
                     await turn.event.wait()
                     turn.event = anyio.Event()
+                    if ep is not None and ep.closed:
+                        # What ended the endpoint first: a channel removed by a device reset
+                        # before the bus closed, although this task may only run after both.
+                        raise ep._closed_error()
                     self.check_sendable(ep)
         finally:
             first = waiting[0] is turn
