@@ -12,7 +12,7 @@ import pytest
 
 from platforms.runtime import programs
 from platforms.sim import FirmwareContext, SimPlatform, build_sample_image, register_program
-from remoteproc import BootError, CrashedError, RemoteprocManager
+from remoteproc import BootError, CrashedError, RemoteProc, RemoteprocManager
 
 pytestmark = [
     pytest.mark.trio,
@@ -60,6 +60,13 @@ async def test_program_modules_register_your_program_on_both_sides(
             assert (sim.pid is not None) == process
 
 
+def add_process_core(mgr: RemoteprocManager, program: str) -> RemoteProc:
+    """A core in its own process, told of no program module, booting an image of
+    ``program``; no recovery, so a crash stays one."""
+    platform = SimPlatform("m3", process=True)
+    return mgr.add(platform, firmware=build_sample_image(program), recovery=False)
+
+
 async def test_a_program_of_the_script_itself_needs_program_modules() -> None:
     async def program(ctx: FirmwareContext) -> None:
         raise AssertionError("never runs")
@@ -67,11 +74,7 @@ async def test_a_program_of_the_script_itself_needs_program_modules() -> None:
     program.__module__ = "__main__"  # as defined by `python my_script.py`
     register_program("test-from-main", program)
     async with RemoteprocManager() as mgr:
-        rp = mgr.add(
-            SimPlatform("m3", process=True),
-            firmware=build_sample_image("test-from-main"),
-            recovery=False,
-        )
+        rp = add_process_core(mgr, "test-from-main")
         with pytest.raises(BootError, match=r"registered by __main__.*program_modules="):
             await rp.boot()
         assert rp.state_name == "offline"
@@ -86,11 +89,7 @@ async def test_a_program_the_core_process_cannot_see_is_a_crash_that_says_why() 
 
     register_program("test-host-only", program)
     async with RemoteprocManager() as mgr:
-        rp = mgr.add(
-            SimPlatform("m3", process=True),
-            firmware=build_sample_image("test-host-only"),
-            recovery=False,
-        )
+        rp = add_process_core(mgr, "test-host-only")
         await rp.boot()
         with pytest.raises(CrashedError) as caught:
             await rp.wait_for_service("anything", timeout=20)
