@@ -46,7 +46,7 @@ test-trio: $(VENV)/.test-installed
 
 # The documentation site, built strictly (a broken reference or link fails): site/.
 docs: $(VENV)/.test-installed
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The tests marked slow: the soaks (100k messages per direction, in-process and between
 # processes) and the packaging test (sdist and wheel built, the wheel run from a fresh venv).
