@@ -19,9 +19,14 @@ from typing import Any, Protocol
 
 import anyio
 
+from . import floors
 from .common import ACK, ECHO, SINK, WARMUP_MESSAGES, payload, rtt_stats, run_on
 
-KINDS = ("shm", "socket", "streams", "pipe", "zmq")
+KINDS = ("shm", "shm-nopoll", "shm-batch", "socket", "streams", "pipe", "zmq", "blocking", "spin")
+#: Round trips only: no one-way figure (a floor, or the bare socket's reader).
+_RTT_ONLY = ("socket", "blocking", "spin")
+#: Seconds of silence over which the idle CPU of a bound shm peer is measured.
+IDLE_SECONDS = 1.0
 _LEN = struct.Struct("<I")
 _WARMUP = 50
 
@@ -48,8 +53,11 @@ async def _rtt(client: Client, size: int, n: int) -> dict[str, float]:
 async def _sink(client: Client, size: int, n: int) -> None:
     """``n`` messages the peer swallows, then one it acknowledges: all of them arrived."""
     data = payload(SINK, size)
-    for _ in range(n):
-        await client.send(data)
+    if isinstance(client, _ShmBatchClient):
+        await client.send_many(data, n)
+    else:
+        for _ in range(n):
+            await client.send(data)
     await client.send(payload(ACK, size))
     await client.recv(size)
 
@@ -73,11 +81,13 @@ class _ShmClient:
         from rpmsg import RpmsgBus
         from transports.backends.shm.transport import open_shm
 
-        name, sock_path = address.split("|")
+        name, sock_path, busy_poll = address.split("|")
         self.transport = await open_shm(
             name, role="host", listen=True, socket_path=sock_path, accept_timeout=30
         )
-        self.bus = RpmsgBus(self.transport, name="bench-host")
+        self.bus = RpmsgBus(
+            self.transport, name="bench-host", busy_poll=float(busy_poll) if busy_poll else None
+        )
         await self.bus.__aenter__()
         channel = await self.bus.wait_for_service("bench-echo", timeout=30)
         self.ep = channel.endpoint
@@ -92,6 +102,13 @@ class _ShmClient:
     async def aclose(self) -> None:
         await self.bus.__aexit__(None, None, None)
         await self.transport.aclose()
+
+
+class _ShmBatchClient(_ShmClient):
+    """One-way runs with ``send_many``: a ring-full per notification."""
+
+    async def send_many(self, data: bytes, n: int) -> None:
+        await self.ep.send_many([data] * n)
 
 
 class _SocketClient:
@@ -238,23 +255,36 @@ async def _measure(client: Any, address: str, sizes: list[int], n_rtt: int, n_th
             rtt = await _rtt(client, size, n_rtt)
             extra: dict[str, float] = {}
             marks.clear()
-            thr = (
-                await _throughput(client, size, n_thr, mark)
-                if not isinstance(client, _SocketClient)
-                else {}
-            )
+            thr = await _throughput(client, size, n_thr, mark) if n_thr else {}
             if marks:
                 st = client.bus.statistics()
                 k0, m0 = marks[-1]
                 extra["kicks_per_msg"] = (st.kicks_sent - k0) / (st.tx_messages - m0)
             out[str(size)] = {**rtt, **thr, **extra}
+        pid = getattr(client, "peer_pid", None)
+        if pid is not None:  # a bound, silent shm peer: its CPU and ours over a silence
+            peer0, own0 = floors.cpu_seconds(pid), time.process_time()
+            await anyio.sleep(IDLE_SECONDS)
+            out["idle_cpu"] = {
+                "peer": (floors.cpu_seconds(pid) - peer0) / IDLE_SECONDS,
+                "host": (time.process_time() - own0) / IDLE_SECONDS,
+            }
     finally:
         await client.aclose()
     return out
 
 
-def measure_kind(kind: str, loop: str, sizes: list[int], n_rtt: int, n_thr: int) -> Any:
-    """Start the peer process for ``kind`` on ``loop``, measure every size, stop it."""
+def measure_kind(
+    kind: str,
+    loop: str,
+    sizes: list[int],
+    n_rtt: int,
+    n_thr: int,
+    *,
+    busy_poll: float | None = None,
+) -> Any:
+    """Start the peer process for ``kind`` on ``loop``, measure every size, stop it.
+    ``busy_poll``: both shm buses' budget (None: the default)."""
     from . import peer
 
     ctx = multiprocessing.get_context("spawn")
@@ -262,9 +292,16 @@ def measure_kind(kind: str, loop: str, sizes: list[int], n_rtt: int, n_thr: int)
     sock_path = os.path.join(tmp, "s.sock")
     child_conn: Connection | None = None
     child_extra: Connection | None = None
-    if kind == "shm":
-        address = f"aioamp-bench-{os.getpid()}-{loop}|{sock_path}"
-        client: Any = _ShmClient()
+    target: Any = peer.main
+    if kind.startswith("shm"):
+        budget = "0" if kind == "shm-nopoll" else "" if busy_poll is None else str(busy_poll)
+        address = f"aioamp-bench-{os.getpid()}-{loop}|{sock_path}|{budget}"
+        client: Any = _ShmBatchClient() if kind == "shm-batch" else _ShmClient()
+        args: tuple[Any, ...] = ("shm", loop, address, None, None)
+    elif kind in ("blocking", "spin"):
+        address = os.path.join(tmp, "floor")
+        client = floors.BlockingClient() if kind == "blocking" else floors.SpinClient()
+        target, args = floors.serve, (kind, address)
     elif kind == "socket":
         address, client = sock_path, _SocketClient()
     elif kind == "streams":
@@ -279,14 +316,17 @@ def measure_kind(kind: str, loop: str, sizes: list[int], n_rtt: int, n_thr: int)
         child_extra = up_tx
     else:
         address, client = f"ipc://{tmp}/z.ipc", _ZmqClient()
-    proc = ctx.Process(
-        target=peer.main, args=(kind, loop, address, child_conn, child_extra), daemon=True
-    )
+    if target is peer.main and not kind.startswith("shm"):
+        args = (kind, loop, address, child_conn, child_extra)
+    proc = ctx.Process(target=target, args=args, daemon=True)
     proc.start()
+    if kind == "shm":
+        client.peer_pid = proc.pid
     for end in (child_conn, child_extra):
         if end is not None:
             end.close()
     try:
+        n_thr = 0 if kind in _RTT_ONLY else n_thr
         return run_on(loop, _measure, client, address, sizes, n_rtt, n_thr)
     finally:
         proc.join(10)

@@ -63,7 +63,7 @@ async def _shm(address: str) -> None:
     from transports.backends.shm.transport import open_shm
 
     logging.getLogger("aioamp.rpmsg").setLevel(logging.ERROR)  # the end of the run is not news
-    name, sock_path = address.split("|")
+    name, sock_path, budget = address.split("|")
     transport = await open_shm(
         name, role="remote", listen=False, socket_path=sock_path, connect_timeout=30
     )
@@ -95,7 +95,15 @@ async def _shm(address: str) -> None:
                 backlog.popleft()
 
     try:
-        async with transport, RpmsgBus(transport, name="peer", ready_timeout=30) as bus:
+        async with (
+            transport,
+            RpmsgBus(
+                transport,
+                name="peer",
+                ready_timeout=30,
+                busy_poll=float(budget) if budget else None,
+            ) as bus,
+        ):
             ep = await bus.create_service("bench-echo", callback=on_rx)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(send_backlog, ep)

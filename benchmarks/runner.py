@@ -27,10 +27,14 @@ _INPROC = {
 }
 _IPC_NAMES = {
     "shm": "rpmsg shm",
+    "shm-nopoll": "rpmsg shm, busy_poll=0",
+    "shm-batch": "rpmsg shm, send_many",
     "socket": "bare socket",
     "streams": "unix streams",
     "pipe": "mp.Pipe",
     "zmq": "zmq PAIR",
+    "blocking": "floor: blocking socketpair",
+    "spin": "floor: spinning shm",
 }
 
 
@@ -112,7 +116,8 @@ async def _inproc_loop(sizes: list[int], c: Counts, step: Step) -> dict[str, Any
     return out
 
 
-def _ipc(loop: str, c: Counts, step: Step) -> dict[str, Any]:
+def _ipc(loop: str, c: Counts, step: Step) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every two-process path, ``c.repeats`` rounds; and the idle CPU of the shm peer."""
     rounds: dict[str, list[Any]] = {kind: [] for kind in ipc.KINDS}
     for _ in range(c.repeats):
         for kind in ipc.KINDS:
@@ -121,7 +126,7 @@ def _ipc(loop: str, c: Counts, step: Step) -> dict[str, Any]:
     return {
         _IPC_NAMES[kind]: {str(s): summarize([run[str(s)] for run in runs]) for s in SIZES}
         for kind, runs in rounds.items()
-    }
+    }, summarize([run["idle_cpu"] for run in rounds["shm"]])
 
 
 async def _boots(c: Counts, step: Step) -> dict[str, Any]:
@@ -165,7 +170,7 @@ def run(
 
         per: dict[str, Any] = run_on(loop, _inproc_loop, SIZES, c, loop_step)
         if ipc_too:
-            per["ipc"] = _ipc(loop, c, loop_step)
+            per["ipc"], per["idle_cpu"] = _ipc(loop, c, loop_step)
         per["boot"] = run_on(loop, _boots, c, loop_step)
         if kernel_too:
             per["kernel"] = kernel.kernel_figure(loop, SIZES, c.kernel, c.repeats, loop_step)

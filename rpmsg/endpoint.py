@@ -29,12 +29,20 @@ import anyio
 
 from transports.doorbell import Wakeup
 
-from .errors import EndpointClosedError, InvalidAddressError, RpmsgTimeoutError
+from .errors import (
+    ArgumentTypeError,
+    EndpointClosedError,
+    InvalidAddressError,
+    InvalidArgumentError,
+    RpmsgTimeoutError,
+)
 from .message import DEFAULT, EndpointOptions, Message, Overflow, Timeout, check_timeout
 from .stats import EndpointStatistics
 from .wire import ADDR_ANY
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
     from .core import Binding
@@ -179,6 +187,24 @@ class Endpoint:
                     )
         return self._pop()
 
+    async def recv_batch(self, limit: int, timeout: float | None = None) -> list[Message]:
+        """What has arrived, oldest first, up to ``limit`` messages: waits as :meth:`recv`
+        for the first, never for more (one wake-up for a burst).
+
+        Raises:
+            ArgumentTypeError: ``limit`` is not an int; InvalidArgumentError: it is below 1.
+            RpmsgTimeoutError, EndpointClosedError: as :meth:`recv`.
+        """
+        if type(limit) is not int:
+            raise ArgumentTypeError(f"limit must be an int, not {type(limit).__name__}")
+        if limit < 1:
+            raise InvalidArgumentError(f"limit must be at least 1, not {limit}")
+        batch = [await self.recv(timeout)]
+        queue = self._queue
+        while queue and len(batch) < limit:
+            batch.append(self._pop())
+        return batch
+
     def _pop(self) -> Message:
         """The oldest queued message; room now exists, so a stalled bus drains again."""
         msg = self._queue.popleft()
@@ -195,8 +221,13 @@ class Endpoint:
             if self._closed is not None:
                 raise self._closed_error()
             # A notification arriving while we sleep wakes us directly; we then run the
-            # bus's receive pass ourselves (see Doorbell.park).
+            # bus's receive pass ourselves (see Doorbell.park). A busy-polling bus may run
+            # the pass while we park: what it delivered (a message, or a close: an NS DESTROY)
+            # is then seen without a sleep; nothing would wake one.
             port.park(waker)
+            if queue or self._closed is not None:
+                port.unpark(waker, run=True)
+                continue
             future = waker.arm()
             try:
                 if future is None:
@@ -272,6 +303,27 @@ class Endpoint:
         port = self._port
         if not port.send_now(self, src, dst, data):
             await port.send(self, src, dst, data, timeout)
+
+    def try_send_many(self, payloads: Iterable[Buffer], *, dst: int | None = None) -> int:
+        """Send ``payloads`` in order to ``dst`` (None: the default destination) while tx
+        buffers are free, never waiting, with one notification of the peer for the batch.
+        Returns how many were sent (0: no buffer free); the caller keeps the rest. Every
+        payload is checked before any is sent: a bad one raises and sends nothing."""
+        return self._port.try_send_many(
+            self, self.addr, self._default_dst() if dst is None else dst, payloads
+        )
+
+    async def send_many(
+        self, payloads: Iterable[Buffer], *, dst: int | None = None, timeout: Timeout = DEFAULT
+    ) -> None:
+        """Send all ``payloads`` in order to ``dst`` (None: the default destination): one
+        notification per ring-full, each wait for a free buffer up to ``timeout``. Every
+        payload is checked before any is sent."""
+        if timeout is not DEFAULT:
+            timeout = check_timeout(timeout)
+        await self._port.send_many(
+            self, self.addr, self._default_dst() if dst is None else dst, payloads, timeout
+        )
 
     def try_send(self, data: Buffer) -> None:
         """Like :meth:`send` but never waits: raises NoBufferError if no buffer is free."""

@@ -10,7 +10,8 @@ How a backend fills the port (the vring bus: :mod:`rpmsg.vring_port`). For a ker
 endpoint is a ``/dev/rpmsgN`` fd in non-blocking mode: ``send_now`` is one ``write()`` (False on
 ``EAGAIN``: the kernel has no free tx buffer), ``send`` waits for the fd to become writable up
 to the deadline and writes again, ``try_send`` raises :class:`~rpmsg.errors.NoBufferError` on
-``EAGAIN``. Receiving: a reader on the fd (the event loop's, or a task) reads each message and
+``EAGAIN``; ``try_send_many``/``send_many`` write each message in turn (the kernel notifies per
+message). Receiving: a reader on the fd (the event loop's, or a task) reads each message and
 hands it to ``Endpoint._deliver``, which wakes the endpoint's waiters, so ``park``/``unpark``
 have nothing to do; a BLOCK stall stops reading that fd (the kernel's queue then holds the
 peer back) and ``resume`` starts it again.
@@ -115,6 +116,16 @@ class EndpointPort(Protocol):
 
     def try_send(self, ep: Endpoint | None, src: int, dst: int, data: Buffer) -> None:
         """Send now or raise :class:`~rpmsg.errors.NoBufferError`."""
+
+    def try_send_many(self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]) -> int:
+        """Send the payloads in order while buffers are free, one notification of the peer
+        for all (every payload is checked first): how many were sent."""
+
+    async def send_many(
+        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer], timeout: Timeout
+    ) -> None:
+        """Send them all in order, each wait for a buffer up to ``timeout``, one notification
+        per ring-full."""
 
     def check_sendable(self, ep: Endpoint | None) -> None:
         """Raise what a send would: the bus's closed error, then the endpoint's."""

@@ -16,6 +16,10 @@ the peer once about recycled buffers and lets waiting senders look for freed tx 
 * BLOCK stalls: a message whose endpoint is full under ``Overflow.BLOCK`` is kept and the
   rings are not drained further (the peer's sends then wait for buffers: rpmsg's flow
   control) until the endpoint makes room and calls :meth:`RxPasses.resume`.
+* Busy polling (:mod:`rpmsg.busy_poll`, shared-memory links only): after the passes of a
+  notification, and when a receiver is about to sleep (:meth:`RxPasses.look`), the ring is
+  watched for one adaptive window with the peer's notifications off; what arrives meanwhile
+  is handled after one trip through the event loop, without a wake-up or a kick.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from transports.base import Transport
 from transports.doorbell import loop_callback
 from transports.errors import TransportClosedError
 
+from .busy_poll import BusyPoll
 from .core import RpmsgCore
 from .rings import Poll, RawMessage, Rings
 from .tap import LinkTap
@@ -86,6 +91,8 @@ class RxPasses:
         self._processing = False
         self._again = False
         self._run_sync_callback = loop_callback(self.run_sync)
+        #: Busy polling (None: off); set by the bus.
+        self.poll: BusyPoll | None = None
 
     # -- notifications ---------------------------------------------------------------------------
     def attach(self) -> None:
@@ -112,6 +119,8 @@ class RxPasses:
         try:
             while True:
                 await self._transport.wait_notification()
+                if self.poll is not None:
+                    self.poll.woke()
                 await self.run()
         except TransportClosedError as exc:
             self._fail(exc)
@@ -121,6 +130,8 @@ class RxPasses:
         if closed is not None:
             self._fail(TransportClosedError(closed))
             return
+        if self.poll is not None:
+            self.poll.woke()
         try:
             self.run_sync()
         except Exception as exc:  # a bug here must not leave the bus silently stalled
@@ -143,7 +154,8 @@ class RxPasses:
             self.resume()
 
     def resume(self) -> None:
-        """Schedule a pass: an endpoint made room after a BLOCK stall."""
+        """Schedule a pass: an endpoint made room after a BLOCK stall, or a look's pass
+        stopped at the batch limit."""
         if self.closed:
             return
         if self.loop is not None:
@@ -152,14 +164,49 @@ class RxPasses:
             self.tasks.start_soon(self.run)
 
     async def run(self) -> None:
-        """Receive passes from a task: yields between batches."""
-        while self._passes():
+        """Receive passes from a task: yields between batches, and after a look (busy
+        polling) that found more."""
+        while self._passes() or self._look():
             await anyio.lowlevel.checkpoint()
 
     def run_sync(self) -> None:
-        """Receive passes from an event-loop callback: a full batch reschedules itself."""
-        if self._passes() and self.loop is not None and not self.closed:
+        """Receive passes from an event-loop callback: a full batch, or a look that found
+        more (busy polling), reschedules itself."""
+        if (
+            (self._passes() or (self.poll is not None and self._look()))
+            and self.loop is not None
+            and not self.closed
+        ):
             self.loop.call_soon(self._run_sync_callback)
+
+    def look(self) -> bool:
+        """A receiver is about to sleep: busy-poll the ring first, and run the passes
+        right away if something arrived. True if it did (the receiver checks again)."""
+        if self.poll is None or self._processing or not self._look():
+            return False
+        if self._passes():
+            self.resume()  # the rest of a full batch, after a yield (notifications are off)
+        return True
+
+    def _look(self) -> bool:
+        """Watch the receive ring for one busy-poll window, the peer's notifications off
+        meanwhile (no kick for what we would see anyway). True: a message is there."""
+        poll = self.poll
+        rings = self._rings
+        if poll is None or self.closed or self._stalled is not None or not rings.ready:
+            return False
+        pending = rings.rx_pending
+        if pending():
+            return True
+        if not poll.window_ns:
+            poll.spin(pending)  # no look: it notes when we went to sleep
+            return False
+        rings.set_rx_notifications(False)
+        if poll.spin(pending):
+            self._quiet = True  # the next pass turns them back on when it runs dry
+            return True
+        rings.set_rx_notifications(True)
+        return pending()  # landed while notifications came back on: no kick for it
 
     def _passes(self) -> bool:
         """Run passes until the rings are idle. True if one stopped at the batch limit (the

@@ -41,6 +41,11 @@ class BusStatistics:
     last_ring_error: str | None
     #: Records a capture's sink raised on (the messages went on: :mod:`rpmsg.tap`).
     capture_errors: int = 0
+    #: Busy polling (:mod:`rpmsg.busy_poll`): looks at the rings that found a message, that
+    #: found nothing, and the time they took in microseconds (all 0 when it is off).
+    busy_poll_hits: int = 0
+    busy_poll_misses: int = 0
+    busy_poll_us: float = 0.0
 
 
 @attrs.frozen

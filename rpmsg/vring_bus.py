@@ -27,6 +27,7 @@ from transports._tasks import raise_one
 from transports.base import Transport
 from transports.errors import TransportClosedError
 
+from .busy_poll import BusyPoll, check_budget
 from .core_bus import DEFAULT_SEND_TIMEOUT, CoreBus
 from .endpoint import Endpoint
 from .errors import BusClosedError, RpmsgError, RpmsgTimeoutError, TransportInUseError
@@ -39,6 +40,10 @@ from .vring_port import VringPort
 from .wire import NS_ADDR
 
 log = logging.getLogger("aioamp.rpmsg")
+
+#: The default ``busy_poll=`` of a pollable transport, in microseconds (benchmarks/README.md
+#: has the measurements it was chosen by).
+DEFAULT_BUSY_POLL_US = 50.0
 
 
 class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
@@ -53,6 +58,10 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         name: a label for logs and captures.
         capture: record every message of the link there (:mod:`rpmsg.tap`), as well as in
             the process-wide captures active now (:func:`rpmsg.tap.capturing`).
+        busy_poll: the most microseconds a receiver (or a sender waiting for a buffer) watches
+            the rings before it sleeps (:mod:`rpmsg.busy_poll`); 0: never. Only shared-memory
+            links between CPUs are watched (``transport.pollable``); default
+            :data:`DEFAULT_BUSY_POLL_US` there, 0 elsewhere.
 
     Use ``async with RpmsgBus(transport) as bus:``; the transport is not closed by the bus. A
     transport end is driven by one bus: claimed here, released when the bus closes.
@@ -69,7 +78,9 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         ready_timeout: float | None = None,
         name: str = "rpmsg",
         capture: Capture | None = None,
+        busy_poll: float | None = None,
     ) -> None:
+        budget = check_budget(busy_poll) if busy_poll is not None else DEFAULT_BUSY_POLL_US
         super().__init__(name, send_timeout)
         self.transport = transport
         self.role = transport.role
@@ -92,6 +103,9 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             fail=self.fail,
             name=name,
         )
+        if budget and transport.pollable:
+            self._rx.poll = poll = BusyPoll(budget)
+            self._port.busy_poll(poll, self._rx.look)
         url = getattr(transport, "url", None)
         self._open_tap(
             capture,
@@ -278,6 +292,12 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
     def closed(self) -> bool:
         return self._port.closed is not None
 
+    @property
+    def busy_poll(self) -> float:
+        """The busy-poll budget in effect, in microseconds (0: off)."""
+        poll = self._rx.poll
+        return 0.0 if poll is None else poll.budget_ns / 1000
+
     # -- notifications -------------------------------------------------------------------------
     def _kick(self, vq: int) -> None:
         """Notify the peer (the rings decided it asked for it)."""
@@ -316,7 +336,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
 
     # -- statistics ----------------------------------------------------------------------------
     def statistics(self) -> BusStatistics:
-        rings, core, port = self.rings, self.core, self._port
+        rings, core, port, poll = self.rings, self.core, self._port, self._rx.poll
         return BusStatistics(
             role=self.role,
             tx_messages=rings.tx_messages,
@@ -333,4 +353,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             channels=len(core.channels),
             last_ring_error=rings.last_ring_error,
             capture_errors=self._capture_errors,
+            busy_poll_hits=0 if poll is None else poll.hits,
+            busy_poll_misses=0 if poll is None else poll.misses,
+            busy_poll_us=0.0 if poll is None else poll.spent_ns / 1000,
         )

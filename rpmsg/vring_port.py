@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import anyio
 
 from transports.base import Transport
+from transports.doorbell import Wakeup
 
 from .addresses import check_address
+from .busy_poll import BusyPoll
 from .core import RpmsgCore
 from .errors import (
     BusClosedError,
@@ -32,7 +34,7 @@ from .errors import (
 from .message import DEFAULT, Timeout
 from .rings import Rings
 from .tap import LinkTap
-from .wire import ADDR_ANY, as_payload
+from .wire import ADDR_ANY, as_batch, as_payload
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -75,14 +77,29 @@ class VringPort:
         self.resume = resume
         # A receiver about to sleep lets the transport's next notification wake it directly
         # (Transport.park): the transport's own methods, no frame of ours in between.
-        self.park = transport.park
+        self._park = self.park = transport.park
         self.unpark = transport.unpark
+        #: Busy polling (set by the bus when on): the receive passes' look before sleeping.
+        self.poll: BusyPoll | None = None
+        self.look: Callable[[], bool] = lambda: False
         #: The bus's closed error, once it closed: every send raises it.
         self.closed: BusClosedError | None = None
         self.send_waits = self.send_timeouts = 0
         #: The bus's tap: every message sent is reported to it.
         self.tap: LinkTap | None = None
         self._waiting: deque[_TxTurn] = deque()  # senders waiting for a buffer, in order
+
+    def busy_poll(self, poll: BusyPoll, look: Callable[[], bool]) -> None:
+        """Turn busy polling on: receivers look (``look``, the receive passes') before they
+        sleep, and senders waiting for a buffer watch for one for a window of ``poll``."""
+        self.poll, self.look = poll, look
+        self.park = self._look_then_park
+
+    def _look_then_park(self, wakeup: Wakeup) -> None:
+        """Busy polling: watch the ring before the receiver sleeps; when that found messages
+        the receiver checks its queue again instead of sleeping (nothing to park)."""
+        if not self.look():
+            self._park(wakeup)
 
     def send_now(self, ep: Endpoint, src: int, dst: int, data: Buffer) -> bool:
         if (
@@ -136,6 +153,58 @@ class VringPort:
             raise NoBufferError(f"{self._bus.name}: no free tx buffer")
         self._sent(ep, n, src, dst, payload)
 
+    def _check_many(
+        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]
+    ) -> tuple[int, int, list[bytes | memoryview]]:
+        """:meth:`_check_send` for a batch: every payload is checked before any is sent."""
+        flat = as_batch(payloads)
+        mtu = self._rings.mtu
+        for i, p in enumerate(flat):
+            if len(p) > mtu:
+                raise PayloadTooLargeError(
+                    f"payload {i} of the batch: {len(p)} bytes exceed the MTU of {mtu}"
+                )
+        src = check_address(src, "source")
+        dst = check_address(dst, "destination")
+        self.check_sendable(ep)
+        return src, dst, flat
+
+    def _send_batch(
+        self, ep: Endpoint, src: int, dst: int, flat: list[bytes | memoryview], start: int
+    ) -> int:
+        """Send ``flat[start:]`` in order while buffers are free, one kick for all: how many
+        were sent."""
+        rings = self._rings
+        i, end = start, len(flat)
+        rings.hold_kicks()
+        try:
+            while i < end:
+                n = rings.try_send(src, dst, flat[i])
+                if n < 0:
+                    break
+                self._sent(ep, n, src, dst, flat[i])
+                i += 1
+        finally:
+            rings.release_kicks()
+        return i - start
+
+    def try_send_many(self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]) -> int:
+        src, dst, flat = self._check_many(ep, src, dst, payloads)
+        return self._send_batch(ep, src, dst, flat, 0)
+
+    async def send_many(
+        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer], timeout: Timeout
+    ) -> None:
+        src, dst, flat = self._check_many(ep, src, dst, payloads)
+        i = 0
+        while True:
+            if not self._waiting:  # senders already waiting go first
+                i += self._send_batch(ep, src, dst, flat, i)
+            if i == len(flat):
+                return
+            await self.send(ep, src, dst, flat[i], timeout)  # wait for a buffer, in turn
+            i += 1
+
     async def send(
         self, ep: Endpoint | None, src: int, dst: int, data: Buffer, timeout: Timeout
     ) -> None:
@@ -164,6 +233,8 @@ class VringPort:
                 while True:
                     if waiting[0] is turn:
                         n = rings.try_send(src, dst, payload)
+                        if n < 0 and self.poll is not None and self.poll.spin(rings.tx_available):
+                            n = rings.try_send(src, dst, payload)  # one look per wait
                         if n >= 0:
                             self._sent(ep, n, src, dst, payload)
                             return

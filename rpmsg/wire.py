@@ -24,6 +24,8 @@ from transports.virtio.constants import ENDIAN
 from .errors import ArgumentTypeError, InvalidPayloadError, InvalidServiceNameError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 #: struct rpmsg_hdr.
@@ -94,6 +96,25 @@ def as_payload(data: Buffer) -> bytes | memoryview:
         return view
     # cast() refuses a shape with a zero in it: such a view has no bytes at all.
     return view.cast("B") if view.nbytes else b""
+
+
+def as_batch(payloads: Iterable[Buffer]) -> list[bytes | memoryview]:
+    """Every payload of a batch (``send_many``) as :func:`as_payload` gives it, all checked
+    before any is sent.
+
+    Raises:
+        InvalidPayloadError: one payload instead of an iterable of them, not an iterable, or
+            an item that is not a C-contiguous buffer.
+    """
+    if isinstance(payloads, bytes | bytearray | memoryview | str):
+        raise InvalidPayloadError("a batch is an iterable of payloads, not one payload")
+    try:
+        items = iter(payloads)
+    except TypeError:
+        raise InvalidPayloadError(
+            f"a batch must be an iterable of payloads, not {type(payloads).__name__}"
+        ) from None
+    return [as_payload(p) for p in items]
 
 
 #: What a service name may be: the rule behind every InvalidServiceNameError.

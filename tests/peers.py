@@ -99,7 +99,12 @@ async def _wait_stdin_eof() -> None:
 
 async def _peer(args: argparse.Namespace) -> int:
     transport = await open_transport(args.url, role=args.role)
-    async with transport, RpmsgBus(transport, ready_timeout=args.timeout, name="peer") as bus:
+    async with (
+        transport,
+        RpmsgBus(
+            transport, ready_timeout=args.timeout, name="peer", busy_poll=args.busy_poll
+        ) as bus,
+    ):
         ep = await bus.create_service(args.service)
         if args.sink:
             await bus.create_service(args.sink, maxsize=1)
@@ -136,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=64)
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--hold", action="store_true", help="after 'done', wait for stdin EOF")
+    p.add_argument("--busy-poll", type=float, help="the bus's busy_poll= (default: the bus's)")
     args = p.parse_args(argv)
     status = 1
     try:

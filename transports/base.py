@@ -52,6 +52,10 @@ class Transport(abc.ABC):
     #: The URL this end was opened by (:func:`~transports.registry.open_transport`), if any:
     #: what logs and captures name the link by.
     url: str | None = None
+    #: Whether the peer runs on another CPU and writes the shared memory while we run, so
+    #: that watching the rings for a moment (busy polling) can see its messages without a
+    #: notification: shared-memory links between processes or cores, not in-process ones.
+    pollable: bool = False
 
     def __init__(
         self, *, role: Role, memory: DeviceMemory, vdev: VdevView, pool: Region | None

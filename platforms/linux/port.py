@@ -43,11 +43,13 @@ from rpmsg.errors import (
     UnsupportedOperationError,
 )
 from rpmsg.message import DEFAULT, Timeout
-from rpmsg.wire import ADDR_ANY, as_payload
+from rpmsg.wire import ADDR_ANY, as_batch, as_payload
 
 from .chardev import CharDev
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
     from rpmsg.endpoint import Endpoint
@@ -148,6 +150,27 @@ class KernelPort:
         if self._waiting or not self._write(payload):
             raise NoBufferError(f"{self.dev.path}: no free tx buffer")
         self._sent(ep, payload)
+
+    # Batches: one write() per message (the kernel notifies the remote per message).
+    def _check_many(
+        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]
+    ) -> list[bytes | memoryview]:
+        return [self._check_send(ep, src, dst, p) for p in as_batch(payloads)]
+
+    def try_send_many(self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]) -> int:
+        sent = 0
+        for payload in self._check_many(ep, src, dst, payloads):
+            if self._waiting or not self._write(payload):
+                break
+            self._sent(ep, payload)
+            sent += 1
+        return sent
+
+    async def send_many(
+        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer], timeout: Timeout
+    ) -> None:
+        for payload in self._check_many(ep, src, dst, payloads):
+            await self.send(ep, src, dst, payload, timeout)
 
     def _write(self, payload: bytes | memoryview) -> bool:
         try:

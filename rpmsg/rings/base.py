@@ -95,7 +95,8 @@ class Rings(abc.ABC):
         self.buffer_size = buffer_size
         self.quirks = quirks
         self.mtu = buffer_size - HDR_SIZE
-        self._kick = kick
+        self._kick = self._held_kick = kick
+        self._kick_owed: int | None = None  # a kick held back by hold_kicks()
         self.drops: Counter[str] = Counter()
         self.last_ring_error: str | None = None
         self.ns_enabled = False
@@ -182,6 +183,10 @@ class Rings(abc.ABC):
         """Whether the receive ring has entries waiting (a re-check after a wake-up)."""
 
     @abc.abstractmethod
+    def tx_available(self) -> bool:
+        """Whether a send would find a tx buffer now (what a busy-polling sender watches)."""
+
+    @abc.abstractmethod
     def set_rx_notifications(self, enabled: bool) -> None:
         """Suppress (or re-enable) the peer's notifications for our receive ring while we are
         busy draining it anyway."""
@@ -220,6 +225,21 @@ class Rings(abc.ABC):
             PayloadTooLargeError: more than ``mtu`` bytes.
             RpmsgError: the rings never started.
         """
+
+    def hold_kicks(self) -> None:
+        """Until :meth:`release_kicks`, the kicks sends would make are held back: a batch
+        costs the peer one notification, however many messages it has."""
+        self._held_kick, self._kick = self._kick, self._note_kick
+
+    def _note_kick(self, vq: int) -> None:
+        self._kick_owed = vq
+
+    def release_kicks(self) -> None:
+        """End :meth:`hold_kicks`: one kick if any send of the batch asked for one."""
+        self._kick = self._held_kick
+        owed, self._kick_owed = self._kick_owed, None
+        if owed is not None:
+            self._kick(owed)
 
     def _checked(self, payload: Buffer) -> bytes | memoryview:
         """A payload that is not plain bytes within the MTU, checked: a flat byte view."""

@@ -104,6 +104,9 @@ class HostRings(Rings):
     def set_rx_notifications(self, enabled: bool) -> None:
         self._rx.set_interrupts(enabled)
 
+    def tx_available(self) -> bool:
+        return self.ready and (self._tx_fresh < self._tx_count or self._tx.has_used())
+
     # -- send ---------------------------------------------------------------------------------
     def try_send(self, src: int, dst: int, payload: Buffer, flags: int = 0) -> int:
         if type(payload) is not bytes or len(payload) > self.mtu:

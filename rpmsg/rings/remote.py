@@ -115,6 +115,9 @@ class RemoteRings(Rings):
     def set_rx_notifications(self, enabled: bool) -> None:
         self._rx.set_notifications(enabled)
 
+    def tx_available(self) -> bool:
+        return self.ready and self._tx.has_avail()
+
     # -- send ---------------------------------------------------------------------------------
     def try_send(self, src: int, dst: int, payload: Buffer, flags: int = 0) -> int:
         if type(payload) is not bytes or len(payload) > self.mtu:

@@ -83,6 +83,21 @@ async def in_order() -> None:
         say(f"{count} in order; send waits {stats.send_waits}; queue drops {stats.drops}")
 
 
+async def batches() -> None:
+    """send_many (each wait for a buffer in turn) and try_send_many through the kernel, one
+    write per message; recv_batch takes the echoes as they come, in order."""
+    async with LinuxRpmsgBus() as bus:
+        channel = await bus.wait_for_service("aioamp-batch", timeout=20)
+        ep = channel.endpoint
+        await ep.send_many([SEQ.pack(seq) for seq in range(100)], timeout=30)
+        sent = ep.try_send_many([SEQ.pack(seq) for seq in range(100, 110)])
+        got: list[int] = []
+        while len(got) < 100 + sent:
+            got += [SEQ.unpack_from(m.payload)[0] for m in await ep.recv_batch(64, timeout=30)]
+        assert got == list(range(100 + sent)), got
+        say(f"batches: {100 + sent} echoed in order, try_send_many sent {sent}")
+
+
 async def late_service() -> None:
     """wait_for_service for a service the remote announces later: woken by the uevent."""
     async with LinuxRpmsgBus() as bus:
@@ -199,6 +214,7 @@ async def permission() -> None:
 SCENARIOS: dict[str, Callable[[], Awaitable[None]]] = {
     "echo-sizes": echo_sizes,
     "in-order": in_order,
+    "batches": batches,
     "late-service": late_service,
     "create-service": create_service,
     "remote-destroys": remote_destroys,

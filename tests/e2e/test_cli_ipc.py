@@ -92,6 +92,28 @@ def test_ping_and_echo(cli: Cli, ping_role: str) -> None:
     assert "Traceback" not in err
 
 
+FLOOD_LINE = re.compile(r"^ *(\d+) B x (\d+): (\d+) matched, flood \d+ echoed msg/s$")
+
+
+def test_ping_flood(cli: Cli) -> None:
+    """--flood keeps the rings full (more messages than a ring holds) and checks every echo
+    in order; the echo side saw each message once."""
+    url = cli.url()
+    echo = cli.start("echo", url, "remote")
+    ping = cli.start("ping", url, "host", "--flood", "--count", "1000", "--size", "16", "496")
+    status, out, err = finish(ping, timeout=60)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert [FLOOD_LINE.match(line).groups() for line in lines[:2]] == [  # type: ignore[union-attr]
+        ("16", "1000", "1000"),
+        ("496", "1000", "1000"),
+    ]
+    assert lines[2:] == ["all echoes matched"]
+    status, out, err = finish(echo)
+    assert status == 0, err
+    assert out.splitlines()[-1] == "echoed 2000 messages"
+
+
 def test_ping_json(cli: Cli) -> None:
     url = cli.url()
     echo = cli.start("echo", url, "host", "--service", "json-svc")

@@ -50,6 +50,16 @@ async def test_ten_thousand_messages_in_order(kernel: Path, tmp_path: Path) -> N
     assert any(line.startswith("10000 in order") for line in guest_lines(run))
 
 
+async def test_batches_through_the_kernel(kernel: Path, tmp_path: Path) -> None:
+    async with guest_with_remote(kernel, tmp_path, guest_argv("batches")) as (uml, bus):
+        run, served = await serve_until_halt(uml, bus, "aioamp-batch")
+    run.check()
+    n = len(served.payloads)
+    assert n >= 100
+    assert [struct.unpack_from("<I", p)[0] for p in served.payloads] == list(range(n))
+    assert any(line.startswith(f"batches: {n} echoed in order") for line in guest_lines(run))
+
+
 async def test_wait_for_service_wakes_on_the_uevent(kernel: Path, tmp_path: Path) -> None:
     """The remote announces the service a second after the guest started waiting; the guest
     looked at sysfs a handful of times (once per uevent), not in a polling loop."""

@@ -38,6 +38,7 @@ import logging
 import mmap
 import os
 import socket
+import struct
 from pathlib import Path
 
 from ...base import Role, Transport
@@ -96,6 +97,9 @@ class ShmTransport(Transport):
         )
         super().__init__(role=role, memory=memory, vdev=vdev, pool=pool)
         self.quirks = quirks
+        # A peer in another process (on another CPU) can be seen by a look (busy polling);
+        # one in this process, on this loop, never: it runs only when we stop looking.
+        self.pollable = _peer_pid(sock) != os.getpid()
         self.layout = layout
         self.name = name
         self.buffer_size = layout.buffer_size
@@ -219,6 +223,17 @@ class ShmTransport(Transport):
         self._close(f"{self.name}: transport closed", goodbye=True)
         # The mapping goes away with the last view of it (rings and endpoints may still hold
         # memoryviews); closing it now would raise BufferError.
+
+
+def _peer_pid(sock: socket.socket) -> int | None:
+    """The pid at the other end of the doorbell socket (Linux ``SO_PEERCRED``: struct ucred,
+    pid first), or None where unknown."""
+    try:
+        cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    except (AttributeError, OSError):
+        return None
+    pid: int = struct.unpack_from("=i", cred)[0]  # host byte order: not a wire layout
+    return pid
 
 
 def _release_link(

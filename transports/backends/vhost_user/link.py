@@ -116,6 +116,8 @@ def release_mappings(memory: DeviceMemory, mappings: list[mmap.mmap]) -> None:
 class VhostUserTransport(Transport):
     """One end of a vhost-user link: notifications through one epoll set (see the module)."""
 
+    pollable = True  # the peer (a VM's or UML's kernel, another process) runs on another CPU
+
     def __init__(
         self, *, role: Role, memory: DeviceMemory, vdev: VdevView, pool: Region | None, name: str
     ) -> None:
