@@ -3,9 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PKGS   := transports rpmsg remoteproc platforms aioamp
+PKGS   := transports rpmsg remoteproc platforms aioamp docs/hooks.py
 
-.PHONY: demo demo-kernel test test-slow lint typecheck clean kernel firmware
+.PHONY: demo demo-kernel test test-asyncio test-trio test-slow lint typecheck docs clean kernel firmware
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[fast,test,omap4,bench,emu]'
+	$(BIN)/python -m pip install --quiet -e '.[fast,test,omap4,bench,docs,emu]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed
@@ -33,10 +33,23 @@ lint: $(VENV)/.test-installed
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy --strict $(PKGS) $(wildcard benchmarks examples)
 
-test: lint typecheck
+test: lint typecheck test-asyncio test-trio
+
+test-asyncio: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# The soak tests (marked slow): 100k messages per direction, in-process and between processes.
+# The modules marked `trio` again, on anyio's trio backend: pytest-asyncio off, anyio's plugin
+# drives every async test (tests/conftest.py says how).
+test-trio: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -q -m "trio and not asyncio_only and not slow" -p no:asyncio \
+		-o anyio_mode=auto -W "ignore:Unknown config option:pytest.PytestConfigWarning"
+
+# The documentation site, built strictly (a broken reference or link fails): site/.
+docs: $(VENV)/.test-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The tests marked slow: the soaks (100k messages per direction, in-process and between
+# processes) and the packaging test (sdist and wheel built, the wheel run from a fresh venv).
 test-slow: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -m slow
 
@@ -54,4 +67,4 @@ firmware:
 	$(MAKE) -C firmware
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .mypy_cache .pytest_cache .ruff_cache

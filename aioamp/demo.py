@@ -17,7 +17,7 @@ from remoteproc.firmware import FirmwareImage, load_firmware
 from remoteproc.manager import RemoteprocManager
 from remoteproc.rproc import RemoteProc
 from remoteproc.rsc_table import parse_resource_table
-from rpmsg import RpmsgBus
+from rpmsg import Channel, RpmsgBus, RpmsgTimeoutError
 from rpmsg.samples import (
     DEFAULT_COUNT,
     SERVICE_NAME,
@@ -130,7 +130,13 @@ async def _sim_demo(count: int, quiet: bool, separate_process: bool) -> bool:
         platform = SimPlatform("sim0", args={"count": str(count)}, process=separate_process)
         rproc = mgr.add(platform, firmware=image)
         probe, result = client_driver(count=count, report=_reporter("host", quiet))
-        rproc.register_driver(SERVICE_NAME, probe)
+        probed: list[Channel] = []
+
+        async def note_and_probe(channel: Channel) -> None:
+            probed.append(channel)  # the sample may end (channel removed) before we look
+            await probe(channel)
+
+        rproc.register_driver(SERVICE_NAME, note_and_probe)
         async with rproc.transitions() as transitions:
 
             async def show_transitions() -> None:
@@ -148,7 +154,12 @@ async def _sim_demo(count: int, quiet: bool, separate_process: bool) -> bool:
                 )
                 say(f"[sim] the remote core's firmware runs in {where}")
                 _show_vdevs(rproc)
-                channel = await rproc.wait_for_service(SERVICE_NAME, timeout=10)
+                with anyio.move_on_after(10):
+                    while not probed:
+                        await anyio.sleep(0.005)
+                if not probed:
+                    raise RpmsgTimeoutError(f"{rproc.name}: {SERVICE_NAME!r} not announced in 10 s")
+                channel = probed[0]
                 say(
                     f"[rpmsg] channel {channel.name!r} announced: local 0x{channel.src:x} -> "
                     f"remote 0x{channel.dst:x}"

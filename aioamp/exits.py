@@ -16,7 +16,7 @@ from rpmsg import BusClosedError, RpmsgError
 from transports import TransportError, TransportURLError
 from transports.errors import TransportClosedError
 
-from .loop import Terminated, leaf_exceptions
+from .loop import EventLoopChoiceError, Terminated, leaf_exceptions
 
 OK = 0
 FAILED = 1
@@ -47,7 +47,7 @@ class PeerGoneError(Exception):
 
 
 def _status(exc: BaseException) -> int | None:
-    if isinstance(exc, UsageError | TransportURLError):
+    if isinstance(exc, UsageError | TransportURLError | EventLoopChoiceError):
         return USAGE
     if isinstance(exc, PeerGoneError | BusClosedError | TransportClosedError):
         return GONE

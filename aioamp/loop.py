@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Awaitable, Callable
+from importlib.util import find_spec
 from typing import Any, TypeVar
 
 import anyio
 
 T = TypeVar("T")
+
+
+#: Names the loop the commands run on; unset: uvloop when installed, else asyncio.
+EVENT_LOOP_ENV = "AIOAMP_EVENT_LOOP"
+EVENT_LOOPS = ("asyncio", "uvloop", "trio")
+
+
+class EventLoopChoiceError(ValueError):
+    """``AIOAMP_EVENT_LOOP`` names a loop this install cannot run: a usage error."""
 
 
 def uvloop_available() -> bool:
@@ -17,6 +28,23 @@ def uvloop_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def chosen_loop() -> str:
+    """The loop the commands run on: ``AIOAMP_EVENT_LOOP`` (asyncio, uvloop or trio: the
+    library runs on all, through anyio), else uvloop when installed, else asyncio."""
+    name = os.environ.get(EVENT_LOOP_ENV, "")
+    if not name:
+        return "uvloop" if uvloop_available() else "asyncio"
+    if name not in EVENT_LOOPS:
+        raise EventLoopChoiceError(
+            f"{EVENT_LOOP_ENV}={name!r} is not one of {', '.join(EVENT_LOOPS)}"
+        )
+    missing = {"uvloop": not uvloop_available(), "trio": find_spec("trio") is None}
+    if missing.get(name):
+        extra = " (pip install 'aioamp[fast]')" if name == "uvloop" else ""
+        raise EventLoopChoiceError(f"{EVENT_LOOP_ENV}={name}: {name} is not installed{extra}")
+    return name
 
 
 def leaf_exceptions(exc: BaseException) -> list[BaseException]:
@@ -56,11 +84,11 @@ async def _until_signal(func: Callable[..., Awaitable[T]], *args: Any) -> T:
     return result[0]
 
 
-def run(func: Callable[..., Awaitable[T]], *args: Any, use_uvloop: bool | None = None) -> T:
-    """Run ``func(*args)`` on asyncio, with uvloop when available (or as asked); SIGTERM and
-    SIGINT cancel it cleanly and raise :class:`Terminated`."""
-    if use_uvloop is None:
-        use_uvloop = uvloop_available()
-    return anyio.run(
-        _until_signal, func, *args, backend="asyncio", backend_options={"use_uvloop": use_uvloop}
-    )
+def run(func: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``func(*args)`` on the :func:`chosen_loop`; SIGTERM and SIGINT cancel it cleanly
+    and raise :class:`Terminated`."""
+    loop = chosen_loop()
+    if loop == "trio":
+        return anyio.run(_until_signal, func, *args, backend="trio")
+    options = {"use_uvloop": loop == "uvloop"}
+    return anyio.run(_until_signal, func, *args, backend="asyncio", backend_options=options)

@@ -12,7 +12,7 @@ from importlib import metadata
 from typing import Any, NoReturn
 
 from . import __version__
-from .loop import uvloop_available
+from .loop import EVENT_LOOP_ENV, EventLoopChoiceError, chosen_loop, uvloop_available
 
 
 def library_version() -> str:
@@ -43,9 +43,19 @@ def vring_implementation() -> str:
 
 
 def event_loop() -> str:
-    """The loop the commands use: uvloop when installed (extra ``fast``), else asyncio's."""
+    """The loop the commands use: ``AIOAMP_EVENT_LOOP``, else uvloop when installed (extra
+    ``fast``), else asyncio's."""
+    try:
+        loop = chosen_loop()
+    except EventLoopChoiceError as exc:
+        return f"none: {exc}"
+    chosen = f" ({EVENT_LOOP_ENV})" if os.environ.get(EVENT_LOOP_ENV) else ""
+    if loop == "trio":
+        return f"trio {metadata.version('trio')} (through anyio){chosen}"
+    if loop == "uvloop":
+        return f"uvloop {metadata.version('uvloop')} (asyncio, through anyio){chosen}"
     if uvloop_available():
-        return f"uvloop {metadata.version('uvloop')} (asyncio, through anyio)"
+        return f"asyncio (through anyio){chosen}"
     return "asyncio (through anyio; uvloop is not installed: pip install 'aioamp[fast]')"
 
 

@@ -64,7 +64,7 @@ def _initial_state(_instance: object, _attribute: object, value: State) -> None:
 class Lifecycle:
     """Refcounted lifecycle of one processor; see the module docstring for the protocol.
 
-    Args:
+    Attributes:
         name: used in error messages only.
         recovery_enabled: restart automatically on a crash (Linux's ``recovery`` debugfs knob);
             may be changed at any time.

@@ -36,7 +36,7 @@ def _number(name: str, value: object, *, minimum: float) -> None:
 class RecoveryPolicy:
     """How often, and how soon, a crashed processor is recovered automatically.
 
-    Args:
+    Attributes:
         max_consecutive: recoveries allowed in one streak of crashes; the next crash leaves
             the processor crashed (``0``: never recover automatically; ``None``: no limit).
         backoff_initial: seconds before the second recovery of a streak (the first is

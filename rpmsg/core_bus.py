@@ -67,6 +67,8 @@ class CoreBus(abc.ABC):
         self.core = RpmsgCore(self._make_endpoint)
         self._service_event: anyio.Event | None = None
         self._driver_errors = 0
+        #: Set once the latest probe began: the next one starts after it (see _run_probe).
+        self._last_probe: anyio.Event | None = None
 
     @property
     def send_timeout(self) -> float | None:
@@ -251,8 +253,11 @@ class CoreBus(abc.ABC):
                     self._wake_service_waiters()
                 case ProbeDriver(driver, channel):
                     assert self._tasks is not None
+                    began, self._last_probe = self._last_probe, anyio.Event()
                     self._tasks.start_soon(
-                        self._run_probe, driver, channel, name=f"probe-{channel.name}"
+                        self._run_probe,
+                        *(driver, channel, began, self._last_probe),
+                        name=f"probe-{channel.name}",
                     )
                 case RemoveHook(driver, channel):
                     try:
@@ -274,7 +279,14 @@ class CoreBus(abc.ABC):
                 case Notice(text):
                     log.info("%s: %s", self.name, text, extra={"bus": self.name})
 
-    async def _run_probe(self, driver: Driver, channel: Channel) -> None:
+    async def _run_probe(
+        self, driver: Driver, channel: Channel, after: anyio.Event | None, begin: anyio.Event
+    ) -> None:
+        """Probes begin in the order of their channels, as Linux probes them: trio starts
+        the tasks of one batch in random order, so each waits until the previous one began."""
+        if after is not None and not after.is_set():
+            await after.wait()
+        begin.set()
         try:
             await driver.probe(channel)
         except BusClosedError:

@@ -99,7 +99,8 @@ async def open_bus(
             ``openamp:``), whose layout (buffer size included) the vring bus then uses.
         role: ``"host"`` or ``"remote"``.
         name: a label for logs (default: ``rpmsg-<role>``).
-        send_timeout, ready_timeout: as for :class:`~rpmsg.vring_bus.RpmsgBus`.
+        send_timeout: as for :class:`~rpmsg.vring_bus.RpmsgBus`.
+        ready_timeout: as for :class:`~rpmsg.vring_bus.RpmsgBus`.
         capture: record every message of the link there (:mod:`rpmsg.tap`), as well as in
             the process-wide captures.
 

@@ -33,6 +33,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from transports.base import Transport
+from transports.doorbell import loop_callback
 from transports.errors import TransportClosedError
 
 from .busy_poll import BusyPoll
@@ -89,6 +90,7 @@ class RxPasses:
         self._quiet = False  # the peer's notifications are off until the next pass ends
         self._processing = False
         self._again = False
+        self._run_sync_callback = loop_callback(self.run_sync)
         #: Busy polling (None: off); set by the bus.
         self.poll: BusyPoll | None = None
 
@@ -96,7 +98,7 @@ class RxPasses:
     def attach(self) -> None:
         """Handler mode where the transport and the loop offer it (asyncio): notifications then
         run passes straight from the event loop, with no listener task to wake."""
-        if self._transport.set_notify_handler(self._on_notify):
+        if self._transport.set_notify_handler(loop_callback(self._on_notify)):
             self.loop = asyncio.get_running_loop()
 
     def detach(self) -> None:
@@ -157,7 +159,7 @@ class RxPasses:
         if self.closed:
             return
         if self.loop is not None:
-            self.loop.call_soon(self.run_sync)
+            self.loop.call_soon(self._run_sync_callback)
         elif self.tasks is not None:
             self.tasks.start_soon(self.run)
 
@@ -175,7 +177,7 @@ class RxPasses:
             and self.loop is not None
             and not self.closed
         ):
-            self.loop.call_soon(self.run_sync)
+            self.loop.call_soon(self._run_sync_callback)
 
     def look(self) -> bool:
         """A receiver is about to sleep: busy-poll the ring first, and run the passes

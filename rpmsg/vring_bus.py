@@ -331,7 +331,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
         return self.rings.ns_enabled
 
     def _endpoint_gone(self, ep: Endpoint) -> None:
-        self._port.wake_senders()  # a send waiting on it fails now, not at its deadline
+        self._port.endpoint_gone(ep)  # a send waiting on it fails now, not at its deadline
         self._rx.forget(ep.addr)
 
     # -- statistics ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from .busy_poll import BusyPoll
 from .core import RpmsgCore
 from .errors import (
     BusClosedError,
+    EndpointClosedError,
     NoBufferError,
     PayloadTooLargeError,
     RpmsgTimeoutError,
@@ -45,12 +46,16 @@ log = logging.getLogger("aioamp.rpmsg")
 
 
 class _TxTurn:
-    """A sender waiting for a buffer; ``event`` is set when it may try again."""
+    """A sender waiting for a buffer; ``event`` is set when it may try again. ``gone`` is
+    set when its endpoint went while the bus was open: the error it fails with, even if the
+    bus closes too before the sender runs again."""
 
-    __slots__ = ("event",)
+    __slots__ = ("ep", "event", "gone")
 
-    def __init__(self) -> None:
+    def __init__(self, ep: Endpoint | None) -> None:
+        self.ep = ep
         self.event = anyio.Event()
+        self.gone: EndpointClosedError | None = None
 
 
 class VringPort:
@@ -221,7 +226,7 @@ class VringPort:
         if ep is not None:
             ep.send_waits += 1
         rings.tx_wait_begin()
-        turn = _TxTurn()
+        turn = _TxTurn(ep)
         waiting.append(turn)
         try:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
@@ -235,6 +240,8 @@ class VringPort:
                             return
                     await turn.event.wait()
                     turn.event = anyio.Event()
+                    if turn.gone is not None:
+                        raise turn.gone
                     self.check_sendable(ep)
         finally:
             first = waiting[0] is turn
@@ -245,6 +252,16 @@ class VringPort:
         if scope.cancelled_caught:
             self.send_timeouts += 1
             raise RpmsgTimeoutError(f"{self._bus.name}: no tx buffer freed within {timeout} s")
+
+    def endpoint_gone(self, ep: Endpoint) -> None:
+        """``ep`` was closed while the bus runs (destroyed, its channel removed): a send
+        waiting on it fails with its error, also when the bus closes before that send runs
+        again (on trio a device reset and the link's end can both be handled first)."""
+        if self.closed is None:
+            for turn in self._waiting:
+                if turn.ep is ep and turn.gone is None:
+                    turn.gone = ep._closed_error()
+        self.wake_senders()
 
     def wake_senders(self) -> None:
         """Buffers may have come back (or the bus closed, an endpoint went): the first

@@ -11,6 +11,12 @@ Async tests run under pytest-asyncio (``asyncio_mode = auto``). A test marked
 ``@pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])`` runs once per event loop; every
 other async test keeps the single stock asyncio loop.
 
+The modules marked ``trio`` (``pytestmark``) run a second time under anyio's trio backend:
+``make test-trio`` (part of ``make test``) runs ``-m "trio and not asyncio_only"`` with
+pytest-asyncio off (``-p no:asyncio``) and anyio's plugin in auto mode, so the same unmodified
+tests drive the library on trio. ``asyncio_only`` marks a test of asyncio itself (handler mode,
+its tasks or loop), which the trio run leaves out.
+
 A test (or module, with ``pytestmark = pytest.mark.usefixtures("vring_impl")``) that uses the
 ``vring_impl`` fixture runs once with the pure vring classes and once with the C accelerator's,
 which the rpmsg rings then use; the accelerator run is skipped where it is not built.
@@ -90,6 +96,7 @@ def vring_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     return impl
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-asyncio's hook: absent from the trio run
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
@@ -101,6 +108,18 @@ def pytest_asyncio_loop_factories(
     if "uvloop" in wanted and uvloop is not None:
         factories["uvloop"] = uvloop.new_event_loop
     return factories
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if in_trio_run(config):  # keep pytest-asyncio's marks valid
+        config.addinivalue_line("markers", "asyncio: pytest-asyncio's mark (off in this run)")
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """The backend of anyio's pytest plugin, which runs the async tests only in the trio run
+    (``make test-trio``, pytest-asyncio off): trio."""
+    return "trio"
 
 
 class WrappedEnd(Transport):
@@ -179,6 +198,17 @@ def wait_until() -> WaitUntil:
     """``await wait_until(predicate, timeout=10.0)``: poll until true; the deadline only stops
     a hung test (nothing here is timed)."""
     return _wait_until
+
+
+def in_trio_run(config: pytest.Config) -> bool:
+    """Whether this is the trio run (``make test-trio``): pytest-asyncio is off."""
+    return not config.pluginmanager.has_plugin("asyncio")
+
+
+def running_tasks() -> set[int]:
+    """The ids of the tasks of the running event loop, on asyncio and trio alike: what a test
+    compares to find a task left behind."""
+    return {task.id for task in anyio.get_running_tasks()}
 
 
 async def loop_turns(count: int) -> None:

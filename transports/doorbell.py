@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import anyio
 import anyio.lowlevel
@@ -17,11 +18,47 @@ import anyio.lowlevel
 from .errors import TransportClosedError
 
 
+def _sniffio_library() -> ContextVar[str | None] | None:
+    """sniffio's variable, which anyio consults when sniffio is installed (see
+    :func:`loop_callback`); None without sniffio, when anyio asks asyncio itself."""
+    try:
+        from sniffio import current_async_library_cvar
+    except ImportError:  # pragma: no cover - depends on the install
+        return None
+    return current_async_library_cvar
+
+
+_SNIFFIO_LIBRARY = _sniffio_library()
+
+
 def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:  # trio (anyio's other backend)
         return None
+
+
+def loop_callback(callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback``, made fit to be called by the asyncio loop (``call_soon``,
+    ``add_reader``), outside any task.
+
+    anyio finds the running library through sniffio when sniffio is installed (trio needs it,
+    so do many other packages), and sniffio recognises asyncio only inside a task: in a loop
+    callback every anyio call that needs the backend (``start_soon``, ``anyio.Event()``, a
+    cancel scope) raised ``NoEventLoopError``. The callback now runs with sniffio's variable
+    saying asyncio, as anyio's own worker threads do. Without sniffio, ``callback`` itself."""
+    cvar = _SNIFFIO_LIBRARY
+    if cvar is None:  # pragma: no cover - depends on the install
+        return callback
+
+    def in_asyncio(*args: object) -> None:
+        token = cvar.set("asyncio")
+        try:
+            callback(*args)
+        finally:
+            cvar.reset(token)
+
+    return in_asyncio
 
 
 class Wakeup:

@@ -14,12 +14,13 @@ Both honour the context's fault injection (crash or hang after N messages, never
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import importlib
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 import anyio
 
-from remoteproc.errors import ArgumentTypeError, RemoteprocError
+from remoteproc.errors import ArgumentTypeError, BootError, RemoteprocError
 from rpmsg.samples import DEFAULT_COUNT, SERVICE_NAME
 
 if TYPE_CHECKING:
@@ -74,6 +75,51 @@ def register_program(name: str, program: Program, *, replace: bool = False) -> N
 def unregister_program(name: str) -> None:
     """Forget ``name`` (no error if unknown); images naming it no longer boot."""
     _PROGRAMS.pop(name, None)
+
+
+def import_program_modules(modules: Iterable[str], where: str) -> None:
+    """Import the modules that register programs (a simulated core's ``program_modules``),
+    as the host and a core process do before they look a program up.
+
+    Raises:
+        BootError: a module failed to import (its error in the message, as the cause).
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise BootError(
+                f"{where}: cannot import program module {module!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def resolve_program(
+    name: str, modules: Iterable[str], *, where: str, process: bool = False
+) -> Program:
+    """The program ``name`` of an image, for a core about to start: ``modules`` (its
+    ``program_modules``) imported first; with ``process=True`` one the core process can find.
+
+    Raises:
+        BootError: a module failed to import, ``name`` is not registered, or (process mode,
+            no ``modules``) it is registered by ``__main__``, which a core process never
+            imports; each message says what to do.
+    """
+    modules = tuple(modules)
+    import_program_modules(modules, where)
+    program = get_program(name)
+    if program is None:
+        raise BootError(
+            f"{where}: the image names firmware program {name!r}, which is not registered "
+            f"(known: {', '.join(program_names())}); register it with "
+            "platforms.sim.register_program()"
+        )
+    if process and not modules and getattr(program, "__module__", None) == "__main__":
+        raise BootError(
+            f"{where}: firmware program {name!r} is registered by __main__, which a core "
+            "process (process=True) does not import: register it in a module and name that "
+            "module in SimPlatform(..., program_modules=('module',))"
+        )
+    return program
 
 
 def get_program(name: str) -> Program | None:

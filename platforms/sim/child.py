@@ -9,7 +9,6 @@ the host over the doorbell (LOG frames), never to its own stderr.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -21,6 +20,8 @@ from typing import Any
 import anyio
 
 from platforms.runtime import Faults, FirmwareContext, get_program, run_firmware
+from platforms.runtime.programs import import_program_modules
+from remoteproc.errors import BootError
 from remoteproc.platform import CrashKind
 from transports.shm_object import map_object
 from transports.socket_doorbell import SocketDoorbell
@@ -75,7 +76,13 @@ async def _run(cfg: dict[str, Any], bell: SocketDoorbell, memory: DeviceMemory) 
     )
     program = get_program(cfg["program"])
     if program is None:
-        send(crash_frame(CrashKind.FATAL_ERROR.value, f"unknown program {cfg['program']!r}"))
+        modules = ", ".join(cfg.get("modules", [])) or "none"
+        detail = (
+            f"firmware program {cfg['program']!r} is not registered in the core process, "
+            f"which knows only the built-in programs and those its program_modules register "
+            f"({modules}): name the module that registers it in program_modules="
+        )
+        send(crash_frame(CrashKind.FATAL_ERROR.value, detail))
         return 2
     log.info(
         "%s: program %r runs in process %d",
@@ -117,8 +124,14 @@ def main(argv: list[str]) -> int:
     root = logging.getLogger()
     root.addHandler(ForwardHandler(bell))
     root.setLevel(cfg.get("log_level", logging.WARNING))
-    for module in cfg.get("modules", []):
-        importlib.import_module(module)
+    # What the host can import, the core can: its script's folder, PYTHONPATH, tests/ ...
+    sys.path.extend(entry for entry in cfg.get("sys_path", []) if entry not in sys.path)
+    try:
+        import_program_modules(cfg.get("modules", []), "the core process")
+    except BootError as exc:
+        bell.send(crash_frame(CrashKind.FATAL_ERROR.value, str(exc)))
+        bell.drain(timeout=2.0)
+        return 2
     memory = _memory(cfg)
     backend_options = {"use_uvloop": cfg.get("uvloop", False)}
     try:

@@ -29,10 +29,9 @@ from platforms.runtime import (
     Crash,
     Faults,
     FirmwareContext,
-    get_program,
-    program_names,
     run_firmware,
 )
+from platforms.runtime.programs import resolve_program
 from remoteproc.errors import BootError
 from remoteproc.firmware import FirmwareImage
 from remoteproc.memory import PhysicalMemory
@@ -64,7 +63,8 @@ class SimPlatform(PlatformDriver):
 
     Args:
         name: processor name.
-        ddr_pa, ddr_size: the simulated physical memory carveouts come from.
+        ddr_pa: where the simulated memory that carveouts come from starts (physical).
+        ddr_size: its size in bytes.
         internal: ``(da, size)`` internal memories (TCM/SRAM) at fixed device addresses.
         devmem_allowlist: ``(pa, size)`` windows DEVMEM entries may map.
         faults: failures to inject into the next run (see :class:`Faults`).
@@ -73,8 +73,11 @@ class SimPlatform(PlatformDriver):
         process: run the program in a separate OS process (``python -m
             platforms.sim.child``) that shares only memory and a doorbell with the host; a
             killed process is reported as a crash.
-        program_modules: modules the child imports before looking the program up (where
-            custom programs are registered); process mode only.
+        program_modules: modules that register your own programs (``register_program``),
+            imported before the program is looked up: at each start here, and in the core
+            process, a fresh interpreter (with this process's ``sys.path``) that knows only
+            the built-in programs and those these modules register. Needed with
+            ``process=True`` for any program of yours.
     """
 
     def __init__(
@@ -176,12 +179,9 @@ class SimPlatform(PlatformDriver):
             raise BootError(f"{self.name}: start without a loaded image")
         if image.program is None:
             raise BootError(f"{self.name}: the image has no .aioamp.program section")
-        program = get_program(image.program)
-        if program is None:
-            raise BootError(
-                f"{self.name}: the image names firmware program {image.program!r}, which is "
-                f"not registered (known: {', '.join(program_names())})"
-            )
+        program = resolve_program(
+            image.program, self.program_modules, where=self.name, process=self.process
+        )
         if self.events is None:
             raise BootError(f"{self.name}: platform not bound to a processor")
         if self.process:
@@ -230,6 +230,7 @@ class SimPlatform(PlatformDriver):
             "name": self.name,
             "program": program,
             "modules": list(self.program_modules),
+            "sys_path": sys.path,
             "mem_fd": self._mem_fd,
             "mem_size": len(self._mapping),
             "sock_fd": child.fileno(),

@@ -12,6 +12,8 @@ from transports import Role
 from .links import TransportLink
 from .support import NO_DROPS, ROLES, WAIT, other
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 
 def pattern(size: int) -> bytes:
     """``size`` bytes that differ with the size and the position (no all-zero payloads)."""

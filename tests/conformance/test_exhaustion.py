@@ -14,6 +14,8 @@ from transports import Role
 from .links import TransportLink
 from .support import NO_DROPS, ROLES, WAIT, WaitUntil, capacity, other, stall_receiver
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 
 @pytest.mark.parametrize("sender_role", ROLES, ids=lambda r: f"{r}-sends")
 async def test_every_buffer_then_a_waiting_send_then_a_deadline_and_nothing_lost(

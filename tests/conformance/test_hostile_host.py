@@ -40,6 +40,8 @@ from .rawpeer import (
 )
 from .support import NO_DROPS, WAIT, WaitUntil
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 Corrupt = Callable[[RawHost], None]
 #: The descriptor (and pool buffer) of the valid message after a corruption.
 VALID = 3

@@ -16,6 +16,8 @@ from .links import TransportLink
 from .rawpeer import PEER_ADDR, RawRemote, hostile_remote, ns_msg
 from .support import NO_DROPS, WAIT, WaitUntil, capacity
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 Corrupt = Callable[[RawRemote], None]
 
 

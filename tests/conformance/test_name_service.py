@@ -15,6 +15,8 @@ from transports import Role
 from .links import TransportLink
 from .support import NO_DROPS, ROLES, WAIT, WaitUntil, other
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 ANNOUNCER = pytest.mark.parametrize("announcer", ROLES, ids=lambda r: f"{r}-announces")
 DRIVER_FIRST = pytest.mark.parametrize(
     "driver_first", [True, False], ids=["driver-first", "announcement-first"]

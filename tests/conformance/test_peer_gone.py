@@ -23,6 +23,8 @@ from transports import Role, TransportClosedError, open_transport
 from .links import TransportLink
 from .support import ROLES, WAIT, WaitUntil, capacity, other
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 SURVIVOR = pytest.mark.parametrize("survivor", ROLES, ids=lambda r: f"{r}-survives")
 
 

@@ -6,10 +6,14 @@ from __future__ import annotations
 import array
 from typing import TYPE_CHECKING
 
+import pytest
+
 from rpmsg import Message
 
 from .links import TransportLink
 from .support import NO_DROPS, NS_MSG_SIZE, WAIT
+
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12

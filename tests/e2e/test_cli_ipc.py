@@ -5,6 +5,7 @@ starts first serves the socket), each test with its own object name and socket, 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -25,10 +26,12 @@ RESULT_LINE = re.compile(
 
 
 class Cli:
-    """Starts ``python -m aioamp`` processes; kills (by pid) any still running at the end."""
+    """Starts ``python -m aioamp`` processes on ``loop`` (``AIOAMP_EVENT_LOOP``; ``""``: the
+    default); kills (by pid) any still running at the end."""
 
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, loop: str = "") -> None:
         self.link = link
+        self.env = {**os.environ, "AIOAMP_EVENT_LOOP": loop}
         self.procs: list[subprocess.Popen[str]] = []
 
     def url(self) -> str:
@@ -40,6 +43,7 @@ class Cli:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=self.env,
         )
         self.procs.append(proc)
         return proc
@@ -51,9 +55,10 @@ class Cli:
             proc.communicate()
 
 
-@pytest.fixture
-def cli(link: Link) -> Iterator[Cli]:
-    runner = Cli(link)
+@pytest.fixture(params=["", "trio"], ids=["default-loop", "trio"])
+def cli(link: Link, request: pytest.FixtureRequest) -> Iterator[Cli]:
+    """Every test runs its commands on the default loop, then on trio."""
+    runner = Cli(link, request.param)
     yield runner
     runner.kill_all()  # the link fixture checks for leftovers after this
 

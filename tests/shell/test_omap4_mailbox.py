@@ -12,6 +12,8 @@ from conftest import within_loop_turns
 from platforms.pandaboard.hw import Mailbox, MailboxConfig, MailboxError, OmapMessage, UioDevice
 from platforms.pandaboard.model import FakeUio, MailboxModel, ModelBus, ModelError
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 CFG = MailboxConfig()
 HOST, IPU = 0, 2
 

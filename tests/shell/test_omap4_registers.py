@@ -36,6 +36,8 @@ from platforms.pandaboard.model import FakeUio, MailboxModel, MmuFault, ModelBus
 from remoteproc.firmware import FirmwareImage, load_firmware
 from remoteproc.manager import RemoteprocManager
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 # -- mailbox (omap-mailbox.c, OMAP4 TRM) -----------------------------------------------------------
 MBOX_BASE = 0x4A0F_4000
 MBOX_REVISION = 0x000

@@ -13,6 +13,8 @@ import pytest
 from platforms.pandaboard.hw import UioDevice, UioError, find_uio, uio_maps
 from platforms.pandaboard.model import FakeUio, build_sysfs
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 
 def test_find_by_name_and_parse_maps(tmp_path: Path) -> None:
     sysfs = build_sysfs(

@@ -23,6 +23,8 @@ from rpmsg import RpmsgBus
 from transports import open_transport
 from transports.base import Role
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 SERVICE = "rpmsg-openamp-demo-channel"
 
 SIZE = 0x80000

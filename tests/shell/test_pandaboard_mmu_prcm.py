@@ -15,6 +15,8 @@ from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
 from remoteproc.rsc_table import Carveout, Devmem
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 MiB = 1 << 20
 L4_DEVMEM = Devmem(da=0xAA00_0000, pa=0x4A00_0000, len=16 * MiB, name="l4_cfg")
 

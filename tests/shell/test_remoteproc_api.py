@@ -28,6 +28,8 @@ from remoteproc.firmware import load_firmware
 from remoteproc.manager import RemoteprocManager
 from transports._tasks import first_of
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 ECHO = build_sample_image("rpmsg-echo")
 
 

@@ -23,6 +23,8 @@ from transports.virtio.vdev import VringInfo
 
 from .conftest import counting_client
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 DDR = 0x8000_0000
 DDR_SIZE = 8 << 20
 ECHO = build_sample_image("rpmsg-echo")

@@ -18,6 +18,8 @@ from rpmsg.samples import MESSAGE
 
 from .conftest import counting_client
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 ECHO = build_sample_image("rpmsg-echo")
 CLIENT = build_sample_image("rpmsg-client-sample")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import tracemalloc
@@ -11,12 +10,15 @@ from collections.abc import Iterator
 import anyio
 import attrs
 import pytest
+from conftest import running_tasks
 
 from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
 from remoteproc.manager import RemoteprocManager
 from remoteproc.recovery import RecoveryPolicy
 from remoteproc.rproc import RemoteProc
+
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
 
 ECHO = build_sample_image("rpmsg-echo")
 MEMORY_BOUND = 256 * 1024
@@ -27,7 +29,7 @@ def _fds() -> int:
 
 
 def _tasks() -> int:
-    return len(asyncio.all_tasks())
+    return len(running_tasks())
 
 
 @attrs.define

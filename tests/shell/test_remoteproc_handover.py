@@ -19,6 +19,8 @@ from transports import loopback_pair
 from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK
 from transports.virtio.vdev import VdevView
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 ECHO = build_sample_image("rpmsg-echo")
 
 

@@ -3,7 +3,6 @@ leaves nothing behind (state offline, no start, no memory, no mapping, no task).
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream
+from conftest import running_tasks
 
 from platforms.sim import SimPlatform
 from platforms.sim.images import build_sample_image
@@ -38,6 +38,8 @@ from remoteproc.rsc_table import (
 )
 from transports.virtio.constants import VIRTIO_ID_RPMSG
 from transports.virtio.vdev import VringInfo
+
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
 
 # Our own layout (independent of the sample image): text carveout 0..0x10000 holding the code
 # segment and the table at 0x8000, data carveout 0x20000..0x30000 holding the trace buffer.
@@ -495,7 +497,7 @@ async def test_malformed_boot_leaves_nothing_behind(case: Case) -> None:
         firmware = case.firmware()
         rp = mgr.add(sim, firmware=firmware)
         await anyio.sleep(0)
-        before = asyncio.all_tasks()
+        before = running_tasks()
         async with rp.transitions() as stream:
             with pytest.raises(case.error) as info:
                 await rp.boot()
@@ -504,7 +506,7 @@ async def test_malformed_boot_leaves_nothing_behind(case: Case) -> None:
             assert isinstance(stream, MemoryObjectReceiveStream)
             with pytest.raises(anyio.WouldBlock):
                 stream.receive_nowait()  # no transition was published
-        assert asyncio.all_tasks() == before
+        assert running_tasks() == before
         assert rp.state_name == "offline"
         assert rp.power == 0
         assert sim.starts == 0

@@ -21,6 +21,8 @@ from remoteproc.rproc import RemoteProc
 from rpmsg.errors import BusClosedError, RpmsgTimeoutError
 from rpmsg.samples import MESSAGE, SERVICE_NAME
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 CLIENT = build_sample_image("rpmsg-client-sample")
 CRASH_LOOP = Faults(crash_on_start=True, one_shot=False)  # every start crashes
 #: Fast enough for tests; the limit and the growth are what they check.

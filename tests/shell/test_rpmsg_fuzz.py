@@ -33,7 +33,7 @@ from transports import SharedLayout, loopback_pair
 from transports.backends.loopback import LoopbackTransport
 
 # Every test here runs with the pure vring classes and with the C accelerator's (conftest).
-pytestmark = pytest.mark.usefixtures("vring_impl")
+pytestmark = [pytest.mark.trio, pytest.mark.usefixtures("vring_impl")]
 
 LAYOUT = SharedLayout(num=8, align=64)
 SIZE = LAYOUT.total_size

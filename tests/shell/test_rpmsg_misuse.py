@@ -36,6 +36,8 @@ from rpmsg import (
 from rpmsg.rings import Rings
 from transports import SharedLayout, loopback_pair
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 SMALL = SharedLayout(num=8)
 DIRECTIONS = pytest.mark.parametrize("sender_role", ["host", "remote"])
 

@@ -9,12 +9,15 @@ costs the sender about one kick, not one per message.
 from __future__ import annotations
 
 import anyio
+import pytest
 from conftest import loop_turns
 
 from rpmsg import RpmsgBus
 from transports import loopback_pair
 from transports.virtio.layout import SharedLayout
 from transports.virtio.vring import VRING_USED_F_NO_NOTIFY, VringLayout
+
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
 
 
 def _remote_rx_suppressed(buffer: bytearray, layout: SharedLayout) -> bool:

@@ -29,6 +29,8 @@ from rpmsg import (
 from transports import TransportClosedError, TransportError, loopback_pair, open_transport
 from transports.base import Role
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 
 async def echo_once(host_url: str, remote_url: str) -> tuple[Bus, Bus]:
     """Both ends of one link, each through open_bus in its own task: the remote announces

@@ -30,7 +30,7 @@ from rpmsg import (
 from rpmsg.rings import HostRings, RemoteRings
 from transports import LoopbackTransport, SharedLayout
 
-pytestmark = pytest.mark.usefixtures("vring_impl")
+pytestmark = [pytest.mark.trio, pytest.mark.usefixtures("vring_impl")]
 
 SMALL = SharedLayout(num=8)
 MTU = 496

@@ -27,6 +27,8 @@ from transports.base import Role
 
 from .conftest import open_shm_pair
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 SERVICE = "rpmsg-openamp-demo-channel"
 
 

@@ -16,7 +16,7 @@ from transports.errors import TransportClosedError
 
 from .conftest import open_shm_pair
 
-pytestmark = pytest.mark.skipif(not SHM_DIR.is_dir(), reason="needs POSIX shm")
+pytestmark = [pytest.mark.trio, pytest.mark.skipif(not SHM_DIR.is_dir(), reason="needs POSIX shm")]
 
 
 @pytest.mark.parametrize("survivor_role", ["host", "remote"])

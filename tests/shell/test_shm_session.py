@@ -25,6 +25,8 @@ from transports.base import Role, Transport
 from transports.unix_server import ServerLock, remove_stale_socket
 from transports.virtio.layout import SharedLayout
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 SERVICE = "rpmsg-openamp-demo-channel"
 
 

@@ -32,7 +32,7 @@ MARKER = b"AIOAMP-SIM-MARKER"
 
 
 # Programs registered by a test disappear afterwards (shell/conftest.py).
-pytestmark = pytest.mark.usefixtures("isolated_registry")
+pytestmark = [pytest.mark.trio, pytest.mark.usefixtures("isolated_registry")]
 
 
 # -- registry ----------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ from remoteproc.manager import RemoteprocManager
 from rpmsg import Channel
 from rpmsg.samples import MESSAGE, SERVICE_NAME
 
-pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shm")
+pytestmark = [
+    pytest.mark.trio,
+    pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs POSIX shm"),
+]
 
 
 def _shm_entries() -> set[str]:

@@ -18,6 +18,8 @@ from transports import (
 from transports.registry import check_transport_url
 from transports.virtio.layout import OPENAMP_LAYOUT
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 BAD_URLS = {
     # unknown options, listed with the known ones
     "shm://u?bogus=1": "unknown option 'bogus' (known: align, buffer_size, buffers, listen,",

@@ -45,7 +45,7 @@ from transports.backends.vhost_user.server import VhostUserBackend, listen_vhost
 from transports.virtio.vring import VringLayout
 
 GUEST = 0x4000_0000
-pytestmark = pytest.mark.usefixtures("no_fd_leak")
+pytestmark = [pytest.mark.trio, pytest.mark.usefixtures("no_fd_leak")]
 
 
 def open_fds() -> set[tuple[str, str]]:

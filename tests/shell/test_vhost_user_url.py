@@ -22,6 +22,8 @@ from transports.backends.vhost_user.protocol import HEADER, VERSION
 from transports.backends.vhost_user.server import VhostUserBackend
 from transports.registry import check_transport_url
 
+pytestmark = pytest.mark.trio  # also run under trio (tests/conftest.py)
+
 
 @pytest.fixture
 def sock_path(tmp_path: Path) -> Path:

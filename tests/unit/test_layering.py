@@ -1,5 +1,5 @@
-"""DESIGN.md's import rules, checked by walking every module's imports (ast, no execution),
-and by importing each pure core alone in a fresh interpreter (what it really loads)."""
+"""The import rules of docs/design.md, checked by walking every module's imports (ast, no
+execution), and by importing each pure core alone in a fresh interpreter (what it really loads)."""
 
 from __future__ import annotations
 
