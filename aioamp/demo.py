@@ -4,6 +4,7 @@ sample against it, printing each step."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from rpmsg.samples import (
 from transports import loopback_pair
 from transports.virtio.constants import VIRTIO_CONFIG_S_DRIVER_OK
 
+from .exits import CommandError
 from .fw import load_for_command
 from .loop import run
 from .options import UsageError, integer
@@ -92,6 +94,11 @@ def demo_main(args: argparse.Namespace) -> int:
         image: FirmwareImage | None = None
         source = ""
         if emulated:
+            if importlib.util.find_spec("unicorn") is None:
+                raise CommandError(
+                    "pandaboard-emu runs the firmware on unicorn, which is not installed: "
+                    "pip install 'aioamp[emu]' (make test installs it)"
+                )
             from platforms.emu import project_firmware
 
             source = str(args.firmware or project_firmware("omap4"))

@@ -117,3 +117,16 @@ def test_closed_stdout_pipe_ends_quietly(tmp_path: Path, argv: list[str], buffer
         os.close(write_end)
     assert result.stderr == ""
     assert result.returncode == 0
+
+
+def test_the_emulated_demo_without_unicorn_says_what_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: without the emu extra the demo died with an ExceptionGroup traceback (the
+    import failed inside the demo's task group); now one line, exit 1, naming the extra."""
+    monkeypatch.setitem(sys.modules, "unicorn", None)  # as if not installed
+    assert main(["demo", "--platform", "pandaboard-emu", "-q"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert err.strip().endswith("pip install 'aioamp[emu]' (make test installs it)")
+    assert err.startswith("aioamp demo: error: pandaboard-emu runs the firmware on unicorn")

@@ -47,6 +47,8 @@ NOT_RUN = {
     "byte in tests/shell/test_openamp.py",
     "make kernel && make demo-kernel": "needs the UML kernel (make kernel); "
     "tests/e2e/test_kernel_demo.py and test_kernel_rpmsg.py run it",
+    "apt-get update && apt-get install": "root's package installation, then the kernel build "
+    "and the whole suite: what .ci/run does on every CI run",
     ".venv/bin/aioamp rproc list": "needs a board's kernel (remoteproc, /dev/rpmsg*); "
     "tests/shell/test_linux_rproc_cli.py runs these commands on a model of its sysfs",
 }
