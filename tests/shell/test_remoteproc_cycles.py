@@ -76,7 +76,9 @@ async def _cycles(count: int, *, warmup: int = 20) -> list[Sample]:
 
 def _check_flat(samples: list[Sample]) -> None:
     first, last = samples
-    assert last.fds == first.fds, samples
+    # Growth is the leak; fewer at the end is not: once in 5 trio runs there were 22 at
+    # cycle 20 and 20 at cycle 200 (two descriptors open at the warm-up sample closed later).
+    assert last.fds <= first.fds, samples
     assert last.tasks == first.tasks, samples
     growth = last.traced - first.traced
     assert growth < MEMORY_BOUND, f"traced memory grew by {growth} bytes: {samples}"
