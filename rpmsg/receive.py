@@ -33,7 +33,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from transports.base import Transport
-from transports.doorbell import loop_callback
+from transports.doorbell import asyncio_context
 from transports.errors import TransportClosedError
 
 from .busy_poll import BusyPoll
@@ -90,7 +90,7 @@ class RxPasses:
         self._quiet = False  # the peer's notifications are off until the next pass ends
         self._processing = False
         self._again = False
-        self._run_sync_callback = loop_callback(self.run_sync)
+        self._context = asyncio_context()  # where run_sync runs from the loop (sniffio)
         #: Busy polling (None: off); set by the bus.
         self.poll: BusyPoll | None = None
 
@@ -98,8 +98,9 @@ class RxPasses:
     def attach(self) -> None:
         """Handler mode where the transport and the loop offer it (asyncio): notifications then
         run passes straight from the event loop, with no listener task to wake."""
-        if self._transport.set_notify_handler(loop_callback(self._on_notify)):
+        if self._transport.set_notify_handler(self._on_notify):
             self.loop = asyncio.get_running_loop()
+            self._context = asyncio_context()
 
     def detach(self) -> None:
         if self.loop is not None:
@@ -159,7 +160,7 @@ class RxPasses:
         if self.closed:
             return
         if self.loop is not None:
-            self.loop.call_soon(self._run_sync_callback)
+            self.loop.call_soon(self.run_sync, context=self._context)
         elif self.tasks is not None:
             self.tasks.start_soon(self.run)
 
@@ -177,7 +178,7 @@ class RxPasses:
             and self.loop is not None
             and not self.closed
         ):
-            self.loop.call_soon(self._run_sync_callback)
+            self.loop.call_soon(self.run_sync, context=self._context)
 
     def look(self) -> bool:
         """A receiver is about to sleep: busy-poll the ring first, and run the passes

@@ -28,6 +28,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import logging
 import socket
@@ -38,7 +39,7 @@ from collections.abc import Callable
 import anyio
 import attrs
 
-from .doorbell import NotifyHandler, _running_asyncio_loop
+from .doorbell import NotifyHandler, _running_asyncio_loop, asyncio_context
 from .errors import TransportClosedError
 
 #: Where a doorbell logs unless its user names its own (``aioamp.transport.shm``, ...).
@@ -98,6 +99,7 @@ class SocketDoorbell:
         self._coalesced = self._dropped = self._unsent = self._reported = 0
         self._handler: NotifyHandler | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
+        self._context: contextvars.Context | None = None  # the handler's (asyncio_context)
         self._writer_loop: asyncio.AbstractEventLoop | None = None
         self._flush_wake: anyio.Event | None = None  # set while run()'s flusher task exists
         self._outq: array.array[int] | None = array.array("i", [0]) if _SIOCOUTQ else None
@@ -188,7 +190,8 @@ class SocketDoorbell:
         if loop is None or self._closed is not None:
             return False
         self._handler, self._reader_loop = handler, loop
-        loop.add_reader(self._fd, self._on_readable)
+        self._context = context = asyncio_context()
+        context.run(loop.add_reader, self._fd, self._on_readable)
         return True
 
     def _on_readable(self) -> None:
@@ -404,4 +407,4 @@ class SocketDoorbell:
         if self._flush_wake is not None:
             self._flush_wake.set()
         if handler is not None and loop is not None and not loop.is_closed():
-            loop.call_soon(handler, 0, reason)
+            loop.call_soon(handler, 0, reason, context=self._context)

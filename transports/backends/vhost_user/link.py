@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import mmap
 import os
@@ -27,7 +28,7 @@ from collections.abc import Callable
 import anyio
 
 from ...base import Role, Transport
-from ...doorbell import NotifyHandler
+from ...doorbell import NotifyHandler, asyncio_context
 from ...errors import TransportClosedError
 from ...virtio.memory import DeviceMemory, Region
 from ...virtio.vdev import VdevView
@@ -126,6 +127,7 @@ class VhostUserTransport(Transport):
         self._epoll = select.epoll()
         self._handler: NotifyHandler | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
+        self._context: contextvars.Context | None = None  # the handler's (asyncio_context)
         self._owed = 0  # notifications a poll found before anyone waited for them
 
     def _poll(self) -> int:
@@ -198,9 +200,10 @@ class VhostUserTransport(Transport):
             return False
         self._handler = handler
         self._reader_loop = loop
-        loop.add_reader(self._epoll.fileno(), self._on_readable)
+        self._context = context = asyncio_context()
+        context.run(loop.add_reader, self._epoll.fileno(), self._on_readable)
         if self._owed:
-            loop.call_soon(self._on_readable)
+            loop.call_soon(self._on_readable, context=context)
         return True
 
     def _remove_reader(self) -> None:
@@ -227,7 +230,7 @@ class VhostUserTransport(Transport):
         handler, loop = self._handler, self._reader_loop
         self._shutdown()
         if handler is not None and loop is not None and not loop.is_closed():
-            loop.call_soon(handler, 0, reason)
+            loop.call_soon(handler, 0, reason, context=self._context)
 
     def _shutdown(self) -> None:
         self._remove_reader()
