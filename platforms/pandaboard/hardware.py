@@ -11,6 +11,7 @@ RSTST with a timeout, sleeping between polls).
 from __future__ import annotations
 
 import collections
+import math
 
 import anyio
 
@@ -87,9 +88,14 @@ class SharedHardware:
             raise BootError(f"{what}: reset line {bit} is already released")
         self.write32(reset.rstst, mask)  # write 1 to clear the old status
         self.write32(reset.rstctrl, ctrl & ~mask)
-        with anyio.move_on_after(reset.timeout):
-            while not self.read32(reset.rstst) & mask:
-                await anyio.sleep(reset.poll_interval)
+        # Counted polls, as Linux's omap_test_timeout() counts udelay(1) iterations: a stalled
+        # event loop (a loaded machine) cannot make the wait end before the hardware was read
+        # that many times, and it always ends on a read, never on a sleep that overslept.
+        for _ in range(max(1, math.ceil(reset.timeout / reset.poll_interval))):
+            if self.read32(reset.rstst) & mask:
+                return
+            await anyio.sleep(reset.poll_interval)
+        if self.read32(reset.rstst) & mask:
             return
         self.assert_reset(reset, bit)
         raise BootError(f"{what}: reset did not complete within {reset.timeout * 1000:.0f} ms")

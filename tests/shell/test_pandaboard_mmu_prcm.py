@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 import pytest
 from conftest import omap_processor
@@ -147,3 +149,27 @@ async def test_reset_that_never_completes_times_out_and_is_reasserted() -> None:
         assert model.prcm.in_reset(C.DUCATI_RESET.rstctrl, 0)
         assert model.prcm.in_reset(C.DUCATI_RESET.rstctrl, C.DUCATI_RESET.mmu_bit)
         assert plat.physical.in_use == 0
+
+
+async def test_a_stalled_loop_does_not_fail_a_reset_that_completes() -> None:
+    """A loaded machine can stall the event loop past the 50 ms reset timeout between two
+    polls of RSTST. The wait counts its polls (Linux's omap_test_timeout counts iterations),
+    so it still reads the register until the reset completes; a deadline on the clock failed
+    the boot with "did not complete" after one slow poll (seen in trio runs under load)."""
+    image = load_firmware(build_ipu_image("rpmsg-echo"), name="echo.elf")
+    async with OmapModel() as model:
+        read = model.prcm.read
+        rststs = {C.DUCATI_RESET.rstst}
+
+        def stalled_read(pa: int) -> int:
+            if pa in rststs:
+                time.sleep(C.DUCATI_RESET.timeout * 1.2)  # the loop stalls past the deadline
+            return read(pa)
+
+        model.prcm.read = stalled_read  # type: ignore[method-assign]
+        _core, plat = omap_processor(model, "ipu", image)
+        async with RemoteprocManager() as mgr:
+            rp = mgr.add(plat, firmware=image)
+            await rp.boot()
+            assert model.reset_releases() == [("ducati", 2), ("ducati", 0)]
+            await rp.shutdown()
