@@ -101,7 +101,7 @@ class VringPort:
         if not self.look():
             self._park(wakeup)
 
-    def send_now(self, ep: Endpoint, src: int, dst: int, data: Buffer) -> bool:
+    def send_now(self, ep: Endpoint, src: object, dst: object, data: Buffer) -> bool:
         if (
             self._waiting
             or self.closed is not None
@@ -128,7 +128,7 @@ class VringPort:
             raise ep._closed_error()  # its address may already be someone else's
 
     def _check_send(
-        self, ep: Endpoint | None, src: int, dst: int, data: Buffer
+        self, ep: Endpoint | None, src: object, dst: object, data: Buffer
     ) -> tuple[int, int, bytes | memoryview]:
         """What a send checks before it touches a buffer: the payload (a C-contiguous buffer:
         its bytes are sent; the rings check the MTU), both addresses, then that the endpoint
@@ -146,7 +146,7 @@ class VringPort:
         if self.tap is not None:
             self.tap.sent(src, dst, payload)
 
-    def try_send(self, ep: Endpoint | None, src: int, dst: int, data: Buffer) -> None:
+    def try_send(self, ep: Endpoint | None, src: object, dst: object, data: Buffer) -> None:
         src, dst, payload = self._check_send(ep, src, dst, data)
         n = self._rings.try_send(src, dst, payload)
         if n < 0:
@@ -154,7 +154,7 @@ class VringPort:
         self._sent(ep, n, src, dst, payload)
 
     def _check_many(
-        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]
+        self, ep: Endpoint, src: object, dst: object, payloads: Iterable[Buffer]
     ) -> tuple[int, int, list[bytes | memoryview]]:
         """:meth:`_check_send` for a batch: every payload is checked before any is sent."""
         flat = as_batch(payloads)
@@ -188,12 +188,14 @@ class VringPort:
             rings.release_kicks()
         return i - start
 
-    def try_send_many(self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]) -> int:
+    def try_send_many(
+        self, ep: Endpoint, src: object, dst: object, payloads: Iterable[Buffer]
+    ) -> int:
         src, dst, flat = self._check_many(ep, src, dst, payloads)
         return self._send_batch(ep, src, dst, flat, 0)
 
     async def send_many(
-        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer], timeout: Timeout
+        self, ep: Endpoint, src: object, dst: object, payloads: Iterable[Buffer], timeout: Timeout
     ) -> None:
         src, dst, flat = self._check_many(ep, src, dst, payloads)
         i = 0
@@ -206,7 +208,7 @@ class VringPort:
             i += 1
 
     async def send(
-        self, ep: Endpoint | None, src: int, dst: int, data: Buffer, timeout: Timeout
+        self, ep: Endpoint | None, src: object, dst: object, data: Buffer, timeout: Timeout
     ) -> None:
         src, dst, payload = self._check_send(ep, src, dst, data)
         rings = self._rings

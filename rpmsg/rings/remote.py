@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 class RemoteRings(Rings):
     """The remote role: vq 1 receives (``take_message``), vq 0 sends (``put_message``)."""
 
+    __deletable__ = ("_rx", "_tx")  # mypyc: _stop() deletes them
     _rx: VringDevice
     _tx: VringDevice
 

@@ -1,0 +1,75 @@
+"""Which modules of the per-message path setup.py compiles with mypyc, and the switch back to
+their pure sources.
+
+mypyc compiles each listed module from its own ``mypy --strict`` clean source into an
+extension beside it, which Python's import prefers to the ``.py``. The sources stay the
+reference: with ``AIOAMP_PURE_PYTHON`` set (non-empty, not ``"0"``, as for the C vrings) a
+finder placed first on ``sys.meta_path`` loads them instead, so one install runs either way
+(tests/unit/test_compiled_path.py compares the two).
+
+What stays out, and why (mypyc refuses or changes it): :mod:`rpmsg.endpoint` (a compiled
+function checks its arguments' annotated types itself, so ``send_to(1.5, ...)`` would raise a
+bare TypeError instead of AddressTypeError; the compiled functions that take a caller's value
+unchecked annotate it ``object`` and check it themselves); :mod:`transports.base` (its
+``Transport`` is subclassed by interpreted backends and tests); :mod:`rpmsg.core` (its attrs
+classes crashed the compiled module at import); :mod:`rpmsg.message` (attrs fields with
+converters fail at class creation). Stdlib only: setup.py imports this file on its own.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+
+#: The compiled modules (setup.py builds them as one group, all or nothing).
+COMPILED = (
+    "rpmsg.busy_poll",
+    "rpmsg.receive",
+    "rpmsg.rings.base",
+    "rpmsg.rings.host",
+    "rpmsg.rings.remote",
+    "rpmsg.vring_port",
+    "transports.backends.loopback",
+    "transports.doorbell",
+)
+#: The mypyc group: its shared runtime is the extension ``transports._path__mypyc``.
+GROUP = "transports._path"
+
+
+def pure_requested() -> bool:
+    return os.environ.get("AIOAMP_PURE_PYTHON", "") not in ("", "0")
+
+
+class _PureSources(importlib.abc.MetaPathFinder):
+    """Finds the ``.py`` source of a compiled module where the extension would be found."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname not in COMPILED:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.origin is None:
+            return spec
+        source = Path(spec.origin).with_name(fullname.rpartition(".")[2] + ".py")
+        return importlib.util.spec_from_file_location(fullname, source)
+
+
+def install() -> None:
+    """Under ``AIOAMP_PURE_PYTHON``: the pure sources from now on (once per process)."""
+    if pure_requested() and not any(isinstance(f, _PureSources) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PureSources())
+
+
+def active() -> bool:
+    """Whether the compiled modules run in this process (built, and not switched off)."""
+    if any(isinstance(f, _PureSources) for f in sys.meta_path):
+        return False
+    return importlib.util.find_spec(GROUP + "__mypyc") is not None
