@@ -29,6 +29,7 @@ import anyio
 
 from transports.doorbell import Wakeup
 
+from .endpoint_rx import RawMessage, deliver, pop, wait_queued
 from .errors import (
     ArgumentTypeError,
     EndpointClosedError,
@@ -36,7 +37,7 @@ from .errors import (
     InvalidArgumentError,
     RpmsgTimeoutError,
 )
-from .message import DEFAULT, EndpointOptions, Message, Overflow, Timeout, check_timeout
+from .message import DEFAULT, EndpointOptions, Message, Timeout, check_timeout
 from .stats import EndpointStatistics
 from .wire import ADDR_ANY
 
@@ -47,9 +48,6 @@ if TYPE_CHECKING:
 
     from .core import Binding
     from .protocol import Bus, EndpointPort
-
-#: A received message as the rings hand it over: ``(src, dst, flags, payload)``.
-RawMessage = tuple[int, int, int, bytes]
 
 
 class Endpoint:
@@ -111,38 +109,9 @@ class Endpoint:
 
     # -- the bus side (any backend) -----------------------------------------------------------
     def _deliver(self, msg: RawMessage) -> bool:
-        """Queue or hand over a received message; False: full under BLOCK, retry later."""
-        src, _dst, flags, payload = msg
-        # Reuse the endpoint's own int objects where the values match: the Message then keeps
-        # no per-message ints alive (addresses >= 1024 are not Python's cached small ints).
-        peer = self._binding.dst
-        callback = self.callback
-        if callback is not None:
-            self.rx_messages += 1
-            self.rx_bytes += len(payload)
-            try:
-                callback(self, Message(peer if src == peer else src, self.addr, payload, flags))
-            except Exception:
-                self.callback_errors += 1
-                self._port.callback_failed(self)
-            return True
-        queue = self._queue
-        if len(queue) >= self.maxsize:
-            if self.overflow is Overflow.BLOCK:
-                if not self._stalled:
-                    self._stalled = True
-                    self.queue_stalls += 1
-                return False
-            self.queue_drops += 1
-            self._port.count_drop("queue_full")
-            if self.overflow is Overflow.DROP_NEWEST:
-                return True
-            queue.popleft()
-        self.rx_messages += 1
-        self.rx_bytes += len(payload)
-        queue.append(Message(peer if src == peer else src, self.addr, payload, flags))
-        self._waker.wake()
-        return True
+        """Queue or hand over a received message; False: full under BLOCK, retry later
+        (:func:`rpmsg.endpoint_rx.deliver`, which the receive passes call directly)."""
+        return deliver(self, msg)
 
     def _close(self, reason: BaseException | None) -> None:
         """Mark closed; waiters wake. ``reason`` None means an orderly end (iteration stops)."""
@@ -177,15 +146,15 @@ class Endpoint:
         if not self._queue:
             if timeout is None:
                 # No deadline: no cancel scope either (a timer per message is pure overhead).
-                await self._wait_queued()
+                await wait_queued(self)
             else:
                 with anyio.move_on_after(timeout) as scope:
-                    await self._wait_queued()
+                    await wait_queued(self)
                 if scope.cancelled_caught:
                     raise RpmsgTimeoutError(
                         f"endpoint {self.addr}: nothing received in {timeout} s"
                     )
-        return self._pop()
+        return pop(self)
 
     async def recv_batch(self, limit: int, timeout: float | None = None) -> list[Message]:
         """What has arrived, oldest first, up to ``limit`` messages: waits as :meth:`recv`
@@ -202,44 +171,8 @@ class Endpoint:
         batch = [await self.recv(timeout)]
         queue = self._queue
         while queue and len(batch) < limit:
-            batch.append(self._pop())
+            batch.append(pop(self))
         return batch
-
-    def _pop(self) -> Message:
-        """The oldest queued message; room now exists, so a stalled bus drains again."""
-        msg = self._queue.popleft()
-        if self._stalled:
-            self._stalled = False
-            self._port.resume()
-        return msg
-
-    async def _wait_queued(self) -> None:
-        queue = self._queue
-        waker = self._waker
-        port = self._port
-        while not queue:
-            if self._closed is not None:
-                raise self._closed_error()
-            # A notification arriving while we sleep wakes us directly; we then run the
-            # bus's receive pass ourselves (see Doorbell.park). A busy-polling bus may run
-            # the pass while we park: what it delivered (a message, or a close: an NS DESTROY)
-            # is then seen without a sleep; nothing would wake one.
-            port.park(waker)
-            if queue or self._closed is not None:
-                port.unpark(waker, run=True)
-                continue
-            future = waker.arm()
-            try:
-                if future is None:
-                    await waker.sleep()
-                else:
-                    await future  # directly: each coroutine level costs on every wake-up
-            except BaseException:
-                waker.disarm()
-                port.unpark(waker, run=False)
-                raise
-            waker.disarm()
-            port.unpark(waker, run=True)
 
     def try_recv(self) -> Message | None:
         """The next queued message, or None. Never waits."""
@@ -247,7 +180,7 @@ class Endpoint:
             if self._closed is not None and not self._orderly:
                 raise self._closed_error()
             return None
-        return self._pop()
+        return pop(self)
 
     def __aiter__(self) -> Endpoint:
         return self
@@ -257,12 +190,12 @@ class Endpoint:
         ends the iteration; a failure (bus closed, peer died, crash) raises."""
         if not self._queue:
             try:
-                await self._wait_queued()  # not through recv(): one coroutine level less
+                await wait_queued(self)  # not through recv(): one coroutine level less
             except EndpointClosedError:
                 if self._orderly:
                     raise StopAsyncIteration from None
                 raise
-        return self._pop()
+        return pop(self)
 
     # -- send ---------------------------------------------------------------------------------
     # Each send tries the port's non-waiting path first: one coroutine frame per message

@@ -9,8 +9,9 @@ finder placed first on ``sys.meta_path`` loads them instead, so one install runs
 
 What stays out, and why (mypyc refuses or changes it): :mod:`rpmsg.endpoint` (a compiled
 function checks its arguments' annotated types itself, so ``send_to(1.5, ...)`` would raise a
-bare TypeError instead of AddressTypeError; the compiled functions that take a caller's value
-unchecked annotate it ``object`` and check it themselves); :mod:`transports.base` (its
+bare TypeError instead of AddressTypeError; its per-message receive side is compiled from
+:mod:`rpmsg.endpoint_rx`, and the compiled functions that take a caller's value unchecked
+annotate it ``object`` and check it themselves); :mod:`transports.base` (its
 ``Transport`` is subclassed by interpreted backends and tests); :mod:`rpmsg.core` (its attrs
 classes crashed the compiled module at import); :mod:`rpmsg.message` (attrs fields with
 converters fail at class creation). Stdlib only: setup.py imports this file on its own.
@@ -31,6 +32,7 @@ from types import ModuleType
 #: The compiled modules (setup.py builds them as one group, all or nothing).
 COMPILED = (
     "rpmsg.busy_poll",
+    "rpmsg.endpoint_rx",
     "rpmsg.receive",
     "rpmsg.rings.base",
     "rpmsg.rings.host",
