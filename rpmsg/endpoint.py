@@ -22,17 +22,13 @@ Overflow policy of the queue (:class:`~rpmsg.message.Overflow`), counted in
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 import anyio
 
-from transports.doorbell import Wakeup
-
-from .endpoint_rx import RawMessage, deliver, pop, wait_queued
+from .endpoint_rx import EndpointCore
 from .errors import (
     ArgumentTypeError,
-    EndpointClosedError,
     InvalidAddressError,
     InvalidArgumentError,
     RpmsgTimeoutError,
@@ -50,7 +46,7 @@ if TYPE_CHECKING:
     from .protocol import Bus, EndpointPort
 
 
-class Endpoint:
+class Endpoint(EndpointCore):
     """A bound local address. Create through ``bus.create_endpoint()``.
 
     Every send form refuses, changing nothing: a payload that is not a C-contiguous buffer
@@ -64,22 +60,7 @@ class Endpoint:
         self, bus: Bus, port: EndpointPort, binding: Binding, options: EndpointOptions
     ) -> None:
         self.bus = bus
-        self._port = port
-        self._binding = binding
-        self.addr = binding.addr
-        self.callback = options.callback
-        self.maxsize = options.maxsize
-        self.overflow = options.overflow
-        #: Whether the endpoint was closed (destroyed, its channel removed, its bus closed).
-        self.closed = False
-        self._queue: deque[Message] = deque()
-        self._waker = Wakeup()
-        self._closed: BaseException | None = None
-        self._stalled = False
-        self._orderly = True
-        self.rx_messages = self.rx_bytes = 0
-        self.tx_messages = self.tx_bytes = 0
-        self.queue_drops = self.queue_stalls = self.callback_errors = self.send_waits = 0
+        super().__init__(port, binding, options)
 
     def __repr__(self) -> str:
         return f"<Endpoint addr={self.addr} dst={self.dst} name={self.name!r}>"
@@ -107,32 +88,6 @@ class Endpoint:
     def mtu(self) -> int:
         return self.bus.mtu
 
-    # -- the bus side (any backend) -----------------------------------------------------------
-    def _deliver(self, msg: RawMessage) -> bool:
-        """Queue or hand over a received message; False: full under BLOCK, retry later
-        (:func:`rpmsg.endpoint_rx.deliver`, which the receive passes call directly)."""
-        return deliver(self, msg)
-
-    def _close(self, reason: BaseException | None) -> None:
-        """Mark closed; waiters wake. ``reason`` None means an orderly end (iteration stops)."""
-        if self._closed is None:
-            self._closed = (
-                reason
-                if reason is not None
-                else EndpointClosedError(f"endpoint {self.addr} closed")
-            )
-            self._orderly = reason is None
-            self.closed = True
-        self._waker.wake()
-
-    def _closed_error(self) -> EndpointClosedError:
-        exc = self._closed
-        if isinstance(exc, EndpointClosedError):
-            return exc
-        err = EndpointClosedError(f"endpoint {self.addr} closed: {exc}")
-        err.__cause__ = exc
-        return err
-
     # -- receive ------------------------------------------------------------------------------
     async def recv(self, timeout: float | None = None) -> Message:
         """The next message; waits up to ``timeout`` seconds (None: forever).
@@ -146,15 +101,15 @@ class Endpoint:
         if not self._queue:
             if timeout is None:
                 # No deadline: no cancel scope either (a timer per message is pure overhead).
-                await wait_queued(self)
+                await self._wait_queued()
             else:
                 with anyio.move_on_after(timeout) as scope:
-                    await wait_queued(self)
+                    await self._wait_queued()
                 if scope.cancelled_caught:
                     raise RpmsgTimeoutError(
                         f"endpoint {self.addr}: nothing received in {timeout} s"
                     )
-        return pop(self)
+        return self._pop()
 
     async def recv_batch(self, limit: int, timeout: float | None = None) -> list[Message]:
         """What has arrived, oldest first, up to ``limit`` messages: waits as :meth:`recv`
@@ -171,7 +126,7 @@ class Endpoint:
         batch = [await self.recv(timeout)]
         queue = self._queue
         while queue and len(batch) < limit:
-            batch.append(pop(self))
+            batch.append(self._pop())
         return batch
 
     def try_recv(self) -> Message | None:
@@ -180,22 +135,10 @@ class Endpoint:
             if self._closed is not None and not self._orderly:
                 raise self._closed_error()
             return None
-        return pop(self)
+        return self._pop()
 
     def __aiter__(self) -> Endpoint:
         return self
-
-    async def __anext__(self) -> Message:
-        """Messages until the endpoint closes: an orderly close (destroy, channel removed)
-        ends the iteration; a failure (bus closed, peer died, crash) raises."""
-        if not self._queue:
-            try:
-                await wait_queued(self)  # not through recv(): one coroutine level less
-            except EndpointClosedError:
-                if self._orderly:
-                    raise StopAsyncIteration from None
-                raise
-        return pop(self)
 
     # -- send ---------------------------------------------------------------------------------
     # Each send tries the port's non-waiting path first: one coroutine frame per message

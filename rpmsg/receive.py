@@ -1,7 +1,7 @@
 """Receive passes of the vring bus: when to drain the rings, and how far.
 
 Theory of operation: a pass drains every pending receive entry, dispatching each message to the
-endpoint bound at its destination (``core.route``, then :func:`~rpmsg.endpoint_rx.deliver`),
+endpoint bound at its destination (``core.route``, then ``Endpoint._deliver``),
 then notifies the peer once about recycled buffers and lets waiting senders look for freed tx
 buffers.
 
@@ -39,7 +39,6 @@ from transports.errors import TransportClosedError
 
 from .busy_poll import BusyPoll
 from .core import RpmsgCore
-from .endpoint_rx import deliver
 from .rings import Poll, RawMessage, Rings
 from .tap import LinkTap
 
@@ -236,7 +235,7 @@ class RxPasses:
         stalled = self._stalled
         if stalled is not None:
             sink = self._core.route(stalled[1])
-            if sink is not None and not deliver(sink, stalled):
+            if sink is not None and not sink._deliver(stalled):
                 # Receiving waits for the full endpoint, but this notification may also have
                 # brought tx buffers back: senders must not wait for it.
                 self._wake_senders()
@@ -274,7 +273,7 @@ class RxPasses:
                 if tap is not None:
                     tap.received(msg)
                 sink = route(msg[1])
-                if sink is not None and not deliver(sink, msg):
+                if sink is not None and not sink._deliver(msg):
                     self._stalled = msg
                     return False
                 handled += 1
