@@ -39,6 +39,7 @@ from transports.errors import TransportClosedError
 
 from .busy_poll import BusyPoll
 from .core import RpmsgCore
+from .endpoint_rx import EndpointCore
 from .rings import Poll, RawMessage, Rings
 from .tap import LinkTap
 
@@ -234,7 +235,7 @@ class RxPasses:
             return False
         stalled = self._stalled
         if stalled is not None:
-            sink = self._core.route(stalled[1])
+            sink: EndpointCore | None = self._core.route(stalled[1])
             if sink is not None and not sink._deliver(stalled):
                 # Receiving waits for the full endpoint, but this notification may also have
                 # brought tx buffers back: senders must not wait for it.
@@ -272,7 +273,7 @@ class RxPasses:
                     continue
                 if tap is not None:
                     tap.received(msg)
-                sink = route(msg[1])
+                sink: EndpointCore | None = route(msg[1])  # compiled: a native call
                 if sink is not None and not sink._deliver(msg):
                     self._stalled = msg
                     return False

@@ -39,7 +39,7 @@ from .wire import ADDR_ANY, as_batch, as_payload
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
-    from .endpoint import Endpoint
+    from .endpoint_rx import EndpointCore as Endpoint  # the native class: its struct
     from .vring_bus import RpmsgBus
 
 log = logging.getLogger("aioamp.rpmsg")
