@@ -5,8 +5,10 @@ mypyc-compiled per-message path and with ``AIOAMP_PURE_PYTHON=1`` and compares t
 ``python tests/compiled_scenarios.py SEED COUNT``: COUNT scenarios from SEED. Each binds a few
 endpoints on the remote bus (queue bound, overflow policy, none / a logging / a raising rx
 callback), then interleaves host sends (to them, to unbound addresses, garbage to the name
-service at 53), receives and loop turns; the trace is every message and error seen, then
-every statistics() snapshot of both buses and all endpoints.
+service at 53), receives and loop turns, some with a tap (capture) on the remote bus; the
+trace is every message and error seen, every statistics() snapshot of both buses and all
+endpoints, and what the tap recorded. (Hostile ring contents are compared by the conformance
+suites, tests/conformance/test_hostile_*.py, which make test runs both ways.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import anyio
 
-from rpmsg import Message, Overflow, RpmsgBus
+from rpmsg import MemoryCapture, Message, Overflow, RpmsgBus
 from rpmsg.endpoint import Endpoint
 from rpmsg.errors import RpmsgError
 from transports import loopback_pair
@@ -30,7 +32,7 @@ POLICIES = list(Overflow)
 
 
 def _scenario(rng: random.Random) -> list[list[Any]]:
-    ops: list[list[Any]] = []
+    ops: list[list[Any]] = [["tap", rng.random() < 0.3]]
     for i in range(rng.randint(1, 4)):
         ops.append(["ep", 1024 + i, rng.choice([1, 2, 3, 256]), rng.randrange(3), rng.randrange(3)])
     for _ in range(rng.randint(1, 120)):
@@ -48,7 +50,11 @@ def _scenario(rng: random.Random) -> list[list[Any]]:
 async def _run(ops: list[list[Any]]) -> dict[str, Any]:
     trace: list[Any] = []
     host_t, remote_t = loopback_pair()
-    async with RpmsgBus(host_t, name="host") as host, RpmsgBus(remote_t, name="remote") as rem:
+    tap = MemoryCapture() if ops[0][1] else None  # the remote bus's tap, in some scenarios
+    async with (
+        RpmsgBus(host_t, name="host") as host,
+        RpmsgBus(remote_t, name="remote", capture=tap) as rem,
+    ):
         src = host.create_endpoint()
         eps: dict[int, Endpoint] = {}
 
@@ -61,6 +67,8 @@ async def _run(ops: list[list[Any]]) -> dict[str, Any]:
 
         callbacks = [None, log_cb, bad_cb]
         for n, op in enumerate(ops):
+            if op[0] == "tap":
+                continue
             if op[0] == "ep":
                 _, addr, maxsize, policy, cb = op
                 eps[addr] = rem.create_endpoint(
@@ -84,7 +92,12 @@ async def _run(ops: list[list[Any]]) -> dict[str, Any]:
             await anyio.lowlevel.checkpoint()
         stats = [repr(host.statistics()), repr(rem.statistics())]
         stats += [repr(ep.statistics()) for ep in [src, *eps.values()]]
-        return {"trace": trace, "stats": stats}
+        taps = (
+            [[r.direction, r.src, r.dst, r.flags, r.payload.hex()] for r in tap.records]
+            if tap
+            else []
+        )
+        return {"trace": trace, "stats": stats, "tap": taps}
 
 
 async def _main(seed: int, count: int) -> None:

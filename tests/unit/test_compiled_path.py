@@ -2,7 +2,7 @@
 
 The same random scenarios (tests/compiled_scenarios.py: routed, unknown destination, garbage
 to the name service, rx callbacks that log or raise, full queues under each Overflow policy,
-BLOCK stalls and their resume) run in two processes, compiled and ``AIOAMP_PURE_PYTHON=1``;
+BLOCK stalls and their resume, a tap) run in two processes, compiled and ``AIOAMP_PURE_PYTHON=1``;
 every message, error and statistics snapshot must be equal. Seeded batches rather than
 hypothesis examples: each comparison costs two interpreter starts.
 """
@@ -66,6 +66,7 @@ def test_compiled_and_pure_paths_agree_on_every_outcome(seed: int) -> None:
     traces = [t for r in pure["results"] for t in r["trace"]]
     kinds = {t[0] if isinstance(t, list) and isinstance(t[0], str) else "msg" for t in traces}
     assert {"sent", "cb", "bad-cb", "msg"} <= kinds
+    assert any(r["tap"] for r in pure["results"])
 
 
 def test_pure_python_loads_the_sources() -> None:
