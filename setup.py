@@ -53,8 +53,8 @@ def _mypyc_extensions() -> list[Extension]:
     paths = [name.replace(".", "/") + ".py" for name in COMPILED]
     try:
         exts: list[Extension] = mypycify(paths, group_name=GROUP, opt_level="3")
-    except Exception as exc:  # a mypyc that refuses these sources: pure Python
-        print(f"aioamp: mypyc failed ({exc}), the per-message path stays pure Python")
+    except (Exception, SystemExit) as exc:  # mypyc exits on a type error: pure Python
+        print(f"aioamp: mypyc failed ({exc!r}), the per-message path stays pure Python")
         return []
     return exts
 

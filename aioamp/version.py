@@ -48,8 +48,8 @@ def message_path() -> str:
 
     if _compiled.active():
         return "compiled (mypyc)"
-    if _compiled.pure_requested():
-        return f"pure Python (AIOAMP_PURE_PYTHON={os.environ['AIOAMP_PURE_PYTHON']})"
+    if _compiled.pure_reason is not None:
+        return f"pure Python ({_compiled.pure_reason})"
     return "pure Python (not compiled at install time: no compiler or no mypyc?)"
 
 

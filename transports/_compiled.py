@@ -5,7 +5,9 @@ mypyc compiles each listed module from its own ``mypy --strict`` clean source in
 extension beside it, which Python's import prefers to the ``.py``. The sources stay the
 reference: with ``AIOAMP_PURE_PYTHON`` set (non-empty, not ``"0"``, as for the C vrings) a
 finder placed first on ``sys.meta_path`` loads them instead, so one install runs either way
-(tests/unit/test_compiled_path.py compares the two).
+(tests/unit/test_compiled_path.py compares the two). In a source checkout the same happens
+when a source is newer than the build (:func:`stale`): an edit takes effect at once instead of
+the stale extension running the old code.
 
 What stays out, and why (mypyc refuses or changes it): :mod:`rpmsg.endpoint` (a compiled
 function checks its arguments' annotated types itself, so ``send_to(1.5, ...)`` would raise a
@@ -64,10 +66,41 @@ class _PureSources(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, source)
 
 
+def stale(root: Path) -> bool:
+    """Whether, in the source checkout at ``root`` (it has setup.py; an installed package has
+    not), a compiled module's source changed after the group was built: its extension would
+    run the old code, so the whole group (they call each other natively) runs from source
+    until ``pip install -e .`` builds it again."""
+    if not (root / "setup.py").is_file():
+        return False
+    runtimes = list((root / "transports").glob("_path__mypyc.*"))
+    if not runtimes:
+        return False
+    built = min(p.stat().st_mtime for p in runtimes)
+    for name in COMPILED:
+        source = root.joinpath(*name.split(".")).with_suffix(".py")
+        if source.is_file() and source.stat().st_mtime > built:
+            return True
+    return False
+
+
+#: Why the pure sources run, once :func:`install` decided they do (None: they do not).
+pure_reason: str | None = None
+
+
 def install() -> None:
-    """Under ``AIOAMP_PURE_PYTHON``: the pure sources from now on (once per process)."""
-    if pure_requested() and not any(isinstance(f, _PureSources) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PureSources())
+    """The pure sources from now on (once per process) under ``AIOAMP_PURE_PYTHON``, or when
+    the compiled group is older than a source in a checkout (:func:`stale`)."""
+    global pure_reason
+    if any(isinstance(f, _PureSources) for f in sys.meta_path):
+        return
+    if pure_requested():
+        pure_reason = f"AIOAMP_PURE_PYTHON={os.environ['AIOAMP_PURE_PYTHON']}"
+    elif stale(Path(__file__).resolve().parent.parent):
+        pure_reason = "compiled before their sources last changed: pip install -e . again"
+    else:
+        return
+    sys.meta_path.insert(0, _PureSources())
 
 
 def active() -> bool:

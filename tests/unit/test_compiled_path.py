@@ -83,3 +83,38 @@ def test_pure_python_loads_the_sources() -> None:
     *files, active = json.loads(out.stdout)
     assert active is False
     assert all(f.endswith(".py") for f in files), files
+
+
+def _checkout(root: Path, *, setup: bool = True, built: bool = True) -> Path:
+    """A fake checkout: every compiled module's source, then (later) the group's runtime."""
+    for name in _compiled.COMPILED:
+        source = root.joinpath(*name.split(".")).with_suffix(".py")
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text("")
+        os.utime(source, (1000, 1000))
+    if setup:
+        (root / "setup.py").write_text("")
+    runtime = root / "transports" / "_path__mypyc.cpython-311-x86_64-linux-gnu.so"
+    if built:
+        runtime.write_text("")
+        os.utime(runtime, (2000, 2000))
+    return root
+
+
+def test_a_source_edited_after_the_build_makes_the_checkout_run_its_sources(
+    tmp_path: Path,
+) -> None:
+    root = _checkout(tmp_path)
+    assert not _compiled.stale(root)
+    os.utime(root / "rpmsg" / "receive.py", (3000, 3000))
+    assert _compiled.stale(root)
+
+
+def test_only_a_built_checkout_is_ever_stale(tmp_path: Path) -> None:
+    """An installed package (no setup.py beside it: file times are the installer's) and a
+    checkout never compiled are not."""
+    installed = _checkout(tmp_path / "site", setup=False)
+    unbuilt = _checkout(tmp_path / "unbuilt", built=False)
+    for root in (installed, unbuilt):
+        os.utime(root / "rpmsg" / "receive.py", (3000, 3000))
+        assert not _compiled.stale(root)
