@@ -39,6 +39,7 @@ from .errors import (
 from .message import DEFAULT, EndpointOptions, Message, Overflow, Timeout, check_timeout
 from .stats import EndpointStatistics
 from .wire import ADDR_ANY
+from .zero_copy import Lending
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 RawMessage = tuple[int, int, int, bytes]
 
 
-class Endpoint:
+class Endpoint(Lending):
     """A bound local address. Create through ``bus.create_endpoint()``.
 
     Every send form refuses, changing nothing: a payload that is not a C-contiguous buffer
@@ -154,6 +155,8 @@ class Endpoint:
             )
             self._orderly = reason is None
             self.closed = True
+        if self._lent:
+            self._reclaim_lent()
         self._waker.wake()
 
     def _closed_error(self) -> EndpointClosedError:
@@ -347,6 +350,7 @@ class Endpoint:
         await self.aclose()
 
     def statistics(self) -> EndpointStatistics:
+        borrowed, held = self._lent_counts()
         return EndpointStatistics(
             addr=self.addr,
             rx_messages=self.rx_messages,
@@ -358,4 +362,9 @@ class Endpoint:
             queue_stalls=self.queue_stalls,
             callback_errors=self.callback_errors,
             send_waits=self.send_waits,
+            borrowed=borrowed,
+            borrowed_total=self.borrowed_total,
+            held=held,
+            held_total=self.held_total,
+            leaks=self.leaks,
         )

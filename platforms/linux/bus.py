@@ -47,7 +47,7 @@ from rpmsg.errors import (
     RpmsgError,
 )
 from rpmsg.message import EndpointOptions, Overflow, RxCallback, check_timeout
-from rpmsg.stats import DROP_REASONS, BusStatistics
+from rpmsg.stats import DROP_REASONS, BusStatistics, loan_statistics
 from rpmsg.tap import Capture, LinkInfo, open_tap
 from rpmsg.wire import ADDR_ANY, DEFAULT_BUFFER_SIZE, HDR_SIZE, encode_name
 from transports._tasks import raise_one
@@ -277,7 +277,7 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         assert self._tasks is not None
         port = KernelPort(opened.dev, opened.dst, self.counters)
         binding = Binding(opened.addr, opened.dst, options.name, kind == "service")
-        ep = Endpoint(self, port, binding, options)
+        ep = options.endpoint_class()(self, port, binding, options)
         self._open[ep] = (kind, port, device)
         self._tasks.start_soon(self._read, ep, port, name=f"{self.name}-{opened.dev.path}")
         return ep
@@ -302,11 +302,19 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         callback: RxCallback | None = None,
         maxsize: int = 256,
         overflow: Overflow = Overflow.BLOCK,
+        zero_copy: bool = False,
     ) -> Endpoint:
         """An endpoint device of the control device (RPMSG_CREATE_EPT_IOCTL): local address
-        ``addr`` (ADDR_ANY: the kernel's choice, unknown here), sending to ``dst`` only."""
+        ``addr`` (ADDR_ANY: the kernel's choice, unknown here), sending to ``dst`` only.
+        ``zero_copy``: the API of :mod:`rpmsg.zero_copy`, one copy each way here."""
         options = EndpointOptions(
-            addr=addr, dst=dst, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+            addr=addr,
+            dst=dst,
+            name=name,
+            callback=callback,
+            maxsize=maxsize,
+            overflow=overflow,
+            zero_copy=zero_copy,
         )
         opened = self._kernel.create_endpoint(options.name or "aioamp", options.addr, options.dst)
         return self._adopt(opened, "endpoint", options, None)
@@ -319,13 +327,19 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         callback: RxCallback | None = None,
         maxsize: int = 256,
         overflow: Overflow = Overflow.BLOCK,
+        zero_copy: bool = False,
     ) -> Endpoint:
         """A local service the kernel announces to the remote (RPMSG_CREATE_DEV_IOCTL, bound
         to rpmsg_chrdev). Its endpoint receives; it cannot send (the kernel gives it no
         destination): answer through the remote's channel."""
         encode_name(name)
         options = EndpointOptions(
-            addr=addr, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+            addr=addr,
+            name=name,
+            callback=callback,
+            maxsize=maxsize,
+            overflow=overflow,
+            zero_copy=zero_copy,
         )
         kernel = self._kernel
         assert self.sysfs is not None
@@ -404,4 +418,5 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
             channels=len(self.table.channels),
             last_ring_error=None,
             capture_errors=0 if c.tap is None else c.tap.errors,
+            **loan_statistics(c.loans, zero_copy=False),
         )

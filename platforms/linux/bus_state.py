@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from rpmsg.errors import BusClosedError
+from rpmsg.rings.loans import Loans
 
 if TYPE_CHECKING:
     from rpmsg.tap import LinkTap
@@ -41,3 +42,5 @@ class BusCounters:
     drops: Counter[str] = attrs.field(factory=Counter)
     #: Where the link's messages are recorded (:mod:`rpmsg.tap`); None: nowhere.
     tap: LinkTap | None = None
+    #: Private buffers lent by the endpoints' zero-copy API (:class:`rpmsg.zero_copy.CopyLending`).
+    loans: Loans = attrs.field(factory=Loans)
