@@ -44,6 +44,7 @@ from .protocol import EndpointPort
 from .stats import BusStatistics
 from .tap import Capture, LinkInfo, LinkTap, open_tap
 from .wire import ADDR_ANY, NS_ADDR, encode_name
+from .zc_endpoint import endpoint_class
 
 log = logging.getLogger("aioamp.rpmsg")
 
@@ -91,7 +92,7 @@ class CoreBus(abc.ABC):
         return 0 if self.tap is None else self.tap.errors
 
     def _make_endpoint(self, binding: Binding, options: EndpointOptions) -> Endpoint:
-        return options.endpoint_class()(self, self._port, binding, options)
+        return endpoint_class(options)(self, self._port, binding, options)
 
     @property
     @abc.abstractmethod

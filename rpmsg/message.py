@@ -148,13 +148,3 @@ class EndpointOptions:
             )
         if self.zero_copy and self.callback is not None:
             raise InvalidArgumentError("a zero_copy endpoint cannot have an rx callback")
-
-    def endpoint_class(self) -> type[Endpoint]:
-        """The class of the endpoint these options make (zero-copy receive or not)."""
-        if self.zero_copy:
-            from .zc_endpoint import ZeroCopyEndpoint
-
-            return ZeroCopyEndpoint
-        from .endpoint import Endpoint
-
-        return Endpoint

@@ -90,3 +90,8 @@ class ZeroCopyEndpoint(Endpoint):
 
     async def __anext__(self) -> HeldMessage:  # type: ignore[override]
         return cast(HeldMessage, await super().__anext__())
+
+
+def endpoint_class(options: EndpointOptions) -> type[Endpoint]:
+    """The class of the endpoint ``options`` make: zero-copy receive or not."""
+    return ZeroCopyEndpoint if options.zero_copy else Endpoint

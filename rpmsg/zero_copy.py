@@ -60,10 +60,10 @@ class _Loan:
 
     def _live(self) -> Lease:
         lease = self._lease
-        if self._done:
-            raise BufferReleasedError(f"{self._what} was already {self._ended}")
         if lease.dead is not None:
             raise BufferReleasedError(f"{self._what} is invalid: {lease.dead}")
+        if self._done:
+            raise BufferReleasedError(f"{self._what} was already {self._ended}")
         return lease
 
     _what = "the buffer"
@@ -82,7 +82,7 @@ class _Loan:
             BufferInUseError: a slice of the view is still alive (the buffer is quarantined).
         """
         if self._done:
-            raise BufferReleasedError(f"{self._what} was already {self._ended}")
+            self._live()  # raises: why it ended
         self._end()
 
     def _end(self, *, strict: bool = True) -> None:
@@ -127,6 +127,8 @@ class TxBuffer(_Loan):
                 quarantined.
             EndpointClosedError, BusClosedError, InvalidAddressError: as every send.
         """
+        ep = self._ep
+        ep._port.check_sendable(ep)
         lease = self._live()
         if type(n) is not int:
             raise ArgumentTypeError(f"n must be an int, not {type(n).__name__}")
@@ -134,9 +136,7 @@ class TxBuffer(_Loan):
             raise InvalidArgumentError(f"n must be >= 0, not {n}")
         if n > lease.nbytes:
             raise PayloadTooLargeError(f"n = {n} exceeds the buffer's {lease.nbytes} bytes")
-        ep = self._ep
         target = ep._default_dst() if dst is None else check_address(dst, "destination")
-        ep._port.check_sendable(ep)
         try:
             ep._port.send_borrowed(ep, lease, ep.addr, target, n)
         except BufferInUseError:

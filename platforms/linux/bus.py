@@ -50,6 +50,7 @@ from rpmsg.message import EndpointOptions, Overflow, RxCallback, check_timeout
 from rpmsg.stats import DROP_REASONS, BusStatistics, loan_statistics
 from rpmsg.tap import Capture, LinkInfo, open_tap
 from rpmsg.wire import ADDR_ANY, DEFAULT_BUFFER_SIZE, HDR_SIZE, encode_name
+from rpmsg.zc_endpoint import endpoint_class
 from transports._tasks import raise_one
 
 from .bus_channels import ChannelsMixin
@@ -277,7 +278,7 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         assert self._tasks is not None
         port = KernelPort(opened.dev, opened.dst, self.counters)
         binding = Binding(opened.addr, opened.dst, options.name, kind == "service")
-        ep = options.endpoint_class()(self, port, binding, options)
+        ep = endpoint_class(options)(self, port, binding, options)
         self._open[ep] = (kind, port, device)
         self._tasks.start_soon(self._read, ep, port, name=f"{self.name}-{opened.dev.path}")
         return ep

@@ -113,19 +113,25 @@ class Loans:
         lease = self._by_view.pop(id(payload), None)
         if lease is not None and lease.view is payload:
             return lease
-        return Lease("copy", memoryview(payload), 0, len(payload), readonly=True, give_back=None)
+        return Lease(
+            "copy",
+            memoryview(payload),
+            0,
+            memoryview(payload).nbytes,
+            readonly=True,
+            give_back=None,
+        )
 
     def settle(self, lease: Lease, *, give: bool) -> bool:
         """End ``lease``: release its views, then (``give``) give the buffer back. False: a
-        view of it is still alive, so it is quarantined instead (given back by a later
-        :meth:`sweep`); nothing goes to the ring meanwhile."""
+        view of it is still alive, so it is quarantined instead, and given back (whatever
+        ``give``: a send it stopped did not happen) by a later :meth:`sweep`; nothing goes to
+        the ring meanwhile."""
         if lease.kind == "copy":
             lease.unlend()
             return True
         self._forget(lease)
         if not lease.unlend():
-            if not give:
-                lease.give_back = None
             self.quarantine.append(lease)
             self.quarantined_total += 1
             return False
