@@ -47,7 +47,7 @@ from rpmsg.errors import (
     RpmsgError,
 )
 from rpmsg.message import EndpointOptions, Overflow, RxCallback, check_timeout
-from rpmsg.stats import DROP_REASONS, BusStatistics, loan_statistics
+from rpmsg.stats import BusStatistics
 from rpmsg.tap import Capture, LinkInfo, open_tap
 from rpmsg.wire import ADDR_ANY, DEFAULT_BUFFER_SIZE, HDR_SIZE, encode_name
 from rpmsg.zc_endpoint import endpoint_class
@@ -402,22 +402,4 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         return self.counters.send_timeout
 
     def statistics(self) -> BusStatistics:
-        c = self.counters
-        return BusStatistics(
-            role=self.role,
-            tx_messages=c.tx_messages,
-            tx_bytes=c.tx_bytes,
-            rx_messages=c.rx_messages,
-            rx_bytes=c.rx_bytes,
-            drops={r: c.drops.get(r, 0) for r in DROP_REASONS},
-            kicks_sent=0,
-            notifications_received=c.notifications_received,
-            send_waits=c.send_waits,
-            send_timeouts=c.send_timeouts,
-            driver_errors=c.driver_errors,
-            endpoints=len(self._open),
-            channels=len(self.table.channels),
-            last_ring_error=None,
-            capture_errors=0 if c.tap is None else c.tap.errors,
-            **loan_statistics(c.loans, zero_copy=False),
-        )
+        return self.counters.snapshot(self.role, len(self._open), len(self.table.channels))
