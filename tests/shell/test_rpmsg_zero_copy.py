@@ -6,6 +6,7 @@ out when it closes is returned (or invalidated) and counted. SharedLayout(num=8)
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import tracemalloc
@@ -376,3 +377,30 @@ async def test_held_receive_allocates_no_payload_bytes() -> None:
 
         assert await live_blocks(copied) >= 4  # the check sees copies
         assert await live_blocks(held) == 0
+
+
+@pytest.mark.parametrize("receiver_role", ROLES)
+async def test_a_release_notifies_a_sender_waiting_for_a_buffer(receiver_role: str) -> None:
+    """Every buffer held: the next send waits; the release gives one back and notifies the
+    peer (which asked for it while its sender waits), so the send completes."""
+    host_b, remote_b = await _pair(receiver_role)
+    async with host_b as host, remote_b as remote:
+        rx_bus, tx_bus = _ends(host, remote, receiver_role)
+        rx_bus.rings.loans.max_held = 8
+        sink = rx_bus.create_endpoint(zero_copy=True)
+        src = tx_bus.create_endpoint(dst=sink.addr)
+        held = []
+        for i in range(8):
+            await src.send(b"%d" % i)
+            held.append(await sink.recv(timeout=WAIT))
+        assert rx_bus.statistics().held == 8
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(src.send, b"waits", timeout=WAIT))
+            await wait_until_true(lambda: tx_bus.statistics().send_waits == 1)
+            kicks = rx_bus.statistics().kicks_sent
+            held.pop(0).release()
+        assert rx_bus.statistics().kicks_sent == kicks + 1
+        with await sink.recv(timeout=WAIT) as msg:
+            assert bytes(msg.payload) == b"waits"
+        for m in held:
+            m.release()
