@@ -11,7 +11,8 @@ How that is enforced without a C extension: the user's view is made through a
 slice of it, which shares its managed buffer) holds one export of ``base``. To end a lease the
 user's view is released, then ``base``: if a slice of the view still lives, ``base.release()``
 raises ``BufferError``, and the buffer is *quarantined*: kept out of the ring and counted, until
-a later :meth:`Loans.sweep` finds the slice gone. Access through a released view raises the
+a later :meth:`Loans.sweep` (at the bus's next lend: a borrow, a held receive) finds the slice
+gone. Access through a released view raises the
 builtin ``ValueError``. A lease of a bus that closed or a device that was reset is made dead
 (:meth:`Loans.invalidate`): its views are released where possible and nothing about it is ever
 written to the ring again.

@@ -102,7 +102,7 @@ class RemoteRings(Rings):
         del self._rx, self._tx  # used only while ready: _start makes new ones
         self.loans.invalidate("the host reset the device")
         self._tx_spare.clear()
-        self._receive = _not_started
+        self._receive = self._copying = _not_started
         self._use_pool(Region(0, memoryview(bytearray()), "no host"))
 
     def reset_peer(self) -> None:
