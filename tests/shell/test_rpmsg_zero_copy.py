@@ -404,3 +404,23 @@ async def test_a_release_notifies_a_sender_waiting_for_a_buffer(receiver_role: s
             assert bytes(msg.payload) == b"waits"
         for m in held:
             m.release()
+
+
+@pytest.mark.parametrize("overflow", ["drop-newest", "drop-oldest"])
+@pytest.mark.parametrize("receiver_role", ROLES)
+async def test_a_dropped_held_message_gives_its_buffer_back(
+    receiver_role: str, overflow: str
+) -> None:
+    host_b, remote_b = await _pair(receiver_role)
+    async with host_b as host, remote_b as remote:
+        rx_bus, tx_bus = _ends(host, remote, receiver_role)
+        sink = rx_bus.create_endpoint(zero_copy=True, maxsize=1, overflow=overflow)  # type: ignore[arg-type]
+        src = tx_bus.create_endpoint(dst=sink.addr)
+        for i in range(3):
+            await src.send(b"%d" % i)
+        await wait_until_true(lambda: sink.statistics().queue_drops == 2)
+        assert (rx_bus.statistics().held, sink.statistics().held) == (1, 1)
+        await anyio.sleep(0.01)
+        assert _fill(src) == 8 - 1  # only the queued one is still out
+        with sink.try_recv() as msg:  # type: ignore[union-attr]
+            assert bytes(msg.payload) == (b"0" if overflow == "drop-newest" else b"2")
