@@ -36,6 +36,7 @@ from .errors import (
 from .message import DEFAULT, EndpointOptions, Message, Timeout, check_timeout
 from .stats import EndpointStatistics
 from .wire import ADDR_ANY
+from .zero_copy import Lending
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from .protocol import Bus, EndpointPort
 
 
-class Endpoint(EndpointCore):
+class Endpoint(EndpointCore, Lending):
     """A bound local address. Create through ``bus.create_endpoint()``.
 
     Every send form refuses, changing nothing: a payload that is not a C-contiguous buffer
@@ -87,6 +88,11 @@ class Endpoint(EndpointCore):
     @property
     def mtu(self) -> int:
         return self.bus.mtu
+
+    def _close(self, reason: BaseException | None) -> None:
+        super()._close(reason)
+        if self._lent:  # buffers still borrowed or held go back, reported (zero_copy.py)
+            self._reclaim_lent()
 
     # -- receive ------------------------------------------------------------------------------
     async def recv(self, timeout: float | None = None) -> Message:
@@ -223,6 +229,7 @@ class Endpoint(EndpointCore):
         await self.aclose()
 
     def statistics(self) -> EndpointStatistics:
+        borrowed, held = self._lent_counts()
         return EndpointStatistics(
             addr=self.addr,
             rx_messages=self.rx_messages,
@@ -234,4 +241,9 @@ class Endpoint(EndpointCore):
             queue_stalls=self.queue_stalls,
             callback_errors=self.callback_errors,
             send_waits=self.send_waits,
+            borrowed=borrowed,
+            borrowed_total=self.borrowed_total,
+            held=held,
+            held_total=self.held_total,
+            leaks=self.leaks,
         )

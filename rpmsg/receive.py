@@ -151,6 +151,8 @@ class RxPasses:
         its, goes with it (counted), never to whoever binds the address next (that may happen
         before the resumed pass runs)."""
         if self._stalled is not None and self._stalled[1] == addr:
+            loans = self._rings.loans  # a held buffer goes back
+            loans.settle(loans.adopt(self._stalled[3]), give=True)
             self._stalled = None
             self._core.count_drop("unknown_dst")
             self.resume()

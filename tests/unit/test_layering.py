@@ -61,6 +61,7 @@ PURE = {
     "rpmsg.core",
     "rpmsg.rings",
     "rpmsg.rings.base",
+    "rpmsg.rings.loans",
     "rpmsg.rings.host",
     "rpmsg.rings.remote",
     "rpmsg.message",
