@@ -25,9 +25,7 @@ from .message import EndpointOptions, Message, Overflow
 if TYPE_CHECKING:
     from .core import Binding
     from .protocol import EndpointPort
-
-#: A received message as the rings hand it over: ``(src, dst, flags, payload)``.
-RawMessage = tuple[int, int, int, bytes]
+    from .rings import RawMessage
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -38,6 +36,10 @@ class EndpointCore:
         self._port = port
         self._binding = binding
         self.addr: int = binding.addr
+        # The same address as a Python object: compiled code keeps an int attribute unboxed,
+        # and boxing it anew per Message would keep a fresh int alive in every message the
+        # user holds (addresses >= 1024 are not cached small ints).
+        self._addr_obj: Any = binding.addr
         self.callback: Callable[[Any, Message], None] | None = options.callback
         self.maxsize: int = options.maxsize
         self.overflow: Overflow = options.overflow
@@ -56,15 +58,21 @@ class EndpointCore:
     def _deliver(self, msg: RawMessage) -> bool:
         """Queue or hand over a received message; False: full under BLOCK, retry later."""
         src, _dst, flags, payload = msg
+        # Leased views go only to holding endpoints (zc_endpoint.py), which override this.
+        assert isinstance(payload, bytes)
         # Reuse the endpoint's own int objects where the values match: the Message then keeps
         # no per-message ints alive (addresses >= 1024 are not Python's cached small ints).
-        peer = self._binding.dst
+        binding: Any = self._binding  # through Any: its dst read as the object, not unboxed
+        peer: Any = binding.dst
+        if src != peer:
+            peer = src
+        addr: Any = self._addr_obj
         callback = self.callback
         if callback is not None:
             self.rx_messages += 1
             self.rx_bytes += len(payload)
             try:
-                callback(self, Message(peer if src == peer else src, self.addr, payload, flags))
+                callback(self, Message(peer, addr, payload, flags))
             except Exception:
                 self.callback_errors += 1
                 self._port.callback_failed(self)  # type: ignore[arg-type]  # an Endpoint
@@ -83,7 +91,7 @@ class EndpointCore:
             queue.popleft()
         self.rx_messages += 1
         self.rx_bytes += len(payload)
-        queue.append(Message(peer if src == peer else src, self.addr, payload, flags))
+        queue.append(Message(peer, addr, payload, flags))
         self._waker.wake()
         return True
 

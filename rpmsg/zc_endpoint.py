@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
-from .endpoint import Endpoint, RawMessage
+from .endpoint import Endpoint
 from .message import Overflow
 from .zero_copy import HeldMessage
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .core import Binding
     from .message import EndpointOptions
     from .protocol import Bus, EndpointPort
+    from .rings import RawMessage
 
 
 class ZeroCopyEndpoint(Endpoint):

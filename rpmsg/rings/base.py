@@ -26,7 +26,7 @@ import enum
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from transports.errors import MemoryAccessError, RemoteProtocolError
 from transports.virtio.constants import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
@@ -49,7 +49,10 @@ SUPPORTED_FEATURES = 1 << VIRTIO_RPMSG_F_NS
 
 KickFn = Callable[[int], None]
 #: A received message: ``(src, dst, flags, payload)``.
-RawMessage = tuple[int, int, int, bytes]
+RawMessage = tuple[int, int, int, "bytes | memoryview"]
+#: What a receive call gives: a message, a drop code (int) or None (nothing pending). The
+#: payload is bytes, or for a holding endpoint a read-only view into its leased buffer.
+RxItem = RawMessage | int | None
 #: The drop reason of each per-message receive result code.
 RX_DROPS = {MSG_SHORT: "short_buffer", MSG_BAD_LENGTH: "bad_length"}
 
@@ -112,7 +115,7 @@ class Rings(abc.ABC):
         # The role's one receive call with its arguments bound (get_message or take_message
         # over the pool), and whether a pass gave buffers back to the peer since its last
         # notification (finish_rx).
-        self._receive: Callable[[], RxResult] = _not_started
+        self._receive: Callable[[], RxItem] = _not_started
         self._rx_recycled = False
         # Set when the receive ring's index itself is corrupt: rx_pending() then reports
         # nothing pending until the next drain attempt (the next notification), so the bus
@@ -176,7 +179,7 @@ class Rings(abc.ABC):
             self._receive_with(self._copying)
 
     @abc.abstractmethod
-    def _receive_held(self) -> RxResult:
+    def _receive_held(self) -> RxItem:
         """The next message, its payload a read-only view into its buffer (leased: given
         back on release) when it goes to a holding endpoint and the bound allows."""
 
@@ -188,7 +191,7 @@ class Rings(abc.ABC):
     def release_held(self, token: int) -> None:
         """Give a held buffer back after its pass: and notify the peer if it wants that."""
 
-    def _parse_into(self, off: int, length: int, token: int) -> RxResult:
+    def _parse_into(self, off: int, length: int, token: int) -> RxItem:
         """The message in the ``length``-byte buffer at pool offset ``off`` (parsed as the
         per-message methods do: transports.virtio.messages): held, or copied and given back."""
         if length < HDR_SIZE:
@@ -205,8 +208,7 @@ class Rings(abc.ABC):
             if loans.can_hold():
                 release = partial(self.release_held, token)
                 lease = Lease("rx", pool, start, n, readonly=True, give_back=release, token=token)
-                # Typed as the bytes it stands for: only a holding endpoint's _deliver sees it.
-                return src, dst, flags, cast(bytes, loans.lend(lease))
+                return src, dst, flags, loans.lend(lease)  # to a holding endpoint's _deliver
             loans.hold_fallbacks += 1
         payload = bytes(pool[start : start + n])
         self._give_now(token)

@@ -20,12 +20,11 @@ from transports.virtio.constants import (
     VIRTIO_CONFIG_S_DRIVER_OK,
     VIRTIO_RPMSG_F_NS,
 )
-from transports.virtio.messages import RxResult
 from transports.virtio.vring import VringDriver
 
 from ..errors import VdevSetupError
 from ..wire import HDR_SIZE, RPMSG_HDR
-from .base import RX_VQ, SUPPORTED_FEATURES, TX_VQ, Poll, Rings
+from .base import RX_VQ, SUPPORTED_FEATURES, TX_VQ, Poll, Rings, RxItem
 from .loans import Lease
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ class HostRings(Rings):
         self._rx.post(addr, length, writable=True)
         self._rx_recycled = True
 
-    def _receive_held(self) -> RxResult:
+    def _receive_held(self) -> RxItem:
         used = self._rx.get_used()
         if used is None:
             return None

@@ -28,11 +28,11 @@ from transports.virtio.constants import (
     VRING_DESC_F_WRITE,
 )
 from transports.virtio.memory import Region
-from transports.virtio.messages import PUT_KICK, PUT_NONE, PUT_REFUSED, RxResult
+from transports.virtio.messages import PUT_KICK, PUT_NONE, PUT_REFUSED
 from transports.virtio.vring import VringDevice, VringLayout, first_posted
 
 from ..wire import HDR_SIZE, RPMSG_HDR
-from .base import RX_VQ, TX_VQ, Poll, Rings, _not_started
+from .base import RX_VQ, TX_VQ, Poll, Rings, RxItem, _not_started
 from .loans import Lease
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class RemoteRings(Rings):
         return  # only a host resets its peer
 
     # -- receive ------------------------------------------------------------------------------
-    def _receive_held(self) -> RxResult:
+    def _receive_held(self) -> RxItem:
         taken = self._rx.take()
         if taken is None:
             return None

@@ -368,8 +368,11 @@ async def test_held_receive_allocates_no_payload_bytes() -> None:
                 after = tracemalloc.take_snapshot()
             finally:
                 tracemalloc.stop()
-            stats = after.compare_to(before, "traceback")
-            grown = sum(s.count_diff for s in stats if s.size_diff >= 496 * s.count_diff > 0)
+            # Counted block by block: compiled code (mypyc) has no Python frames, so its
+            # blocks share a traceback with small ones and a per-site average would hide them.
+            grown = sum(t.size >= 496 for t in after.traces) - sum(
+                t.size >= 496 for t in before.traces
+            )
             for m in kept:
                 if not isinstance(m, Message):
                     m.release()
