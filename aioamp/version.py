@@ -42,6 +42,17 @@ def vring_implementation() -> str:
     return "pure Python (the C extension is built but did not import)"
 
 
+def message_path() -> str:
+    """Whether the per-message path runs compiled by mypyc (``transports._compiled``)."""
+    from transports import _compiled
+
+    if _compiled.active():
+        return "compiled (mypyc)"
+    if _compiled.pure_reason is not None:
+        return f"pure Python ({_compiled.pure_reason})"
+    return "pure Python (not compiled at install time: no compiler or no mypyc?)"
+
+
 def event_loop() -> str:
     """The loop the commands use: ``AIOAMP_EVENT_LOOP``, else uvloop when installed (extra
     ``fast``), else asyncio's."""
@@ -64,6 +75,7 @@ def version_report() -> str:
         [
             f"aioamp {library_version()}",
             f"vrings: {vring_implementation()}",
+            f"per-message path: {message_path()}",
             f"event loop: {event_loop()}",
             f"python: {platform.python_implementation()} {platform.python_version()} "
             f"on {platform.system()} {platform.machine()}",

@@ -19,10 +19,23 @@ from typing import Any, Protocol
 
 import anyio
 
+from rpmsg import NoBufferError
+
 from . import floors
 from .common import ACK, ECHO, SINK, WARMUP_MESSAGES, payload, rtt_stats, run_on
 
-KINDS = ("shm", "shm-nopoll", "shm-batch", "socket", "streams", "pipe", "zmq", "blocking", "spin")
+KINDS = (
+    "shm",
+    "shm-nopoll",
+    "shm-batch",
+    "shm-zc",
+    "socket",
+    "streams",
+    "pipe",
+    "zmq",
+    "blocking",
+    "spin",
+)
 #: Round trips only: no one-way figure (a floor, or the bare socket's reader).
 _RTT_ONLY = ("socket", "blocking", "spin")
 #: Seconds of silence over which the idle CPU of a bound shm peer is measured.
@@ -81,7 +94,7 @@ class _ShmClient:
         from rpmsg import RpmsgBus
         from transports.backends.shm.transport import open_shm
 
-        name, sock_path, busy_poll = address.split("|")
+        name, sock_path, busy_poll, _zero_copy = address.split("|")
         self.transport = await open_shm(
             name, role="host", listen=True, socket_path=sock_path, accept_timeout=30
         )
@@ -109,6 +122,22 @@ class _ShmBatchClient(_ShmClient):
 
     async def send_many(self, data: bytes, n: int) -> None:
         await self.ep.send_many([data] * n)
+
+
+class _ShmZeroCopyClient(_ShmClient):
+    """Sends from borrowed tx buffers (the payload written into the shared buffer, sent
+    without a further copy); the peer holds what it receives (zero_copy=True) and releases it.
+    """
+
+    async def send(self, data: bytes) -> None:
+        ep = self.ep
+        try:
+            buf = ep.try_borrow_tx()
+        except NoBufferError:
+            buf = await ep.borrow_tx()
+        n = len(data)
+        buf.data[:n] = data
+        buf.send(n)
 
 
 class _SocketClient:
@@ -295,8 +324,11 @@ def measure_kind(
     target: Any = peer.main
     if kind.startswith("shm"):
         budget = "0" if kind == "shm-nopoll" else "" if busy_poll is None else str(busy_poll)
-        address = f"aioamp-bench-{os.getpid()}-{loop}|{sock_path}|{budget}"
-        client: Any = _ShmBatchClient() if kind == "shm-batch" else _ShmClient()
+        zero_copy = "zc" if kind == "shm-zc" else ""
+        address = f"aioamp-bench-{os.getpid()}-{loop}|{sock_path}|{budget}|{zero_copy}"
+        client: Any = {"shm-batch": _ShmBatchClient, "shm-zc": _ShmZeroCopyClient}.get(
+            kind, _ShmClient
+        )()
         args: tuple[Any, ...] = ("shm", loop, address, None, None)
     elif kind in ("blocking", "spin"):
         address = os.path.join(tmp, "floor")

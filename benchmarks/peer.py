@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 from .common import SINK
 
@@ -58,12 +58,12 @@ async def _shm(address: str) -> None:
 
     import anyio
 
-    from rpmsg import Endpoint, Message, NoBufferError, RpmsgBus, RpmsgError
+    from rpmsg import Endpoint, Message, NoBufferError, RpmsgBus, RpmsgError, ZeroCopyEndpoint
     from transports import TransportError
     from transports.backends.shm.transport import open_shm
 
     logging.getLogger("aioamp.rpmsg").setLevel(logging.ERROR)  # the end of the run is not news
-    name, sock_path, budget = address.split("|")
+    name, sock_path, budget, zero_copy = address.split("|")
     transport = await open_shm(
         name, role="remote", listen=False, socket_path=sock_path, connect_timeout=30
     )
@@ -94,6 +94,15 @@ async def _shm(address: str) -> None:
                 await ep.send_to(backlog[0].src, backlog[0].payload)
                 backlog.popleft()
 
+    async def held_echo(ep: Endpoint) -> None:
+        """Zero-copy: messages held in the ring's buffers, each released once handled."""
+        held = cast(ZeroCopyEndpoint, ep)
+        while True:
+            for msg in await held.recv_batch(256):
+                with msg:
+                    if msg.payload[0] != SINK:
+                        await ep.send_to(msg.src, msg.payload)
+
     try:
         async with (
             transport,
@@ -104,9 +113,12 @@ async def _shm(address: str) -> None:
                 busy_poll=float(budget) if budget else None,
             ) as bus,
         ):
-            ep = await bus.create_service("bench-echo", callback=on_rx)
+            if zero_copy:
+                ep = await bus.create_service("bench-echo", zero_copy=True)
+            else:
+                ep = await bus.create_service("bench-echo", callback=on_rx)
             async with anyio.create_task_group() as tg:
-                tg.start_soon(send_backlog, ep)
+                tg.start_soon(held_echo if zero_copy else send_backlog, ep)
                 await bus.wait_closed()  # the measuring side closed the link
                 tg.cancel_scope.cancel()
     except* (RpmsgError, TransportError):

@@ -70,7 +70,7 @@ def _goal(
 
 def evaluate_goals(results: Result) -> list[Result]:
     lb_rtt, lb_thr, shm_rtt, shm_thr, kicks, allocs, eps = ([] for _ in range(7))
-    floor_rtt, batch_thr, idle = ([] for _ in range(3))
+    floor_rtt, batch_thr, zc_thr, idle = ([] for _ in range(4))
     for loop, per in results["loops"].items():
         for size in map(str, results["sizes"]):
             ours, queue = per["rpmsg"][size], per["asyncio.Queue"][size]
@@ -93,6 +93,11 @@ def evaluate_goals(results: Result) -> list[Result]:
                     batch_thr.append(
                         (f"{loop}/{size}", _ratios(batch, ipc["unix streams"][size], "msgs_per_s"))
                     )
+                if "rpmsg shm, zero-copy" in ipc:
+                    zc = ipc["rpmsg shm, zero-copy"][size]
+                    zc_thr.append(
+                        (f"{loop}/{size}", _ratios(zc, ipc["unix streams"][size], "msgs_per_s"))
+                    )
         if "idle_cpu" in per:
             cpu = per["idle_cpu"]
             both = zip(_runs(cpu, "peer"), _runs(cpu, "host"), strict=True)
@@ -108,6 +113,7 @@ def evaluate_goals(results: Result) -> list[Result]:
         _goal("shm round trip <= 1.2 x blocking socketpair floor", 1.2, False, floor_rtt, mode),
         _goal("shm throughput >= 2.0 x asyncio unix streams", 2.0, True, shm_thr, mode),
         _goal("shm send_many throughput >= 3.0 x unix streams", 3.0, True, batch_thr, mode),
+        _goal("shm zero-copy throughput >= 3.0 x unix streams", 3.0, True, zc_thr, mode),
         _goal("idle bound shm peer and host <= 5% of a core", 0.05, False, idle, mode, "cores"),
         _goal("<= 0.05 kicks per message under saturation", 0.05, False, kicks, mode, "kicks/msg"),
         _goal(

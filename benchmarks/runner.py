@@ -29,6 +29,7 @@ _IPC_NAMES = {
     "shm": "rpmsg shm",
     "shm-nopoll": "rpmsg shm, busy_poll=0",
     "shm-batch": "rpmsg shm, send_many",
+    "shm-zc": "rpmsg shm, zero-copy",
     "socket": "bare socket",
     "streams": "unix streams",
     "pipe": "mp.Pipe",

@@ -24,6 +24,8 @@ __getattr__, __all__ = lazy_exports(
             "AddressInUseError",
             "AddressTypeError",
             "ArgumentTypeError",
+            "BufferInUseError",
+            "BufferReleasedError",
             "BusClosedError",
             "DriverError",
             "EndpointClosedError",
@@ -69,6 +71,11 @@ __getattr__, __all__ = lazy_exports(
             "capturing",
         ),
         ".vring_bus": ("RpmsgBus",),
+        ".zc_endpoint": ("ZeroCopyEndpoint",),
+        ".zero_copy": (
+            "HeldMessage",
+            "TxBuffer",
+        ),
         ".wire": (
             "ADDR_ANY",
             "HDR_SIZE",
@@ -87,6 +94,8 @@ if TYPE_CHECKING:
     from .errors import AddressInUseError as AddressInUseError
     from .errors import AddressTypeError as AddressTypeError
     from .errors import ArgumentTypeError as ArgumentTypeError
+    from .errors import BufferInUseError as BufferInUseError
+    from .errors import BufferReleasedError as BufferReleasedError
     from .errors import BusClosedError as BusClosedError
     from .errors import DriverError as DriverError
     from .errors import EndpointClosedError as EndpointClosedError
@@ -126,3 +135,6 @@ if TYPE_CHECKING:
     from .wire import NS_ADDR as NS_ADDR
     from .wire import RESERVED_ADDRESSES as RESERVED_ADDRESSES
     from .wire import NsFlags as NsFlags
+    from .zc_endpoint import ZeroCopyEndpoint as ZeroCopyEndpoint
+    from .zero_copy import HeldMessage as HeldMessage
+    from .zero_copy import TxBuffer as TxBuffer

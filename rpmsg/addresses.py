@@ -16,7 +16,7 @@ from .wire import ADDR_ANY, RESERVED_ADDRESSES
 MAX_ADDR = 0xFFFFFFFE  # ADDR_ANY itself is never an endpoint address
 
 
-def check_address(addr: int, what: str, *, any_ok: bool = False) -> int:
+def check_address(addr: object, what: str, *, any_ok: bool = False) -> int:
     """``addr`` as a plain int, once checked: an ``int`` (an int subclass such as an IntEnum
     member is accepted and converted; ``bool`` is refused) in ``0..MAX_ADDR``, or ADDR_ANY
     when ``any_ok``. ``what`` names it in the error ("destination", ...).

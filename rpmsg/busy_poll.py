@@ -43,7 +43,7 @@ MAX_BUDGET_US = 10_000
 _now = time.perf_counter_ns
 
 
-def check_budget(budget_us: float) -> float:
+def check_budget(budget_us: object) -> float:
     """``busy_poll=`` once checked: microseconds, 0 (off) to :data:`MAX_BUDGET_US`.
 
     Raises:

@@ -44,6 +44,7 @@ from .protocol import EndpointPort
 from .stats import BusStatistics
 from .tap import Capture, LinkInfo, LinkTap, open_tap
 from .wire import ADDR_ANY, NS_ADDR, encode_name
+from .zc_endpoint import endpoint_class
 
 log = logging.getLogger("aioamp.rpmsg")
 
@@ -91,7 +92,7 @@ class CoreBus(abc.ABC):
         return 0 if self.tap is None else self.tap.errors
 
     def _make_endpoint(self, binding: Binding, options: EndpointOptions) -> Endpoint:
-        return Endpoint(self, self._port, binding, options)
+        return endpoint_class(options)(self, self._port, binding, options)
 
     @property
     @abc.abstractmethod
@@ -140,13 +141,20 @@ class CoreBus(abc.ABC):
         callback: RxCallback | None = None,
         maxsize: int = 256,
         overflow: Overflow = Overflow.BLOCK,
+        zero_copy: bool = False,
     ) -> Endpoint:
         """Bind a local endpoint (the arguments: :class:`~rpmsg.message.EndpointOptions`).
         Reserved addresses (< 1024) are bound only when asked for explicitly; every argument
         is checked before anything is bound."""
         self._check_open()
         options = EndpointOptions(
-            addr=addr, dst=dst, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+            addr=addr,
+            dst=dst,
+            name=name,
+            callback=callback,
+            maxsize=maxsize,
+            overflow=overflow,
+            zero_copy=zero_copy,
         )
         return self.core.bind(options)
 
@@ -158,6 +166,7 @@ class CoreBus(abc.ABC):
         callback: RxCallback | None = None,
         maxsize: int = 256,
         overflow: Overflow = Overflow.BLOCK,
+        zero_copy: bool = False,
     ) -> Endpoint:
         """Create an endpoint and announce it to the peer (NS CREATE) under ``name``.
 
@@ -165,7 +174,12 @@ class CoreBus(abc.ABC):
         """
         encode_name(name)  # a service has a name
         options = EndpointOptions(
-            addr=addr, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+            addr=addr,
+            name=name,
+            callback=callback,
+            maxsize=maxsize,
+            overflow=overflow,
+            zero_copy=zero_copy,
         )
         self._check_open()
         ep, events = self.core.create_service(options)

@@ -22,23 +22,21 @@ Overflow policy of the queue (:class:`~rpmsg.message.Overflow`), counted in
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 import anyio
 
-from transports.doorbell import Wakeup
-
+from .endpoint_rx import EndpointCore
 from .errors import (
     ArgumentTypeError,
-    EndpointClosedError,
     InvalidAddressError,
     InvalidArgumentError,
     RpmsgTimeoutError,
 )
-from .message import DEFAULT, EndpointOptions, Message, Overflow, Timeout, check_timeout
+from .message import DEFAULT, EndpointOptions, Message, Timeout, check_timeout
 from .stats import EndpointStatistics
 from .wire import ADDR_ANY
+from .zero_copy import Lending
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,11 +46,8 @@ if TYPE_CHECKING:
     from .core import Binding
     from .protocol import Bus, EndpointPort
 
-#: A received message as the rings hand it over: ``(src, dst, flags, payload)``.
-RawMessage = tuple[int, int, int, bytes]
 
-
-class Endpoint:
+class Endpoint(EndpointCore, Lending):
     """A bound local address. Create through ``bus.create_endpoint()``.
 
     Every send form refuses, changing nothing: a payload that is not a C-contiguous buffer
@@ -66,22 +61,7 @@ class Endpoint:
         self, bus: Bus, port: EndpointPort, binding: Binding, options: EndpointOptions
     ) -> None:
         self.bus = bus
-        self._port = port
-        self._binding = binding
-        self.addr = binding.addr
-        self.callback = options.callback
-        self.maxsize = options.maxsize
-        self.overflow = options.overflow
-        #: Whether the endpoint was closed (destroyed, its channel removed, its bus closed).
-        self.closed = False
-        self._queue: deque[Message] = deque()
-        self._waker = Wakeup()
-        self._closed: BaseException | None = None
-        self._stalled = False
-        self._orderly = True
-        self.rx_messages = self.rx_bytes = 0
-        self.tx_messages = self.tx_bytes = 0
-        self.queue_drops = self.queue_stalls = self.callback_errors = self.send_waits = 0
+        super().__init__(port, binding, options)
 
     def __repr__(self) -> str:
         return f"<Endpoint addr={self.addr} dst={self.dst} name={self.name!r}>"
@@ -109,60 +89,10 @@ class Endpoint:
     def mtu(self) -> int:
         return self.bus.mtu
 
-    # -- the bus side (any backend) -----------------------------------------------------------
-    def _deliver(self, msg: RawMessage) -> bool:
-        """Queue or hand over a received message; False: full under BLOCK, retry later."""
-        src, _dst, flags, payload = msg
-        # Reuse the endpoint's own int objects where the values match: the Message then keeps
-        # no per-message ints alive (addresses >= 1024 are not Python's cached small ints).
-        peer = self._binding.dst
-        callback = self.callback
-        if callback is not None:
-            self.rx_messages += 1
-            self.rx_bytes += len(payload)
-            try:
-                callback(self, Message(peer if src == peer else src, self.addr, payload, flags))
-            except Exception:
-                self.callback_errors += 1
-                self._port.callback_failed(self)
-            return True
-        queue = self._queue
-        if len(queue) >= self.maxsize:
-            if self.overflow is Overflow.BLOCK:
-                if not self._stalled:
-                    self._stalled = True
-                    self.queue_stalls += 1
-                return False
-            self.queue_drops += 1
-            self._port.count_drop("queue_full")
-            if self.overflow is Overflow.DROP_NEWEST:
-                return True
-            queue.popleft()
-        self.rx_messages += 1
-        self.rx_bytes += len(payload)
-        queue.append(Message(peer if src == peer else src, self.addr, payload, flags))
-        self._waker.wake()
-        return True
-
     def _close(self, reason: BaseException | None) -> None:
-        """Mark closed; waiters wake. ``reason`` None means an orderly end (iteration stops)."""
-        if self._closed is None:
-            self._closed = (
-                reason
-                if reason is not None
-                else EndpointClosedError(f"endpoint {self.addr} closed")
-            )
-            self._orderly = reason is None
-            self.closed = True
-        self._waker.wake()
-
-    def _closed_error(self) -> EndpointClosedError:
-        exc = self._closed
-        if isinstance(exc, EndpointClosedError):
-            return exc
-        err = EndpointClosedError(f"endpoint {self.addr} closed: {exc}")
-        err.__cause__ = exc
-        return err
+        super()._close(reason)
+        if self._lent:  # buffers still borrowed or held go back, reported (zero_copy.py)
+            self._reclaim_lent()
 
     # -- receive ------------------------------------------------------------------------------
     async def recv(self, timeout: float | None = None) -> Message:
@@ -205,42 +135,6 @@ class Endpoint:
             batch.append(self._pop())
         return batch
 
-    def _pop(self) -> Message:
-        """The oldest queued message; room now exists, so a stalled bus drains again."""
-        msg = self._queue.popleft()
-        if self._stalled:
-            self._stalled = False
-            self._port.resume()
-        return msg
-
-    async def _wait_queued(self) -> None:
-        queue = self._queue
-        waker = self._waker
-        port = self._port
-        while not queue:
-            if self._closed is not None:
-                raise self._closed_error()
-            # A notification arriving while we sleep wakes us directly; we then run the
-            # bus's receive pass ourselves (see Doorbell.park). A busy-polling bus may run
-            # the pass while we park: what it delivered (a message, or a close: an NS DESTROY)
-            # is then seen without a sleep; nothing would wake one.
-            port.park(waker)
-            if queue or self._closed is not None:
-                port.unpark(waker, run=True)
-                continue
-            future = waker.arm()
-            try:
-                if future is None:
-                    await waker.sleep()
-                else:
-                    await future  # directly: each coroutine level costs on every wake-up
-            except BaseException:
-                waker.disarm()
-                port.unpark(waker, run=False)
-                raise
-            waker.disarm()
-            port.unpark(waker, run=True)
-
     def try_recv(self) -> Message | None:
         """The next queued message, or None. Never waits."""
         if not self._queue:
@@ -251,18 +145,6 @@ class Endpoint:
 
     def __aiter__(self) -> Endpoint:
         return self
-
-    async def __anext__(self) -> Message:
-        """Messages until the endpoint closes: an orderly close (destroy, channel removed)
-        ends the iteration; a failure (bus closed, peer died, crash) raises."""
-        if not self._queue:
-            try:
-                await self._wait_queued()  # not through recv(): one coroutine level less
-            except EndpointClosedError:
-                if self._orderly:
-                    raise StopAsyncIteration from None
-                raise
-        return self._pop()
 
     # -- send ---------------------------------------------------------------------------------
     # Each send tries the port's non-waiting path first: one coroutine frame per message
@@ -347,6 +229,7 @@ class Endpoint:
         await self.aclose()
 
     def statistics(self) -> EndpointStatistics:
+        borrowed, held = self._lent_counts()
         return EndpointStatistics(
             addr=self.addr,
             rx_messages=self.rx_messages,
@@ -358,4 +241,9 @@ class Endpoint:
             queue_stalls=self.queue_stalls,
             callback_errors=self.callback_errors,
             send_waits=self.send_waits,
+            borrowed=borrowed,
+            borrowed_total=self.borrowed_total,
+            held=held,
+            held_total=self.held_total,
+            leaks=self.leaks,
         )

@@ -98,3 +98,15 @@ class UnsupportedOperationError(RpmsgError, NotImplementedError):
 
 class DriverError(RpmsgError, ValueError):
     """Registering a driver failed (a name registered twice, an empty id table)."""
+
+
+class BufferReleasedError(RpmsgError, ValueError):
+    """A zero-copy buffer used after it ended: sent, returned, released, or invalidated by its
+    bus closing or its device being reset (a :class:`~rpmsg.zero_copy.TxBuffer` sent twice, a
+    :class:`~rpmsg.zero_copy.HeldMessage` released twice)."""
+
+
+class BufferInUseError(RpmsgError, BufferError):
+    """A view derived from a zero-copy buffer's view (a slice, ``memoryview(view)``) was
+    still alive when the buffer was sent or released: the buffer is kept out of the ring
+    (quarantined, counted) until that view is gone, and (a send) nothing was sent."""

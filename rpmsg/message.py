@@ -129,6 +129,8 @@ class EndpointOptions:
         dst: default destination of :meth:`~rpmsg.endpoint.Endpoint.send` (ANY: none).
         addr: the local address (ANY: the lowest free one from 1024). Addresses are ints
             (not bools).
+        zero_copy: receive :class:`~rpmsg.zero_copy.HeldMessage` s, payloads held in the
+            ring's buffers (:mod:`rpmsg.zc_endpoint`); no callback then.
     """
 
     name: str | None = attrs.field(default=None, converter=_name)
@@ -137,3 +139,12 @@ class EndpointOptions:
     overflow: Overflow = attrs.field(default=Overflow.BLOCK, converter=_overflow)
     dst: int = attrs.field(default=ADDR_ANY, converter=_dst)
     addr: int = attrs.field(default=ADDR_ANY, converter=_addr)
+    zero_copy: bool = attrs.field(default=False)
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.zero_copy) is not bool:
+            raise ArgumentTypeError(
+                f"zero_copy must be a bool, not {type(self.zero_copy).__name__}"
+            )
+        if self.zero_copy and self.callback is not None:
+            raise InvalidArgumentError("a zero_copy endpoint cannot have an rx callback")

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .channel import Channel, Driver, Probe, Remove
     from .endpoint import Endpoint
     from .message import Overflow, RxCallback, Timeout
+    from .rings.loans import Lease, Loans
     from .stats import BusStatistics
 
 
@@ -63,6 +64,7 @@ class Bus(Protocol):
         callback: RxCallback | None = None,
         maxsize: int = 256,
         overflow: Overflow = ...,
+        zero_copy: bool = False,
     ) -> Endpoint:
         """Bind a local endpoint (see :class:`~rpmsg.message.EndpointOptions`)."""
 
@@ -77,6 +79,7 @@ class Bus(Protocol):
         callback: RxCallback | None = None,
         maxsize: int = 256,
         overflow: Overflow = ...,
+        zero_copy: bool = False,
     ) -> Endpoint:
         """Create an endpoint and announce it under ``name``."""
 
@@ -144,3 +147,25 @@ class EndpointPort(Protocol):
 
     def unpark(self, wakeup: Wakeup, *, run: bool) -> None:
         """The receiver woke (``run``) or was cancelled."""
+
+    # Zero-copy (rpmsg.zero_copy): a bus lends shared buffers (``zero_copy`` True) or private
+    # copies (the Linux kernel bus: rpmsg.zero_copy.CopyLending), tracked in ``loans``.
+    zero_copy: bool
+
+    @property
+    def loans(self) -> Loans: ...
+
+    def set_holding(self, addr: int, on: bool) -> None:
+        """Messages to ``addr`` are (``on``) held in their buffers, not copied."""
+
+    def borrow_now(self, ep: Endpoint) -> Lease | None:
+        """Lend a free tx buffer, or None if none is (raises what a send would)."""
+
+    async def borrow(self, ep: Endpoint, timeout: Timeout) -> Lease:
+        """Lend a tx buffer, waiting in turn with senders up to ``timeout``."""
+
+    def send_borrowed(self, ep: Endpoint, lease: Lease, src: int, dst: int, n: int) -> None:
+        """Send the first ``n`` bytes of a borrowed buffer, never waiting."""
+
+    def give_back(self, lease: Lease) -> bool:
+        """End a lease unsent or released: False if it was quarantined (a view lives)."""

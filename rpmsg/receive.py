@@ -1,8 +1,9 @@
 """Receive passes of the vring bus: when to drain the rings, and how far.
 
 Theory of operation: a pass drains every pending receive entry, dispatching each message to the
-endpoint bound at its destination (``core.route`` then ``Endpoint._deliver``), then notifies
-the peer once about recycled buffers and lets waiting senders look for freed tx buffers.
+endpoint bound at its destination (``core.route``, then ``Endpoint._deliver``),
+then notifies the peer once about recycled buffers and lets waiting senders look for freed tx
+buffers.
 
 * Notification suppression (Linux's NAPI idea): the peer's notifications are off while a pass
   has messages. When a pass that had a burst runs dry they stay off for one more pass on the
@@ -38,6 +39,7 @@ from transports.errors import TransportClosedError
 
 from .busy_poll import BusyPoll
 from .core import RpmsgCore
+from .endpoint_rx import EndpointCore
 from .rings import Poll, RawMessage, Rings
 from .tap import LinkTap
 
@@ -150,6 +152,8 @@ class RxPasses:
         its, goes with it (counted), never to whoever binds the address next (that may happen
         before the resumed pass runs)."""
         if self._stalled is not None and self._stalled[1] == addr:
+            loans = self._rings.loans  # a held buffer goes back
+            loans.settle(loans.adopt(self._stalled[3]), give=True)
             self._stalled = None
             self._core.count_drop("unknown_dst")
             self.resume()
@@ -234,7 +238,7 @@ class RxPasses:
             return False
         stalled = self._stalled
         if stalled is not None:
-            sink = self._core.route(stalled[1])
+            sink: EndpointCore | None = self._core.route(stalled[1])
             if sink is not None and not sink._deliver(stalled):
                 # Receiving waits for the full endpoint, but this notification may also have
                 # brought tx buffers back: senders must not wait for it.
@@ -272,7 +276,7 @@ class RxPasses:
                     continue
                 if tap is not None:
                     tap.received(msg)
-                sink = route(msg[1])
+                sink: EndpointCore | None = route(msg[1])  # compiled: a native call
                 if sink is not None and not sink._deliver(msg):
                     self._stalled = msg
                     return False

@@ -6,7 +6,12 @@ of :data:`DROP_REASONS`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 import attrs
+
+if TYPE_CHECKING:
+    from .rings.loans import Loans
 
 #: Why a message or ring entry was dropped; the keys of :attr:`BusStatistics.drops`.
 DROP_REASONS = (
@@ -46,6 +51,20 @@ class BusStatistics:
     busy_poll_hits: int = 0
     busy_poll_misses: int = 0
     busy_poll_us: float = 0.0
+    #: Zero-copy (:mod:`rpmsg.zero_copy`): whether lent buffers are the shared ones (False:
+    #: the bus copies once each way, the Linux kernel bus); tx buffers borrowed and rx
+    #: buffers held now and in all; messages copied because ``max_held`` buffers were held;
+    #: buffers quarantined because a view outlived their end; buffers endpoints still had
+    #: out when they closed.
+    zero_copy: bool = False
+    borrowed: int = 0
+    borrowed_total: int = 0
+    held: int = 0
+    held_total: int = 0
+    hold_fallbacks: int = 0
+    quarantined: int = 0
+    quarantined_total: int = 0
+    leaks: int = 0
 
 
 @attrs.frozen
@@ -62,3 +81,39 @@ class EndpointStatistics:
     queue_stalls: int
     callback_errors: int
     send_waits: int
+    #: Zero-copy: tx buffers borrowed and messages held, now and in all; buffers still out
+    #: when the endpoint closed (returned then, with a warning).
+    borrowed: int = 0
+    borrowed_total: int = 0
+    held: int = 0
+    held_total: int = 0
+    leaks: int = 0
+
+
+class LoanStatistics(TypedDict):
+    """The zero-copy fields of :class:`BusStatistics`."""
+
+    zero_copy: bool
+    borrowed: int
+    borrowed_total: int
+    held: int
+    held_total: int
+    hold_fallbacks: int
+    quarantined: int
+    quarantined_total: int
+    leaks: int
+
+
+def loan_statistics(loans: Loans, *, zero_copy: bool) -> LoanStatistics:
+    """The zero-copy fields of a bus's statistics, from its :class:`~rpmsg.rings.loans.Loans`."""
+    return LoanStatistics(
+        zero_copy=zero_copy,
+        borrowed=loans.borrowed,
+        borrowed_total=loans.borrowed_total,
+        held=loans.held,
+        held_total=loans.held_total,
+        hold_fallbacks=loans.hold_fallbacks,
+        quarantined=len(loans.quarantine),
+        quarantined_total=loans.quarantined_total,
+        leaks=loans.leaks,
+    )

@@ -136,7 +136,7 @@ class LinkTap:
         """The bus sent a message (``payload``: any buffer the send accepted)."""
         self._emit(_TX, src, dst, flags, bytes(as_payload(payload)), False)
 
-    def received(self, msg: tuple[int, int, int, bytes]) -> None:
+    def received(self, msg: tuple[int, int, int, bytes | memoryview]) -> None:
         """The bus received ``(src, dst, flags, payload)``."""
         src, dst, flags, payload = msg
         self._emit(_RX, src, dst, flags, bytes(payload), False)

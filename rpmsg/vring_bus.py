@@ -34,7 +34,7 @@ from .errors import BusClosedError, RpmsgError, RpmsgTimeoutError, TransportInUs
 from .message import check_timeout
 from .receive import RxPasses
 from .rings import Poll, rings_for
-from .stats import DROP_REASONS, BusStatistics
+from .stats import DROP_REASONS, BusStatistics, loan_statistics
 from .tap import Capture
 from .vring_port import VringPort
 from .wire import NS_ADDR
@@ -277,6 +277,7 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
     def _close_all(self, closed: BusClosedError, reason: BaseException | None) -> None:
         self._port.closed = closed
         self._rx.closed = True
+        self.rings.loans.invalidate("the bus closed")  # nothing lent goes to the rings now
         self._release()  # the transport end is free for another bus
         self._rx.detach()
         for ep in self.core.close():
@@ -356,4 +357,5 @@ class RpmsgBus(CoreBus, anyio.AsyncContextManagerMixin):
             busy_poll_hits=0 if poll is None else poll.hits,
             busy_poll_misses=0 if poll is None else poll.misses,
             busy_poll_us=0.0 if poll is None else poll.spent_ns / 1000,
+            **loan_statistics(rings.loans, zero_copy=True),
         )

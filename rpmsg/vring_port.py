@@ -25,6 +25,8 @@ from .addresses import check_address
 from .busy_poll import BusyPoll
 from .core import RpmsgCore
 from .errors import (
+    BufferInUseError,
+    BufferReleasedError,
     BusClosedError,
     EndpointClosedError,
     NoBufferError,
@@ -33,13 +35,14 @@ from .errors import (
 )
 from .message import DEFAULT, Timeout
 from .rings import Rings
+from .rings.loans import Lease, Loans
 from .tap import LinkTap
 from .wire import ADDR_ANY, as_batch, as_payload
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
-    from .endpoint import Endpoint
+    from .endpoint_rx import EndpointCore as Endpoint  # the native class: its struct
     from .vring_bus import RpmsgBus
 
 log = logging.getLogger("aioamp.rpmsg")
@@ -101,7 +104,7 @@ class VringPort:
         if not self.look():
             self._park(wakeup)
 
-    def send_now(self, ep: Endpoint, src: int, dst: int, data: Buffer) -> bool:
+    def send_now(self, ep: Endpoint, src: object, dst: object, data: Buffer) -> bool:
         if (
             self._waiting
             or self.closed is not None
@@ -128,7 +131,7 @@ class VringPort:
             raise ep._closed_error()  # its address may already be someone else's
 
     def _check_send(
-        self, ep: Endpoint | None, src: int, dst: int, data: Buffer
+        self, ep: Endpoint | None, src: object, dst: object, data: Buffer
     ) -> tuple[int, int, bytes | memoryview]:
         """What a send checks before it touches a buffer: the payload (a C-contiguous buffer:
         its bytes are sent; the rings check the MTU), both addresses, then that the endpoint
@@ -146,7 +149,7 @@ class VringPort:
         if self.tap is not None:
             self.tap.sent(src, dst, payload)
 
-    def try_send(self, ep: Endpoint | None, src: int, dst: int, data: Buffer) -> None:
+    def try_send(self, ep: Endpoint | None, src: object, dst: object, data: Buffer) -> None:
         src, dst, payload = self._check_send(ep, src, dst, data)
         n = self._rings.try_send(src, dst, payload)
         if n < 0:
@@ -154,7 +157,7 @@ class VringPort:
         self._sent(ep, n, src, dst, payload)
 
     def _check_many(
-        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]
+        self, ep: Endpoint, src: object, dst: object, payloads: Iterable[Buffer]
     ) -> tuple[int, int, list[bytes | memoryview]]:
         """:meth:`_check_send` for a batch: every payload is checked before any is sent."""
         flat = as_batch(payloads)
@@ -188,12 +191,14 @@ class VringPort:
             rings.release_kicks()
         return i - start
 
-    def try_send_many(self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer]) -> int:
+    def try_send_many(
+        self, ep: Endpoint, src: object, dst: object, payloads: Iterable[Buffer]
+    ) -> int:
         src, dst, flat = self._check_many(ep, src, dst, payloads)
         return self._send_batch(ep, src, dst, flat, 0)
 
     async def send_many(
-        self, ep: Endpoint, src: int, dst: int, payloads: Iterable[Buffer], timeout: Timeout
+        self, ep: Endpoint, src: object, dst: object, payloads: Iterable[Buffer], timeout: Timeout
     ) -> None:
         src, dst, flat = self._check_many(ep, src, dst, payloads)
         i = 0
@@ -206,7 +211,7 @@ class VringPort:
             i += 1
 
     async def send(
-        self, ep: Endpoint | None, src: int, dst: int, data: Buffer, timeout: Timeout
+        self, ep: Endpoint | None, src: object, dst: object, data: Buffer, timeout: Timeout
     ) -> None:
         src, dst, payload = self._check_send(ep, src, dst, data)
         rings = self._rings
@@ -220,6 +225,21 @@ class VringPort:
             if n >= 0:
                 self._sent(ep, n, src, dst, payload)
                 return
+        await self._wait_turn(ep, lambda: self._try_waiting(ep, src, dst, payload), timeout)
+
+    def _try_waiting(self, ep: Endpoint | None, src: int, dst: int, payload: Buffer) -> bool:
+        n = self._rings.try_send(src, dst, payload)
+        if n >= 0:
+            self._sent(ep, n, src, dst, payload)
+        return n >= 0
+
+    async def _wait_turn(
+        self, ep: Endpoint | None, attempt: Callable[[], bool], timeout: Timeout
+    ) -> None:
+        """Wait in turn (first come, first served) until ``attempt()`` finds a free tx buffer
+        and uses it, up to ``timeout``."""
+        rings = self._rings
+        waiting = self._waiting
         if timeout is DEFAULT:
             timeout = self._bus.send_timeout
         self.send_waits += 1
@@ -232,11 +252,10 @@ class VringPort:
             with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
                 while True:
                     if waiting[0] is turn:
-                        n = rings.try_send(src, dst, payload)
-                        if n < 0 and self.poll is not None and self.poll.spin(rings.tx_available):
-                            n = rings.try_send(src, dst, payload)  # one look per wait
-                        if n >= 0:
-                            self._sent(ep, n, src, dst, payload)
+                        poll = self.poll
+                        if attempt() or (
+                            poll is not None and poll.spin(rings.tx_available) and attempt()
+                        ):  # one look per wait
                             return
                     await turn.event.wait()
                     turn.event = anyio.Event()
@@ -252,6 +271,60 @@ class VringPort:
         if scope.cancelled_caught:
             self.send_timeouts += 1
             raise RpmsgTimeoutError(f"{self._bus.name}: no tx buffer freed within {timeout} s")
+
+    # -- zero-copy (rpmsg.zero_copy) ----------------------------------------------------------
+    #: The buffers lent are the shared ones: no copy either way.
+    zero_copy = True
+
+    @property
+    def loans(self) -> Loans:
+        return self._rings.loans
+
+    def set_holding(self, addr: int, on: bool) -> None:
+        self._rings.set_holding(addr, on)
+
+    def borrow_now(self, ep: Endpoint) -> Lease | None:
+        self.check_sendable(ep)
+        if self._waiting:
+            return None  # waiting senders go first
+        return self._rings.borrow_tx()
+
+    async def borrow(self, ep: Endpoint, timeout: Timeout) -> Lease:
+        lease = self.borrow_now(ep)
+        if lease is None:
+            got: list[Lease] = []
+
+            def attempt() -> bool:
+                lent = self._rings.borrow_tx()
+                if lent is not None:
+                    got.append(lent)
+                return lent is not None
+
+            await self._wait_turn(ep, attempt, timeout)
+            lease = got[0]
+        return lease
+
+    def send_borrowed(self, ep: Endpoint, lease: Lease, src: int, dst: int, n: int) -> None:
+        if lease.dead is not None:
+            raise BufferReleasedError(f"the borrowed tx buffer is invalid: {lease.dead}")
+        tap = self.tap
+        sent = bytes(lease.view[:n]) if tap is not None else b""
+        if not self.loans.settle(lease, give=False):
+            raise BufferInUseError(
+                "a view derived from the borrowed tx buffer is still alive: nothing was sent, "
+                "the buffer stays out of the ring until it is gone"
+            )
+        self._rings.send_borrowed(lease, src, dst, n)
+        ep.tx_messages += 1
+        ep.tx_bytes += n
+        if tap is not None:
+            tap.sent(src, dst, sent)
+
+    def give_back(self, lease: Lease) -> bool:
+        done = self.loans.settle(lease, give=True)
+        if lease.kind == "tx":
+            self.wake_senders()  # a buffer came back
+        return done
 
     def endpoint_gone(self, ep: Endpoint) -> None:
         """``ep`` was closed while the bus runs (destroyed, its channel removed): a send

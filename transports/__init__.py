@@ -13,7 +13,10 @@ loopback backend only then.
 
 from typing import TYPE_CHECKING
 
+from ._compiled import install as _install_compiled
 from ._lazy import lazy_exports
+
+_install_compiled()  # AIOAMP_PURE_PYTHON: the pure sources of the mypyc-compiled modules
 
 __getattr__, __all__ = lazy_exports(
     globals(),

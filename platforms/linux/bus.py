@@ -47,9 +47,10 @@ from rpmsg.errors import (
     RpmsgError,
 )
 from rpmsg.message import EndpointOptions, Overflow, RxCallback, check_timeout
-from rpmsg.stats import DROP_REASONS, BusStatistics
+from rpmsg.stats import BusStatistics
 from rpmsg.tap import Capture, LinkInfo, open_tap
 from rpmsg.wire import ADDR_ANY, DEFAULT_BUFFER_SIZE, HDR_SIZE, encode_name
+from rpmsg.zc_endpoint import endpoint_class
 from transports._tasks import raise_one
 
 from .bus_channels import ChannelsMixin
@@ -277,7 +278,7 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         assert self._tasks is not None
         port = KernelPort(opened.dev, opened.dst, self.counters)
         binding = Binding(opened.addr, opened.dst, options.name, kind == "service")
-        ep = Endpoint(self, port, binding, options)
+        ep = endpoint_class(options)(self, port, binding, options)
         self._open[ep] = (kind, port, device)
         self._tasks.start_soon(self._read, ep, port, name=f"{self.name}-{opened.dev.path}")
         return ep
@@ -302,11 +303,19 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         callback: RxCallback | None = None,
         maxsize: int = 256,
         overflow: Overflow = Overflow.BLOCK,
+        zero_copy: bool = False,
     ) -> Endpoint:
         """An endpoint device of the control device (RPMSG_CREATE_EPT_IOCTL): local address
-        ``addr`` (ADDR_ANY: the kernel's choice, unknown here), sending to ``dst`` only."""
+        ``addr`` (ADDR_ANY: the kernel's choice, unknown here), sending to ``dst`` only.
+        ``zero_copy``: the API of :mod:`rpmsg.zero_copy`, one copy each way here."""
         options = EndpointOptions(
-            addr=addr, dst=dst, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+            addr=addr,
+            dst=dst,
+            name=name,
+            callback=callback,
+            maxsize=maxsize,
+            overflow=overflow,
+            zero_copy=zero_copy,
         )
         opened = self._kernel.create_endpoint(options.name or "aioamp", options.addr, options.dst)
         return self._adopt(opened, "endpoint", options, None)
@@ -319,13 +328,19 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         callback: RxCallback | None = None,
         maxsize: int = 256,
         overflow: Overflow = Overflow.BLOCK,
+        zero_copy: bool = False,
     ) -> Endpoint:
         """A local service the kernel announces to the remote (RPMSG_CREATE_DEV_IOCTL, bound
         to rpmsg_chrdev). Its endpoint receives; it cannot send (the kernel gives it no
         destination): answer through the remote's channel."""
         encode_name(name)
         options = EndpointOptions(
-            addr=addr, name=name, callback=callback, maxsize=maxsize, overflow=overflow
+            addr=addr,
+            name=name,
+            callback=callback,
+            maxsize=maxsize,
+            overflow=overflow,
+            zero_copy=zero_copy,
         )
         kernel = self._kernel
         assert self.sysfs is not None
@@ -387,21 +402,4 @@ class LinuxRpmsgBus(ChannelsMixin, anyio.AsyncContextManagerMixin):
         return self.counters.send_timeout
 
     def statistics(self) -> BusStatistics:
-        c = self.counters
-        return BusStatistics(
-            role=self.role,
-            tx_messages=c.tx_messages,
-            tx_bytes=c.tx_bytes,
-            rx_messages=c.rx_messages,
-            rx_bytes=c.rx_bytes,
-            drops={r: c.drops.get(r, 0) for r in DROP_REASONS},
-            kicks_sent=0,
-            notifications_received=c.notifications_received,
-            send_waits=c.send_waits,
-            send_timeouts=c.send_timeouts,
-            driver_errors=c.driver_errors,
-            endpoints=len(self._open),
-            channels=len(self.table.channels),
-            last_ring_error=None,
-            capture_errors=0 if c.tap is None else c.tap.errors,
-        )
+        return self.counters.snapshot(self.role, len(self._open), len(self.table.channels))

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import attrs
 
 from rpmsg.errors import BusClosedError
+from rpmsg.rings.loans import Loans
+from rpmsg.stats import DROP_REASONS, BusStatistics, loan_statistics
 
 if TYPE_CHECKING:
     from rpmsg.tap import LinkTap
@@ -41,3 +43,26 @@ class BusCounters:
     drops: Counter[str] = attrs.field(factory=Counter)
     #: Where the link's messages are recorded (:mod:`rpmsg.tap`); None: nowhere.
     tap: LinkTap | None = None
+    #: Private buffers lent by the endpoints' zero-copy API (:class:`rpmsg.zero_copy.CopyLending`).
+    loans: Loans = attrs.field(factory=Loans)
+
+    def snapshot(self, role: str, endpoints: int, channels: int) -> BusStatistics:
+        """The bus's statistics (the kernel runs the rings: no kicks or ring errors seen)."""
+        return BusStatistics(
+            role=role,
+            tx_messages=self.tx_messages,
+            tx_bytes=self.tx_bytes,
+            rx_messages=self.rx_messages,
+            rx_bytes=self.rx_bytes,
+            drops={r: self.drops.get(r, 0) for r in DROP_REASONS},
+            kicks_sent=0,
+            notifications_received=self.notifications_received,
+            send_waits=self.send_waits,
+            send_timeouts=self.send_timeouts,
+            driver_errors=self.driver_errors,
+            endpoints=endpoints,
+            channels=channels,
+            last_ring_error=None,
+            capture_errors=0 if self.tap is None else self.tap.errors,
+            **loan_statistics(self.loans, zero_copy=False),
+        )

@@ -44,6 +44,7 @@ from rpmsg.errors import (
 )
 from rpmsg.message import DEFAULT, Timeout
 from rpmsg.wire import ADDR_ANY, as_batch, as_payload
+from rpmsg.zero_copy import CopyLending
 
 from .chardev import CharDev
 
@@ -64,7 +65,7 @@ _BATCH = 64
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.001, 0.02
 
 
-class KernelPort:
+class KernelPort(CopyLending):
     """What one endpoint of the Linux bus calls (see the module docstring).
 
     Args:
@@ -81,6 +82,8 @@ class KernelPort:
         self._turn = anyio.Lock()  # FIFO: waiting senders go in order
         self._room = anyio.Event()
         self._stalled: tuple[int, int, int, bytes] | None = None
+        self.loans = counters.loans
+        self.mtu = counters.mtu
 
     # -- sending ----------------------------------------------------------------------------
     def send_now(self, ep: Endpoint, src: int, dst: int, data: Buffer) -> bool:

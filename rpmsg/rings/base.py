@@ -25,6 +25,7 @@ import abc
 import enum
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from transports.errors import MemoryAccessError, RemoteProtocolError
@@ -35,7 +36,8 @@ from transports.virtio.vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
 from transports.virtio.vring import VringLayout
 
 from ..errors import PayloadTooLargeError, RpmsgError, VdevSetupError
-from ..wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, as_payload
+from ..wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, RPMSG_HDR, as_payload
+from .loans import Lease, Loans
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -47,7 +49,10 @@ SUPPORTED_FEATURES = 1 << VIRTIO_RPMSG_F_NS
 
 KickFn = Callable[[int], None]
 #: A received message: ``(src, dst, flags, payload)``.
-RawMessage = tuple[int, int, int, bytes]
+RawMessage = tuple[int, int, int, "bytes | memoryview"]
+#: What a receive call gives: a message, a drop code (int) or None (nothing pending). The
+#: payload is bytes, or for a holding endpoint a read-only view into its leased buffer.
+RxItem = RawMessage | int | None
 #: The drop reason of each per-message receive result code.
 RX_DROPS = {MSG_SHORT: "short_buffer", MSG_BAD_LENGTH: "bad_length"}
 
@@ -110,12 +115,18 @@ class Rings(abc.ABC):
         # The role's one receive call with its arguments bound (get_message or take_message
         # over the pool), and whether a pass gave buffers back to the peer since its last
         # notification (finish_rx).
-        self._receive: Callable[[], RxResult] = _not_started
+        self._receive: Callable[[], RxItem] = _not_started
         self._rx_recycled = False
         # Set when the receive ring's index itself is corrupt: rx_pending() then reports
         # nothing pending until the next drain attempt (the next notification), so the bus
         # does not spin on an entry it can neither consume nor skip.
         self._rx_halted = False
+        # Zero-copy (:mod:`rpmsg.rings.loans`): the buffers lent out, and the endpoints whose
+        # messages are held in their buffers rather than copied (receiving then takes the
+        # generic path, _receive_held, instead of the one-call copy, _copying).
+        self.loans = Loans()
+        self.hold_addrs: set[int] = set()
+        self._copying: Callable[[], RxResult] = _not_started
 
     # -- the link -----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -152,6 +163,57 @@ class Rings(abc.ABC):
         self._pool_da, self._pool_mem = pool.da, pool.mem
 
     # -- receive ------------------------------------------------------------------------------
+    def _receive_with(self, copying: Callable[[], RxResult]) -> None:
+        """Set the role's one-call receive (at start), or the holding one if an endpoint
+        receives zero-copy."""
+        self._copying = copying
+        self._receive = self._receive_held if self.hold_addrs else copying
+
+    def set_holding(self, addr: int, on: bool) -> None:
+        """Messages to ``addr`` are (``on``) held in their ring buffers, not copied."""
+        if on:
+            self.hold_addrs.add(addr)
+        else:
+            self.hold_addrs.discard(addr)
+        if self._receive is not _not_started:
+            self._receive_with(self._copying)
+
+    @abc.abstractmethod
+    def _receive_held(self) -> RxItem:
+        """The next message, its payload a read-only view into its buffer (leased: given
+        back on release) when it goes to a holding endpoint and the bound allows."""
+
+    @abc.abstractmethod
+    def _give_now(self, token: int) -> None:
+        """Give a received buffer back within the receive pass (finish_rx notifies)."""
+
+    @abc.abstractmethod
+    def release_held(self, token: int) -> None:
+        """Give a held buffer back after its pass: and notify the peer if it wants that."""
+
+    def _parse_into(self, off: int, length: int, token: int) -> RxItem:
+        """The message in the ``length``-byte buffer at pool offset ``off`` (parsed as the
+        per-message methods do: transports.virtio.messages): held, or copied and given back."""
+        if length < HDR_SIZE:
+            self._give_now(token)
+            return MSG_SHORT
+        pool = self._pool_mem
+        src, dst, _reserved, n, flags = RPMSG_HDR.unpack_from(pool, off)
+        if n > length - HDR_SIZE:
+            self._give_now(token)
+            return MSG_BAD_LENGTH
+        start = off + HDR_SIZE
+        loans = self.loans
+        if dst in self.hold_addrs:
+            if loans.can_hold():
+                release = partial(self.release_held, token)
+                lease = Lease("rx", pool, start, n, readonly=True, give_back=release, token=token)
+                return src, dst, flags, loans.lend(lease)  # to a holding endpoint's _deliver
+            loans.hold_fallbacks += 1
+        payload = bytes(pool[start : start + n])
+        self._give_now(token)
+        return src, dst, flags, payload
+
     def next_rx(self) -> RawMessage | None:
         """The next received message, or None if none is pending (call only while
         :attr:`ready`). Bad entries are counted and skipped; their buffers are recycled."""
@@ -225,6 +287,14 @@ class Rings(abc.ABC):
             PayloadTooLargeError: more than ``mtu`` bytes.
             RpmsgError: the rings never started.
         """
+
+    @abc.abstractmethod
+    def borrow_tx(self) -> Lease | None:
+        """Lend a free tx buffer's payload area (zero-copy send), or None if none is free."""
+
+    @abc.abstractmethod
+    def send_borrowed(self, lease: Lease, src: int, dst: int, n: int, flags: int = 0) -> None:
+        """Send the first ``n`` bytes of a borrowed buffer (its views released)."""
 
     def hold_kicks(self) -> None:
         """Until :meth:`release_kicks`, the kicks sends would make are held back: a batch

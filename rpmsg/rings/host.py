@@ -23,8 +23,9 @@ from transports.virtio.constants import (
 from transports.virtio.vring import VringDriver
 
 from ..errors import VdevSetupError
-from ..wire import HDR_SIZE
-from .base import RX_VQ, SUPPORTED_FEATURES, TX_VQ, Poll, Rings
+from ..wire import HDR_SIZE, RPMSG_HDR
+from .base import RX_VQ, SUPPORTED_FEATURES, TX_VQ, Poll, Rings, RxItem
+from .loans import Lease
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -65,7 +66,8 @@ class HostRings(Rings):
         self._tx_post_whole = quirks.tx_len_whole_buffer
         self._use_pool(pool)
         # Each buffer is reposted as it was posted here.
-        self._receive = partial(self._rx.get_message, self._pool_mem, self._pool_da, size)
+        self._receive_with(partial(self._rx.get_message, self._pool_mem, self._pool_da, size))
+        self.loans.max_held = max(1, half // 2)
         self._tx.set_interrupts(self._tx_waiters > 0)
         if quirks.driver_ok_only:
             vdev.status = VIRTIO_CONFIG_S_DRIVER_OK
@@ -91,6 +93,23 @@ class HostRings(Rings):
         addr, length = self._rx.buffer_of(head)
         self._rx.post(addr, length, writable=True)
         self._rx_recycled = True
+
+    def _receive_held(self) -> RxItem:
+        used = self._rx.get_used()
+        if used is None:
+            return None
+        _head, addr, used_len = used
+        return self._parse_into(addr - self._pool_da, used_len, addr)
+
+    def _give_now(self, token: int) -> None:
+        self._rx.post(token, self.buffer_size, writable=True)  # as get_message reposts
+
+    def release_held(self, token: int) -> None:
+        if not self.ready:
+            return
+        self._give_now(token)
+        if self._rx.kick_needed():
+            self._kick(RX_VQ)
 
     def finish_rx(self) -> None:
         if self._rx_recycled:
@@ -143,6 +162,57 @@ class HostRings(Rings):
         self.tx_messages += 1
         self.tx_bytes += n
         return n
+
+    # -- zero-copy send (rpmsg_get_tx_payload_buffer, rpmsg_send_nocopy) ----------------------
+    def borrow_tx(self) -> Lease | None:
+        """Lend a free tx buffer's payload area (``mtu`` bytes, after the header slot), or
+        None if none is free. Like :meth:`try_send`: a never-used buffer first."""
+        if not self.ready:
+            self._not_ready()
+            return None
+        fresh = self._tx_fresh
+        if fresh < self._tx_count:
+            addr = self._tx_addrs[fresh]
+            self._tx_fresh = fresh + 1
+        else:
+            try:
+                used = self._tx.get_used()
+            except RemoteProtocolError as exc:
+                used = self._reclaim_after(exc)
+            if used is None:
+                return None
+            addr = used[1]
+        off = addr - self._pool_da
+        lease = Lease(
+            "tx",
+            self._pool_mem,
+            off + HDR_SIZE,
+            self.mtu,
+            readonly=False,
+            give_back=partial(self._unborrow, addr),
+            token=addr,
+        )
+        self.loans.lend(lease)
+        return lease
+
+    def _unborrow(self, addr: int) -> None:
+        """A borrowed buffer comes back unsent: the next fresh one (entries before _tx_fresh
+        are never read again)."""
+        self._tx_fresh -= 1
+        self._tx_addrs[self._tx_fresh] = addr
+
+    def send_borrowed(self, lease: Lease, src: int, dst: int, n: int, flags: int = 0) -> None:
+        """Send the first ``n`` bytes of a borrowed buffer whose views are released: the header
+        in place, then the post (Linux virtio_rpmsg_bus posts ``HDR + n`` bytes)."""
+        addr = lease.token
+        RPMSG_HDR.pack_into(self._pool_mem, addr - self._pool_da, src, dst, 0, n, flags)
+        self._tx.post(
+            addr, self.buffer_size if self._tx_post_whole else HDR_SIZE + n, writable=False
+        )
+        if self._tx.kick_needed():
+            self._kick(TX_VQ)
+        self.tx_messages += 1
+        self.tx_bytes += n
 
     def _reclaim_after(self, exc: RemoteProtocolError) -> tuple[int, int, int] | None:
         """A tx buffer to reuse after the remote corrupted vq 1's used ring, as

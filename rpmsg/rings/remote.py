@@ -25,12 +25,15 @@ from transports.virtio.constants import (
     VIRTIO_CONFIG_S_DRIVER_OK,
     VIRTIO_CONFIG_S_NEEDS_RESET,
     VIRTIO_RPMSG_F_NS,
+    VRING_DESC_F_WRITE,
 )
 from transports.virtio.memory import Region
 from transports.virtio.messages import PUT_KICK, PUT_NONE, PUT_REFUSED
 from transports.virtio.vring import VringDevice, VringLayout, first_posted
 
-from .base import RX_VQ, TX_VQ, Poll, Rings, _not_started
+from ..wire import HDR_SIZE, RPMSG_HDR
+from .base import RX_VQ, TX_VQ, Poll, Rings, RxItem, _not_started
+from .loans import Lease
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -39,8 +42,11 @@ if TYPE_CHECKING:
 class RemoteRings(Rings):
     """The remote role: vq 1 receives (``take_message``), vq 0 sends (``put_message``)."""
 
+    __deletable__ = ("_rx", "_tx")  # mypyc: _stop() deletes them
     _rx: VringDevice
     _tx: VringDevice
+
+    _tx_spare: list[tuple[int, int, int]]  # borrowed, returned unsent: (head, addr, len)
 
     def activate(self) -> bool:
         return False  # the rings start when the host sets DRIVER_OK (poll)
@@ -70,8 +76,11 @@ class RemoteRings(Rings):
         self._rx = VringDevice(tx_mem, tx_layout, region_check=window.contains)
         # Kicks for refilled rx buffers only while a sender waits for one (OpenAMP's default).
         self._tx.set_notifications(self._tx_waiters > 0)
-        self._receive = partial(self._rx.take_message, self._pool_mem, self._pool_da)
+        self._receive_with(partial(self._rx.take_message, self._pool_mem, self._pool_da))
+        self.loans.max_held = max(1, tx_layout.num // 2)
+        self._held_len = [0] * tx_layout.num
         self._rx_recycled = False
+        self._tx_spare = []
         self.ready = True
 
     def _window(self, vq0: memoryview, layout: VringLayout) -> Region:
@@ -92,13 +101,33 @@ class RemoteRings(Rings):
         self.ready = False
         self.resets += 1
         del self._rx, self._tx  # used only while ready: _start makes new ones
-        self._receive = _not_started
+        self.loans.invalidate("the host reset the device")
+        self._tx_spare.clear()
+        self._receive = self._copying = _not_started
         self._use_pool(Region(0, memoryview(bytearray()), "no host"))
 
     def reset_peer(self) -> None:
         return  # only a host resets its peer
 
     # -- receive ------------------------------------------------------------------------------
+    def _receive_held(self) -> RxItem:
+        taken = self._rx.take()
+        if taken is None:
+            return None
+        head, addr, length, _flags = taken
+        self._held_len[head] = length
+        return self._parse_into(addr - self._pool_da, length, head)
+
+    def _give_now(self, token: int) -> None:
+        self._rx.give(token, self._held_len[token])  # as take_message gives back
+
+    def release_held(self, token: int) -> None:
+        if not self.ready:
+            return
+        self._give_now(token)
+        if self._rx.interrupt_needed():
+            self._kick(TX_VQ)
+
     def _recycle(self, head: int) -> None:
         self._rx.give(head, 0)
         self._rx_recycled = True
@@ -116,7 +145,7 @@ class RemoteRings(Rings):
         self._rx.set_notifications(enabled)
 
     def tx_available(self) -> bool:
-        return self.ready and self._tx.has_avail()
+        return self.ready and (bool(self._tx_spare) or self._tx.has_avail())
 
     # -- send ---------------------------------------------------------------------------------
     def try_send(self, src: int, dst: int, payload: Buffer, flags: int = 0) -> int:
@@ -124,6 +153,10 @@ class RemoteRings(Rings):
             payload = self._checked(payload)
         if not self.ready:
             return self._not_ready()
+        if self._tx_spare:  # buffers borrowed and returned unsent go first
+            sent = self._send_spare(src, dst, payload, flags)
+            if sent >= 0:
+                return sent
         tx = self._tx
         while True:
             try:
@@ -147,6 +180,85 @@ class RemoteRings(Rings):
             self.tx_messages += 1
             self.tx_bytes += n
             return n
+
+    # -- zero-copy send (rpmsg_get_tx_payload_buffer, rpmsg_send_nocopy) ----------------------
+    # A borrowed buffer returned unsent is kept for reuse, as OpenAMP's
+    # rpmsg_virtio_release_tx_buffer puts it on its reclaimer list (lib/rpmsg/rpmsg_virtio.c):
+    # giving it back to the host empty would be a zero-length message the host counts.
+    def borrow_tx(self) -> Lease | None:
+        """Lend an empty host buffer's payload area (its size after the header slot, at most
+        ``mtu``), or None if the host has none posted."""
+        if not self.ready:
+            self._not_ready()
+            return None
+        if self._tx_spare:
+            head, addr, length = self._tx_spare.pop()
+        else:
+            taken = self._take_tx()
+            if taken is None:
+                return None
+            head, addr, length = taken
+        lease = Lease(
+            "tx",
+            self._pool_mem,
+            addr - self._pool_da + HDR_SIZE,
+            min(length - HDR_SIZE, self.mtu),
+            readonly=False,
+            give_back=partial(self._tx_spare.append, (head, addr, length)),
+            token=head,
+        )
+        self.loans.lend(lease)
+        return lease
+
+    def _take_tx(self) -> tuple[int, int, int] | None:
+        """An empty, writable host buffer with room for a header: ``(head, addr, len)``."""
+        tx = self._tx
+        while True:
+            try:
+                taken = tx.take()
+            except RemoteProtocolError as exc:
+                self._ring_error(exc)
+                if not exc.consumed:
+                    return None
+                if exc.head is not None:
+                    tx.give(exc.head, 0)
+                continue
+            if taken is None:
+                return None
+            head, addr, length, flags = taken
+            if length <= HDR_SIZE or not flags & VRING_DESC_F_WRITE:
+                tx.give(head, 0)  # as put_message refuses it: the host counts and reposts
+                self.drops["short_buffer"] += 1
+                continue
+            return head, addr, length
+
+    def send_borrowed(self, lease: Lease, src: int, dst: int, n: int, flags: int = 0) -> None:
+        """Send the first ``n`` bytes of a borrowed buffer whose views are released: the
+        header in place, then the buffer goes back to the host holding ``HDR + n`` bytes."""
+        head = lease.token
+        RPMSG_HDR.pack_into(self._pool_mem, lease.offset - HDR_SIZE, src, dst, 0, n, flags)
+        self._tx.give(head, HDR_SIZE + n)
+        if self._tx.interrupt_needed():
+            self._kick(RX_VQ)
+        self.tx_messages += 1
+        self.tx_bytes += n
+
+    def _send_spare(self, src: int, dst: int, payload: bytes | memoryview, flags: int) -> int:
+        """:meth:`try_send` into a buffer kept for reuse (its payload is checked)."""
+        head, addr, length = self._tx_spare[-1]
+        n = len(payload)
+        if HDR_SIZE + n > length:
+            return -1  # too small for this one: the ring's next buffer, then
+        self._tx_spare.pop()
+        off = addr - self._pool_da
+        RPMSG_HDR.pack_into(self._pool_mem, off, src, dst, 0, n, flags)
+        self._pool_mem[off + HDR_SIZE : off + HDR_SIZE + n] = payload
+        self._tx.give(head, HDR_SIZE + n)
+        if self._tx.interrupt_needed():
+            self._kick(RX_VQ)
+        self.tx_messages += 1
+        self.tx_bytes += n
+        return n
 
     def _tx_notifications(self, enabled: bool) -> None:
         self._tx.set_notifications(enabled)

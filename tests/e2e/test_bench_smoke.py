@@ -15,13 +15,14 @@ def test_bench_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert status == 0
     report = json.loads(capsys.readouterr().out)
     names = [g["name"] for g in report["goals"]]
-    assert len(names) == 10
+    assert len(names) == 11
     assert all({"name", "ratio", "target", "met", "spread"} <= set(g) for g in report["goals"])
     loop = report["loops"]["asyncio"]
     assert set(loop["ipc"]) == {
         "rpmsg shm",
         "rpmsg shm, busy_poll=0",
         "rpmsg shm, send_many",
+        "rpmsg shm, zero-copy",
         "bare socket",
         "unix streams",
         "mp.Pipe",

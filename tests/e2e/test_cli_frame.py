@@ -13,6 +13,7 @@ import anyio
 import pytest
 from peers import Link
 
+from transports import _compiled
 from transports.virtio.vring import ACCELERATED
 
 
@@ -116,13 +117,15 @@ def test_version_names_the_library_the_vrings_and_the_loop() -> None:
     assert lines[0].startswith("aioamp 0.")
     vrings = "vrings: C accelerator" if ACCELERATED else "vrings: pure Python"
     assert lines[1].startswith(vrings)
+    path = "compiled (mypyc)" if _compiled.active() else "pure Python"
+    assert lines[2].startswith(f"per-message path: {path}")
     try:
         import uvloop  # noqa: F401
 
-        assert lines[2].startswith("event loop: uvloop ")
+        assert lines[3].startswith("event loop: uvloop ")
     except ImportError:
-        assert lines[2].startswith("event loop: asyncio")
-    assert lines[3].startswith("python: ")
+        assert lines[3].startswith("event loop: asyncio")
+    assert lines[4].startswith("python: ")
 
 
 def test_version_says_when_the_pure_vrings_were_forced() -> None:
@@ -130,6 +133,7 @@ def test_version_says_when_the_pure_vrings_were_forced() -> None:
     assert "vrings: pure Python" in done.stdout
     if ACCELERATED:  # built, but refused by the variable
         assert "vrings: pure Python (AIOAMP_PURE_PYTHON=1)" in done.stdout
+    assert "per-message path: pure Python (AIOAMP_PURE_PYTHON=1)" in done.stdout
 
 
 # -- logging --------------------------------------------------------------------------------------

@@ -42,6 +42,16 @@ async def test_echo_at_every_size_and_oversize_payloads(kernel: Path, tmp_path: 
     assert [len(p) for p in served.payloads] == [*range(1, 497), len(b"still fine")]
 
 
+async def test_the_zero_copy_api_copies_once_each_way(kernel: Path, tmp_path: Path) -> None:
+    """Borrowed sends and held receives on the kernel bus (private buffers: zero_copy False)
+    reach the remote and come back byte for byte."""
+    async with guest_with_remote(kernel, tmp_path, guest_argv("zero-copy")) as (uml, bus):
+        run, served = await serve_until_halt(uml, bus, "aioamp-echo")
+    run.check()
+    assert [len(p) for p in served.payloads] == list(range(1, 497))
+    assert "zero-copy False: borrowed 496 held 496 out 0" in guest_lines(run)
+
+
 async def test_ten_thousand_messages_in_order(kernel: Path, tmp_path: Path) -> None:
     async with guest_with_remote(kernel, tmp_path, guest_argv("in-order")) as (uml, bus):
         run, served = await serve_until_halt(uml, bus, "aioamp-order")

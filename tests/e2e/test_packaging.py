@@ -86,6 +86,11 @@ def test_the_sdist_and_the_wheel_hold_the_package_data(dist: Path) -> None:
     for name in PACKAGE_DATA:
         assert name in in_sdist and name in in_wheel, name
     assert any(name.startswith("transports/_vring_accel.") for name in in_wheel)
+    # The mypyc-compiled modules (setup.py) and their shared runtime, beside their sources.
+    assert {"setup.py", "transports/_compiled.py"} <= in_sdist
+    for module in ("transports/_path__mypyc.", "rpmsg/receive.", "rpmsg/endpoint_rx."):
+        assert any(n.startswith(module) and n.endswith(".so") for n in in_wheel), module
+    assert {"rpmsg/receive.py", "rpmsg/endpoint_rx.py"} <= in_wheel
 
 
 def test_the_wheel_works_in_a_fresh_venv(dist: Path, tmp_path: Path) -> None:
@@ -93,6 +98,7 @@ def test_the_wheel_works_in_a_fresh_venv(dist: Path, tmp_path: Path) -> None:
     aioamp = str(bin_dir / "aioamp")
     version = run([aioamp, "--version"], tmp_path)
     assert "C accelerator" in version, version
+    assert "per-message path: compiled (mypyc)" in version, version
     run([aioamp, "demo", "--count", "5"], tmp_path)
     run([aioamp, "fw", "build-sample", "fw.elf"], tmp_path)
     assert "rpmsg-client-sample" in run([aioamp, "fw", "inspect", "fw.elf"], tmp_path)
@@ -147,5 +153,6 @@ def test_without_a_compiler_the_wheel_is_pure_and_works(dist: Path, tmp_path: Pa
     with zipfile.ZipFile(wheel) as archive:
         assert not [n for n in archive.namelist() if n.endswith(".so")]
     bin_dir = fresh_venv(tmp_path / "venv", wheel)
-    assert "pure Python" in run([str(bin_dir / "aioamp"), "--version"], tmp_path)
+    version = run([str(bin_dir / "aioamp"), "--version"], tmp_path)
+    assert "vrings: pure Python" in version and "per-message path: pure Python" in version
     run([str(bin_dir / "aioamp"), "demo", "--count", "5"], tmp_path)
