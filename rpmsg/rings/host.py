@@ -127,24 +127,27 @@ class HostRings(Rings):
         return self.ready and (self._tx_fresh < self._tx_count or self._tx.has_used())
 
     # -- send ---------------------------------------------------------------------------------
+    def _next_tx_addr(self) -> int:
+        """A free tx buffer's address, or -1: a never-used buffer first, then one the remote
+        has given back (a native call when compiled: nothing to save by inlining it)."""
+        fresh = self._tx_fresh
+        if fresh < self._tx_count:
+            self._tx_fresh = fresh + 1
+            return self._tx_addrs[fresh]
+        try:
+            used = self._tx.get_used()
+        except RemoteProtocolError as exc:
+            used = self._reclaim_after(exc)
+        return -1 if used is None else used[1]
+
     def try_send(self, src: int, dst: int, payload: Buffer, flags: int = 0) -> int:
         if type(payload) is not bytes or len(payload) > self.mtu:
             payload = self._checked(payload)
         if not self.ready:
             return self._not_ready()
-        # A never-used buffer first, then one the remote has given back.
-        fresh = self._tx_fresh
-        if fresh < self._tx_count:
-            addr = self._tx_addrs[fresh]
-            self._tx_fresh = fresh + 1
-        else:
-            try:
-                used = self._tx.get_used()
-            except RemoteProtocolError as exc:
-                used = self._reclaim_after(exc)
-            if used is None:
-                return -1
-            addr = used[1]
+        addr = self._next_tx_addr()
+        if addr < 0:
+            return -1
         n = len(payload)
         post_len = self.buffer_size if self._tx_post_whole else HDR_SIZE + n
         try:
@@ -170,18 +173,9 @@ class HostRings(Rings):
         if not self.ready:
             self._not_ready()
             return None
-        fresh = self._tx_fresh
-        if fresh < self._tx_count:
-            addr = self._tx_addrs[fresh]
-            self._tx_fresh = fresh + 1
-        else:
-            try:
-                used = self._tx.get_used()
-            except RemoteProtocolError as exc:
-                used = self._reclaim_after(exc)
-            if used is None:
-                return None
-            addr = used[1]
+        addr = self._next_tx_addr()
+        if addr < 0:
+            return None
         off = addr - self._pool_da
         lease = Lease(
             "tx",
