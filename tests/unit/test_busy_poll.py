@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rpmsg import busy_poll
-from rpmsg.busy_poll import MIN_WINDOW_NS, BusyPoll, check_budget
+from rpmsg.busy_poll import MIN_WINDOW_NS, PROBE_EVERY, BusyPoll, check_budget
 from rpmsg.errors import ArgumentTypeError, InvalidArgumentError
 
 
@@ -146,3 +146,32 @@ def test_a_look_that_lost_the_cpu_stops_the_looks_until_wake_ups_come_quickly(
         clock.ns += 1000
         poll.woke()
         assert poll.window_ns == MIN_WINDOW_NS
+
+
+def test_a_window_of_zero_probes_every_so_often_and_a_probe_that_hits_restores_it(
+    clock: Clock,
+) -> None:
+    """Two peers both at window 0 wake each other with a full wake-up each way, so every
+    wake-up comes later than a budget after the sleep and the window never grew again (runs
+    stayed at the unpolled round trip). Every PROBE_EVERY-th sleep without a look now looks
+    for the whole budget: in vain it goes back to 0 at once, a hit keeps the whole budget."""
+    poll = BusyPoll(50, relax=clock.tick)
+    poll.window_ns = 0  # e.g. after a preempted look
+    looked = []
+
+    def nothing() -> bool:
+        looked.append(clock.ns)
+        return False
+
+    for _ in range(3 * PROBE_EVERY):  # every wake-up late: no growth, only the probes look
+        assert not poll.spin(nothing)
+        clock.ns += 1_000_000
+        poll.woke()
+        assert poll.window_ns == 0
+    assert poll.probes == 3
+    assert len(looked) == 3 * 50  # three looks of the whole budget (1 us per turn), no more
+    for _ in range(PROBE_EVERY - 1):
+        assert not poll.spin(nothing)
+    assert poll.spin(lambda: True)  # the probe finds the peer's message
+    assert poll.window_ns == 50_000
+    assert poll.probes == 4
