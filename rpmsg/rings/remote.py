@@ -235,13 +235,7 @@ class RemoteRings(Rings):
     def send_borrowed(self, lease: Lease, src: int, dst: int, n: int, flags: int = 0) -> None:
         """Send the first ``n`` bytes of a borrowed buffer whose views are released: the
         header in place, then the buffer goes back to the host holding ``HDR + n`` bytes."""
-        head = lease.token
-        RPMSG_HDR.pack_into(self._pool_mem, lease.offset - HDR_SIZE, src, dst, 0, n, flags)
-        self._tx.give(head, HDR_SIZE + n)
-        if self._tx.interrupt_needed():
-            self._kick(RX_VQ)
-        self.tx_messages += 1
-        self.tx_bytes += n
+        self._give_written(lease.token, lease.offset - HDR_SIZE, src, dst, n, flags)
 
     def _send_spare(self, src: int, dst: int, payload: bytes | memoryview, flags: int) -> int:
         """:meth:`try_send` into a buffer kept for reuse (its payload is checked)."""
@@ -251,14 +245,19 @@ class RemoteRings(Rings):
             return -1  # too small for this one: the ring's next buffer, then
         self._tx_spare.pop()
         off = addr - self._pool_da
-        RPMSG_HDR.pack_into(self._pool_mem, off, src, dst, 0, n, flags)
         self._pool_mem[off + HDR_SIZE : off + HDR_SIZE + n] = payload
+        self._give_written(head, off, src, dst, n, flags)
+        return n
+
+    def _give_written(self, head: int, off: int, src: int, dst: int, n: int, flags: int) -> None:
+        """The ``n`` payload bytes are in place after the header slot at pool offset ``off``:
+        write the header, give the buffer back to the host with ``HDR + n``, count it."""
+        RPMSG_HDR.pack_into(self._pool_mem, off, src, dst, 0, n, flags)
         self._tx.give(head, HDR_SIZE + n)
         if self._tx.interrupt_needed():
             self._kick(RX_VQ)
         self.tx_messages += 1
         self.tx_bytes += n
-        return n
 
     def _tx_notifications(self, enabled: bool) -> None:
         self._tx.set_notifications(enabled)
