@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING
 from transports.errors import MemoryAccessError, RemoteProtocolError
 from transports.virtio.constants import VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS
 from transports.virtio.memory import DeviceMemory, Region
-from transports.virtio.messages import MSG_BAD_LENGTH, MSG_SHORT, RxResult
+from transports.virtio.messages import MSG_BAD_LENGTH, MSG_SHORT, RxResult, parse_header
 from transports.virtio.vdev import LINUX_QUIRKS, VdevView, VirtioQuirks
 from transports.virtio.vring import VringLayout
 
 from ..errors import PayloadTooLargeError, RpmsgError, VdevSetupError
-from ..wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, RPMSG_HDR, as_payload
+from ..wire import DEFAULT_BUFFER_SIZE, HDR_SIZE, as_payload
 from .loans import Lease, Loans
 
 if TYPE_CHECKING:
@@ -194,14 +194,12 @@ class Rings(abc.ABC):
     def _parse_into(self, off: int, length: int, token: int) -> RxItem:
         """The message in the ``length``-byte buffer at pool offset ``off`` (parsed as the
         per-message methods do: transports.virtio.messages): held, or copied and given back."""
-        if length < HDR_SIZE:
-            self._give_now(token)
-            return MSG_SHORT
         pool = self._pool_mem
-        src, dst, _reserved, n, flags = RPMSG_HDR.unpack_from(pool, off)
-        if n > length - HDR_SIZE:
+        header = parse_header(pool, off, length)
+        if isinstance(header, int):  # MSG_SHORT, MSG_BAD_LENGTH
             self._give_now(token)
-            return MSG_BAD_LENGTH
+            return header
+        src, dst, n, flags = header
         start = off + HDR_SIZE
         loans = self.loans
         if dst in self.hold_addrs:

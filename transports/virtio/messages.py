@@ -94,13 +94,24 @@ def _pool(mem: memoryview | bytearray, *, writable: bool) -> memoryview:
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
-def _parse(pool: memoryview, off: int, length: int) -> RxResult:
-    """The message in the ``length``-byte buffer at ``pool[off:]`` (inside the pool)."""
+def parse_header(pool: memoryview, off: int, length: int) -> tuple[int, int, int, int] | int:
+    """``(src, dst, n, flags)`` of the message in the ``length``-byte buffer at ``pool[off:]``
+    (inside the pool), its payload the ``n`` bytes after the header; or MSG_SHORT /
+    MSG_BAD_LENGTH. The per-message methods' check, and zero-copy's (rpmsg/rings/base.py)."""
     if length < _HDR:
         return MSG_SHORT
     src, dst, _reserved, n, flags = _RPMSG_HDR.unpack_from(pool, off)  # reserved: OpenAMP's
     if n > length - _HDR:
         return MSG_BAD_LENGTH
+    return src, dst, n, flags
+
+
+def _parse(pool: memoryview, off: int, length: int) -> RxResult:
+    """The message in the ``length``-byte buffer at ``pool[off:]`` (inside the pool)."""
+    header = parse_header(pool, off, length)
+    if isinstance(header, int):
+        return header
+    src, dst, n, flags = header
     off += _HDR
     return src, dst, flags, bytes(pool[off : off + n])
 
